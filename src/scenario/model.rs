@@ -1,0 +1,318 @@
+//! The scenario file format, as serde types.
+//!
+//! This is the single source of truth for what a scenario YAML file may contain.
+//! Every struct rejects unknown keys; values that errors later point at are
+//! wrapped in [`Spanned`] so a mismatch can name its `file:line:column`.
+//! No `untagged` or `flatten`: both lose locations and blur error messages.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::fmt;
+
+pub use serde_saphyr::Spanned;
+
+/// One scenario file: metadata, an optional generated upload file, and steps.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioDoc {
+    /// Stable identifier, unique across the suite (kebab-case by convention).
+    pub id: Spanned<String>,
+    /// One line saying what the scenario checks.
+    pub title: String,
+    /// The cited document and section, e.g. `MC-BUP 3.2.5.2.6` or `ack-for-fragment.md`.
+    pub spec: String,
+    /// How binding the checked requirement is.
+    pub level: Level,
+    /// Free-form labels for selection (`--tag`).
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Ids of the entries of `scenarios/requirements.yaml` this scenario checks.
+    #[serde(default)]
+    pub requirements: Vec<String>,
+    /// Longer explanation, shown in reports.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The upload file this scenario works on, generated deterministically.
+    #[serde(default)]
+    pub file: Option<UploadFileSpec>,
+    /// Scenario-level variables, usable as `${name}` in every step.
+    #[serde(default)]
+    pub vars: IndexMap<String, String>,
+    /// The packet exchanges, run in order on one keep-alive connection.
+    pub steps: Vec<Spanned<Step>>,
+}
+
+/// How binding a requirement is (RFC 2119 keyword of the cited sentence).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Must,
+    Should,
+    May,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Must => "must",
+            Level::Should => "should",
+            Level::May => "may",
+        }
+    }
+}
+
+/// A deterministic pseudo-random file: the same size and seed give the same bytes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadFileSpec {
+    /// Size in bytes (at least 1: a zero-byte upload cannot be expressed in a Content-Range).
+    pub size: Spanned<u64>,
+    /// Seed of the byte generator.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// One request and what its response must look like.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Human label shown in reports; defaults to the packet type or method.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// BITS packet type, sent as `BITS-Packet-Type` (any spelling is sent verbatim).
+    #[serde(default)]
+    pub packet: Option<Spanned<String>>,
+    /// HTTP method; default `BITS_POST`.
+    #[serde(default)]
+    pub method: Option<Spanned<String>>,
+    /// Request URL; default `${upload_url}`.
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+    /// Headers to add (or to override the defaults with).
+    #[serde(default)]
+    pub headers: IndexMap<String, Spanned<String>>,
+    /// Default headers to leave out (`BITS-Packet-Type`, `Content-Length`, ...).
+    #[serde(default)]
+    pub omit: Vec<Spanned<String>>,
+    /// A byte range of the upload file, `first-last` (inclusive, zero-based):
+    /// fills Content-Range, Content-Length and the body.
+    #[serde(default)]
+    pub range: Option<Spanned<String>>,
+    /// Overrides the total in Content-Range (default: the upload file's size).
+    #[serde(default)]
+    pub total: Option<u64>,
+    /// Generates the range's bytes with this seed instead of the file's: same
+    /// offsets, different content (to detect overwrites).
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// A literal request body (templated).
+    #[serde(default)]
+    pub body: Option<Spanned<String>>,
+    /// `new` opens a fresh TCP connection for this step and those after it.
+    #[serde(default)]
+    pub connection: Option<ConnectionMode>,
+    /// Per-step timeout in seconds (default: the run's step timeout).
+    #[serde(default)]
+    pub timeout: Option<f64>,
+    /// What the response must look like.
+    pub expect: Spanned<Expect>,
+    /// Response header -> variable name, usable as `${name}` in later steps.
+    #[serde(default)]
+    pub capture: IndexMap<String, Spanned<String>>,
+}
+
+/// Which TCP connection a step is sent on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConnectionMode {
+    /// The scenario's keep-alive connection (the default).
+    Same,
+    /// A new connection, kept for the following steps.
+    New,
+}
+
+/// Expectations on one response.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// A status or a list of acceptable statuses.
+    #[serde(default)]
+    pub status: Option<Spanned<StatusSpec>>,
+    /// Per-header checks; names are case-insensitive.
+    #[serde(default)]
+    pub headers: IndexMap<String, Spanned<HeaderCheck>>,
+    /// The BITS error headers: `none`, or a code and context, matched under
+    /// either header name (`BITS-Error-Code` or `BITS-Error`) and any hex spelling.
+    #[serde(default)]
+    pub error: Option<Spanned<ErrorSpec>>,
+    /// The response body.
+    #[serde(default)]
+    pub body: Option<Spanned<BodyCheck>>,
+    /// Alternative legal readings of an ambiguous requirement; at least one
+    /// must hold. The outcome records which one the target followed.
+    #[serde(default)]
+    pub readings: Vec<Spanned<Reading>>,
+}
+
+/// One named, cited reading of an ambiguity.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reading {
+    /// Short name, e.g. `msdn` or `mc-bup`.
+    pub reading: String,
+    /// Where this reading comes from.
+    pub cite: String,
+    #[serde(default)]
+    pub status: Option<Spanned<StatusSpec>>,
+    #[serde(default)]
+    pub headers: IndexMap<String, Spanned<HeaderCheck>>,
+    #[serde(default)]
+    pub error: Option<Spanned<ErrorSpec>>,
+}
+
+/// One or several acceptable HTTP statuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSpec(pub Vec<u16>);
+
+impl<'de> Deserialize<'de> for StatusSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StatusVisitor;
+        impl<'de> Visitor<'de> for StatusVisitor {
+            type Value = StatusSpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an HTTP status (100-599) or a list of them")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<StatusSpec, E> {
+                Ok(StatusSpec(vec![status_code(v)?]))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<StatusSpec, E> {
+                let v = u64::try_from(v).map_err(|_| E::custom("a status cannot be negative"))?;
+                self.visit_u64(v)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StatusSpec, A::Error> {
+                let mut codes = Vec::new();
+                while let Some(v) = seq.next_element::<u64>()? {
+                    codes.push(status_code(v)?);
+                }
+                if codes.is_empty() {
+                    return Err(de::Error::custom("the list of statuses is empty"));
+                }
+                Ok(StatusSpec(codes))
+            }
+        }
+        deserializer.deserialize_any(StatusVisitor)
+    }
+}
+
+fn status_code<E: de::Error>(v: u64) -> Result<u16, E> {
+    match u16::try_from(v) {
+        Ok(code) if (100..=599).contains(&code) => Ok(code),
+        _ => Err(E::custom(format!("{v} is not an HTTP status (100-599)"))),
+    }
+}
+
+/// A check on one response header. Values are templated (`${name}`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum HeaderCheck {
+    /// The header is there, whatever its value.
+    Present,
+    /// The header is not there.
+    Absent,
+    /// Exactly this value (surrounding whitespace ignored).
+    Equals(String),
+    /// This value, ignoring ASCII case (BITS tokens, GUIDs).
+    EqualsIgnoreCase(String),
+    /// The value matches this regular expression (anchor it yourself).
+    Matches(String),
+    /// One of these values, ignoring ASCII case.
+    OneOf(Vec<String>),
+    /// Absent, or present with exactly this value ignoring case (e.g. an echoed session id).
+    AbsentOrEquals(String),
+    /// The same number as this hexadecimal value, with or without `0x`, in any case.
+    Hex(String),
+}
+
+/// Expectation on the BITS error headers.
+#[derive(Debug, Clone)]
+pub enum ErrorSpec {
+    /// Neither `BITS-Error-Code`, `BITS-Error` nor `BITS-Error-Context`.
+    None,
+    /// An error code and/or context, compared as numbers.
+    Is {
+        code: Option<String>,
+        context: Option<String>,
+    },
+}
+
+impl<'de> Deserialize<'de> for ErrorSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ErrorVisitor;
+        impl<'de> Visitor<'de> for ErrorVisitor {
+            type Value = ErrorSpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("`none` or a map with `code` and/or `context`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ErrorSpec, E> {
+                if v == "none" {
+                    Ok(ErrorSpec::None)
+                } else {
+                    Err(E::invalid_value(de::Unexpected::Str(v), &self))
+                }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ErrorSpec, A::Error> {
+                let (mut code, mut context) = (None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "code" => code = Some(map.next_value::<HexText>()?.0),
+                        "context" => context = Some(map.next_value::<HexText>()?.0),
+                        other => return Err(de::Error::unknown_field(other, &["code", "context"])),
+                    }
+                }
+                if code.is_none() && context.is_none() {
+                    return Err(de::Error::custom("give `code`, `context` or both"));
+                }
+                Ok(ErrorSpec::Is { code, context })
+            }
+        }
+        deserializer.deserialize_any(ErrorVisitor)
+    }
+}
+
+/// A hexadecimal number written as a string (`"0x5"`) or, by YAML, already a number.
+struct HexText(String);
+
+impl<'de> Deserialize<'de> for HexText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct HexVisitor;
+        impl Visitor<'_> for HexVisitor {
+            type Value = HexText;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a hexadecimal number such as \"0x8020001F\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<HexText, E> {
+                Ok(HexText(v.to_owned()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<HexText, E> {
+                Ok(HexText(format!("{v:#x}")))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<HexText, E> {
+                Ok(HexText(format!("{v:#x}")))
+            }
+        }
+        deserializer.deserialize_any(HexVisitor)
+    }
+}
+
+/// Expectation on the response body.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum BodyCheck {
+    /// No body bytes at all.
+    Empty,
+    /// Exactly the scenario's upload file.
+    File,
+    /// Exactly this text (templated).
+    Equals(String),
+}
