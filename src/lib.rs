@@ -1,1 +1,2 @@
+pub mod location;
 pub mod scenario;

@@ -1,0 +1,34 @@
+//! Source positions in scenario files, carried by every located error and mismatch.
+
+use serde::Serialize;
+use std::fmt;
+use std::sync::Arc;
+
+/// A `file:line:column` position in a scenario file (1-based line and column).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Loc {
+    pub file: Arc<str>,
+    pub line: u32,
+    pub column: u32,
+}
+
+impl Loc {
+    pub fn new(file: &Arc<str>, line: u64, column: u64) -> Self {
+        Loc {
+            file: Arc::clone(file),
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            column: u32::try_from(column).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// The position serde-saphyr recorded for a spanned value.
+    pub fn of<T>(file: &Arc<str>, spanned: &serde_saphyr::Spanned<T>) -> Self {
+        Loc::new(file, spanned.referenced.line(), spanned.referenced.column())
+    }
+}
+
+impl fmt::Display for Loc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}

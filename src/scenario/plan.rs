@@ -1,0 +1,139 @@
+//! Validated scenarios: what the runner executes. Built by `validate` from the YAML model,
+//! with templates parsed, regexes compiled and every expectation carrying its location.
+
+use super::model::{ConnectionMode, Level};
+use super::template::Template;
+use crate::location::Loc;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A scenario ready to run.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub id: String,
+    /// Test name, `<packet-type>::<file-stem>`.
+    pub name: String,
+    /// The folder the file sits in (the packet type it is about).
+    pub group: String,
+    pub path: PathBuf,
+    pub file: Arc<str>,
+    pub title: String,
+    pub spec: String,
+    pub level: Level,
+    pub tags: Vec<String>,
+    pub requirements: Vec<String>,
+    pub description: Option<String>,
+    pub upload: Option<UploadFile>,
+    pub vars: Vec<(String, Template)>,
+    pub steps: Vec<StepPlan>,
+}
+
+/// The deterministic upload file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadFile {
+    pub size: u64,
+    pub seed: u64,
+}
+
+/// An inclusive byte range `first-last`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRange {
+    pub first: u64,
+    pub last: u64,
+}
+
+impl ByteRange {
+    pub fn len(self) -> u64 {
+        self.last - self.first + 1
+    }
+}
+
+/// One request and its checks.
+#[derive(Debug, Clone)]
+pub struct StepPlan {
+    /// 1-based position in the scenario.
+    pub number: usize,
+    pub label: String,
+    pub loc: Loc,
+    pub packet: Option<String>,
+    pub method: String,
+    pub url: Template,
+    pub headers: Vec<(String, Template)>,
+    /// Lowercased names of default headers not to send.
+    pub omit: Vec<String>,
+    pub range: Option<ByteRange>,
+    pub total: Option<u64>,
+    pub seed: Option<u64>,
+    pub body: Option<Template>,
+    pub connection: ConnectionMode,
+    pub timeout: Option<Duration>,
+    pub expect: ExpectPlan,
+    /// (response header, variable name)
+    pub captures: Vec<(String, String)>,
+}
+
+/// The checks on one response.
+#[derive(Debug, Clone, Default)]
+pub struct ExpectPlan {
+    pub loc: Option<Loc>,
+    pub status: Option<Located<Vec<u16>>>,
+    pub headers: Vec<HeaderExpectation>,
+    pub error: Option<Located<ErrorExpectation>>,
+    pub body: Option<Located<BodyExpectation>>,
+    pub readings: Vec<ReadingPlan>,
+}
+
+/// A value with the place it was written.
+#[derive(Debug, Clone)]
+pub struct Located<T> {
+    pub value: T,
+    pub loc: Loc,
+}
+
+/// A check on one header, by case-insensitive name.
+#[derive(Debug, Clone)]
+pub struct HeaderExpectation {
+    pub name: String,
+    pub check: HeaderMatch,
+    pub loc: Loc,
+}
+
+/// The header predicates.
+#[derive(Debug, Clone)]
+pub enum HeaderMatch {
+    Present,
+    Absent,
+    Equals(Template),
+    EqualsIgnoreCase(Template),
+    Matches(regex::Regex),
+    OneOf(Vec<Template>),
+    AbsentOrEquals(Template),
+    Hex(u64),
+}
+
+/// The BITS error headers.
+#[derive(Debug, Clone)]
+pub enum ErrorExpectation {
+    None,
+    Is { code: Option<u64>, context: Option<u64> },
+}
+
+/// The response body.
+#[derive(Debug, Clone)]
+pub enum BodyExpectation {
+    Empty,
+    File,
+    Equals(Template),
+}
+
+/// One legal reading of an ambiguity.
+#[derive(Debug, Clone)]
+pub struct ReadingPlan {
+    pub name: String,
+    pub cite: String,
+    pub loc: Loc,
+    pub status: Option<Located<Vec<u16>>>,
+    pub headers: Vec<HeaderExpectation>,
+    pub error: Option<Located<ErrorExpectation>>,
+}
