@@ -1,1 +1,129 @@
+//! bitspec-server: a BITS upload server (the bitspec reference server).
+//!
+//! Architecture. [`spawn`] binds a TCP listener and runs two tasks on the
+//! current tokio runtime: the accept loop (`server.rs`, hyper's HTTP/1 server
+//! with per-connection limits) and the periodic cleanup (`cleanup.rs`). Each
+//! `BITS_POST` goes through `packets.rs`, which applies the validation order
+//! of MC-BUP §3.2.5.2.3 and the fragment rules, and answers with an
+//! [`ack::Ack`]. Sessions live on disk only (`session.rs`): a JSON record plus
+//! an append-only entity file under `ROOT/BITS-Sessions/{GUID}/`, so they
+//! survive restarts and idle sessions cost no memory. `storage.rs` streams
+//! bodies to disk and publishes complete uploads with an atomic hard link;
+//! `paths.rs` keeps every request inside the root. `reply.rs` notifies the
+//! server application in upload-reply mode, `download.rs` serves GET/HEAD, and
+//! `auth.rs` implements optional Basic authentication. [`example_app`] is a
+//! small server application for upload-reply, used by the tests.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), bitspec_server::ServerError> {
+//! let server = bitspec_server::spawn(bitspec_server::Config {
+//!     listen: "127.0.0.1:0".parse().expect("address"),
+//!     root: "/tmp/uploads".into(),
+//!     ..bitspec_server::Config::default()
+//! })
+//! .await?;
+//! println!("BITS uploads go to {}", server.base_url());
+//! server.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
 
+pub mod ack;
+mod auth;
+mod cleanup;
+pub mod config;
+mod download;
+pub mod example_app;
+mod packets;
+mod paths;
+pub mod protocol;
+mod reply;
+mod server;
+mod session;
+mod storage;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use config::{
+    CommitPoint, Config, ConfigError, ErrorHeader, NotificationType, OverlapPolicy, ReplyUrlStyle,
+    User,
+};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot prepare storage root {path}: {source}")]
+    Storage {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A server running on the current tokio runtime.
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    accept: JoinHandle<()>,
+    cleanup: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://IP:PORT/`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// Stops accepting, lets requests in flight finish (up to 10 s), stops the cleanup.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.accept.await;
+        let _ = self.cleanup.await;
+    }
+}
+
+/// Binds `config.listen`, prepares `config.root` and starts serving. Returns at once.
+pub async fn spawn(config: Config) -> Result<RunningServer, ServerError> {
+    config.validate()?;
+    let root = config.root.clone();
+    let shared = server::Shared::new(config)
+        .map_err(|source| ServerError::Storage { path: root, source })?;
+    let addr = shared.config.listen;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    let shared = Arc::new(shared);
+    let (stop, stopped) = watch::channel(false);
+    let accept = tokio::spawn(server::accept_loop(
+        listener,
+        Arc::clone(&shared),
+        stopped.clone(),
+    ));
+    let cleanup = tokio::spawn(cleanup::run(shared, stopped));
+    tracing::info!(%addr, "bitspec-server listening");
+    Ok(RunningServer {
+        addr,
+        stop,
+        accept,
+        cleanup,
+    })
+}

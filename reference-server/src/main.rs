@@ -1,1 +1,221 @@
-fn main() {}
+//! `bitspec-server`: run the BITS upload server standalone.
+//!
+//! Settings come from the defaults (as IIS has them), then `--config FILE.toml`,
+//! then the flags. Logs go to stderr; `RUST_LOG` filters them (default `info`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use bitspec_server::{
+    CommitPoint, Config, ErrorHeader, NotificationType, OverlapPolicy, ReplyUrlStyle, User,
+};
+use clap::Parser;
+
+/// A BITS upload server (HTTP `BITS_POST`, the BITS 1.5 upload protocol).
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// TOML file with any of the settings below (keys use snake_case).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Storage root; /a/b.bin is stored as ROOT/a/b.bin [default: ./uploads].
+    #[arg(long)]
+    root: Option<PathBuf>,
+    /// BITSSessionTimeout: seconds without progress before a session expires [default: 1209600].
+    #[arg(long, value_name = "SECS")]
+    session_timeout: Option<u64>,
+    /// BITSMaximumUploadSize: largest upload in bytes; larger gets 500 BG_E_TOO_LARGE [default: none].
+    #[arg(long, value_name = "BYTES")]
+    max_upload_size: Option<u64>,
+    /// Largest fragment body in bytes; larger gets 413 [default: 30000000].
+    #[arg(long, value_name = "BYTES")]
+    max_fragment_size: Option<u64>,
+    /// BITSServerNotificationType [default: none].
+    #[arg(long, value_enum)]
+    notification_type: Option<NotificationType>,
+    /// BITSServerNotificationURL: the server application (http only; may be relative).
+    #[arg(long, value_name = "URL")]
+    notification_url: Option<String>,
+    /// Seconds to wait for the server application [default: 300].
+    #[arg(long, value_name = "SECS")]
+    notification_timeout: Option<u64>,
+    /// BITSHostId: sent as BITS-Host-Id on the Create-Session Ack [default: none].
+    #[arg(long)]
+    host_id: Option<String>,
+    /// BITSHostIdFallbackTimeout in seconds; 0 omits the header [default: 86400].
+    #[arg(long, value_name = "SECS")]
+    host_id_fallback_timeout: Option<u64>,
+    /// BITSAllowOverwrites: an upload may replace an existing file [default: false].
+    #[arg(long, value_name = "BOOL")]
+    allow_overwrites: Option<bool>,
+    /// Status for an existing destination: 409 (MSDN) or 403 (MC-BUP) [default: 409].
+    #[arg(long, value_name = "STATUS")]
+    existing_destination_status: Option<u16>,
+    /// BITSCleanupCount/Units: seconds between cleanup passes [default: 43200].
+    #[arg(long, value_name = "SECS")]
+    cleanup_interval: Option<u64>,
+    /// BITSSessionLimitEnable [default: true].
+    #[arg(long, value_name = "BOOL")]
+    session_limit_enable: Option<bool>,
+    /// BITSNumberOfSessionsLimit: active sessions kept per user [default: 50].
+    #[arg(long, value_name = "N")]
+    sessions_per_user_limit: Option<u32>,
+    /// Create missing folders on publish (IIS needs them to exist) [default: true].
+    #[arg(long, value_name = "BOOL")]
+    create_directories: Option<bool>,
+    /// Header carrying the HRESULT of an error Ack [default: bits-error-code].
+    #[arg(long, value_enum)]
+    error_header: Option<ErrorHeader>,
+    /// When a complete upload is published [default: close].
+    #[arg(long, value_enum)]
+    commit_point: Option<CommitPoint>,
+    /// Echo BITS-Session-Id on Fragment/Close/Cancel Acks [default: true].
+    #[arg(long, value_name = "BOOL")]
+    echo_session_id: Option<bool>,
+    /// Overlapping or already-received fragment: trim (200) or reject (416) [default: trim].
+    #[arg(long, value_enum)]
+    overlap: Option<OverlapPolicy>,
+    /// Status for a request without Content-Length: 400 or 411 [default: 400].
+    #[arg(long, value_name = "STATUS")]
+    missing_content_length_status: Option<u16>,
+    /// Longest header value in bytes; longer gets 400 [default: 4096].
+    #[arg(long, value_name = "BYTES")]
+    max_header_value: Option<usize>,
+    /// Seconds a client may take to send its request headers [default: 30].
+    #[arg(long, value_name = "SECS")]
+    header_read_timeout: Option<u64>,
+    /// Seconds a request body may stall [default: 120].
+    #[arg(long, value_name = "SECS")]
+    body_idle_timeout: Option<u64>,
+    /// Seconds a closed session is remembered for a retried Close [default: 86400].
+    #[arg(long, value_name = "SECS")]
+    closed_session_retention: Option<u64>,
+    /// Style of BITS-Reply-URL [default: absolute].
+    #[arg(long, value_enum)]
+    reply_url_style: Option<ReplyUrlStyle>,
+    /// Basic-auth account NAME:PASSWORD[:PREFIX,PREFIX...] (repeatable); enables authentication.
+    #[arg(long = "user", value_name = "SPEC")]
+    users: Vec<String>,
+}
+
+macro_rules! override_fields {
+    ($cli:expr, $config:expr, [$($plain:ident),*], [$($optional:ident),*]) => {
+        $(if let Some(value) = $cli.$plain.take() { $config.$plain = value; })*
+        $(if let Some(value) = $cli.$optional.take() { $config.$optional = Some(value); })*
+    };
+}
+
+impl Cli {
+    fn into_config(mut self) -> Result<Config, String> {
+        let mut config = match &self.config {
+            Some(path) => Config::load(path).map_err(|e| e.to_string())?,
+            None => Config::default(),
+        };
+        override_fields!(
+            self,
+            config,
+            [
+                listen,
+                root,
+                session_timeout,
+                max_fragment_size,
+                notification_type,
+                notification_timeout,
+                host_id_fallback_timeout,
+                allow_overwrites,
+                existing_destination_status,
+                cleanup_interval,
+                session_limit_enable,
+                sessions_per_user_limit,
+                create_directories,
+                error_header,
+                commit_point,
+                echo_session_id,
+                overlap,
+                missing_content_length_status,
+                max_header_value,
+                header_read_timeout,
+                body_idle_timeout,
+                closed_session_retention,
+                reply_url_style
+            ],
+            [max_upload_size, notification_url, host_id]
+        );
+        for spec in &self.users {
+            config.users.push(parse_user(spec)?);
+        }
+        config.validate().map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+}
+
+fn parse_user(spec: &str) -> Result<User, String> {
+    let mut parts = spec.splitn(3, ':');
+    let (Some(name), Some(password)) = (parts.next(), parts.next()) else {
+        return Err(format!(
+            "--user {spec:?}: expected NAME:PASSWORD[:PREFIXES]"
+        ));
+    };
+    let paths = parts
+        .next()
+        .map(|p| {
+            p.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(User {
+        name: name.to_string(),
+        password: password.to_string(),
+        paths,
+    })
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = match Cli::parse().into_config() {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let server = match bitspec_server::spawn(config).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("bitspec-server listening on {}", server.base_url());
+    wait_for_signal().await;
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

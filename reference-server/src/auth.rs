@@ -1,0 +1,80 @@
+//! Optional HTTP Basic authentication.
+//!
+//! Applied to every request, Ping included, because the Windows client uses
+//! Ping to settle authentication (MC-BUP §2.2.4). A missing or wrong password
+//! gets a 401 challenge; a valid user writing outside their prefixes gets
+//! 403 E_ACCESSDENIED (MC-BUP §3.2.5.2.3, step 2). Use it behind TLS.
+
+use base64::Engine;
+use http::{HeaderMap, StatusCode};
+
+use crate::ack::{Ack, CONTEXT_SERVER, E_ACCESSDENIED};
+use crate::config::User;
+
+/// The accounts, or none when authentication is off.
+#[derive(Debug, Clone, Default)]
+pub struct Auth {
+    users: Vec<User>,
+}
+
+impl Auth {
+    pub fn new(users: Vec<User>) -> Self {
+        Self { users }
+    }
+
+    /// True when requests must authenticate.
+    pub fn enabled(&self) -> bool {
+        !self.users.is_empty()
+    }
+
+    /// Authenticates a request for `path`. `Ok(None)` when authentication is off.
+    pub fn check(&self, headers: &HeaderMap, path: &str) -> Result<Option<String>, Ack> {
+        if !self.enabled() {
+            return Ok(None);
+        }
+        let user = self.identify(headers).ok_or_else(challenge)?;
+        let allowed = user.paths.is_empty() || user.paths.iter().any(|p| path.starts_with(p));
+        if !allowed {
+            return Err(Ack::error(
+                StatusCode::FORBIDDEN,
+                E_ACCESSDENIED,
+                CONTEXT_SERVER,
+            ));
+        }
+        Ok(Some(user.name.clone()))
+    }
+
+    /// Authenticates a read (GET/HEAD): any valid user may read.
+    pub fn check_read(&self, headers: &HeaderMap) -> Result<(), Ack> {
+        if self.enabled() && self.identify(headers).is_none() {
+            return Err(challenge());
+        }
+        Ok(())
+    }
+
+    fn identify(&self, headers: &HeaderMap) -> Option<&User> {
+        let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+        let (scheme, token) = value.trim().split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return None;
+        }
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(token.trim())
+            .ok()?;
+        let decoded = String::from_utf8(decoded).ok()?;
+        let (name, password) = decoded.split_once(':')?;
+        self.users
+            .iter()
+            .find(|u| u.name == name && same(u.password.as_bytes(), password.as_bytes()))
+    }
+}
+
+/// 401 with a Basic challenge.
+fn challenge() -> Ack {
+    Ack::status(StatusCode::UNAUTHORIZED).with("WWW-Authenticate", "Basic realm=\"bitspec\"")
+}
+
+/// Compares secrets without an early exit on the first difference.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

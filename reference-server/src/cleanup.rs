@@ -1,0 +1,76 @@
+//! The periodic cleanup (IIS "virtual directory cleanup", every 12 h by default).
+//!
+//! Deletes sessions that made no progress for `session_timeout`, tombstones
+//! older than `closed_session_retention`, reply folders whose session is gone,
+//! and, when the per-user limit is on, the least recently active sessions of a
+//! user above `sessions_per_user_limit`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::server::Shared;
+use crate::session::{State, now};
+
+/// Runs a cleanup pass every `cleanup_interval` seconds until `stop` changes.
+pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let period = Duration::from_secs(shared.config.cleanup_interval);
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                if let Err(e) = pass(&shared).await {
+                    tracing::warn!(error = %e, "cleanup pass failed");
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// One cleanup pass. Sessions in use are skipped (their lock is held).
+pub async fn pass(shared: &Shared) -> std::io::Result<()> {
+    let sessions = &shared.sessions;
+    let config = &shared.config;
+    let mut active: HashMap<String, Vec<(u64, String)>> = HashMap::new();
+    for id in sessions.ids().await? {
+        let _guard = sessions.lock(&id).await;
+        let Some(record) = sessions.load(&id).await? else {
+            // A folder without a record: a Create interrupted by a crash.
+            sessions.remove(&id).await?;
+            continue;
+        };
+        let expired = match record.state {
+            State::Active => sessions.is_expired(&record, shared.session_timeout()).await,
+            State::Closed | State::Cancelled => {
+                now().saturating_sub(record.updated) > config.closed_session_retention
+            }
+        };
+        if expired {
+            tracing::info!(session = %id, state = ?record.state, "cleanup: removing session");
+            sessions.remove(&id).await?;
+        } else if record.state == State::Active {
+            let progress = sessions.last_progress(&record).await;
+            let user = record.user.clone().unwrap_or_default();
+            active.entry(user).or_default().push((progress, id));
+        }
+    }
+    if config.session_limit_enable {
+        let limit = config.sessions_per_user_limit as usize;
+        for (user, mut list) in active {
+            if list.len() <= limit {
+                continue;
+            }
+            list.sort();
+            let excess = list.len() - limit;
+            for (_, id) in list.into_iter().take(excess) {
+                let _guard = sessions.lock(&id).await;
+                tracing::info!(session = %id, %user, "cleanup: over the per-user session limit");
+                sessions.remove(&id).await?;
+            }
+        }
+    }
+    sessions.remove_orphan_replies().await
+}

@@ -1,0 +1,261 @@
+//! Every setting of the server, with the IIS defaults.
+//!
+//! The fields mirror the IIS BITS extension properties (BITSSessionTimeout,
+//! BITSMaximumUploadSize, ...; see `bits-iis-extension-properties.md`) plus the
+//! points where the specifications disagree, so the suite can be run against
+//! each legitimate reading. The same struct is read from TOML (unknown keys are
+//! rejected by name) and overridden by command-line flags in `main.rs`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Error raised while loading or validating a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or holds an unknown key; toml's message names it.
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    /// A value is out of its legal range.
+    #[error("invalid value for `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+/// `BITSServerNotificationType`: who receives the upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotificationType {
+    /// 0: the upload is written to the request URL (simple upload).
+    None,
+    /// 1: the application gets the paths of the upload and of the reply file.
+    ByReference,
+    /// 2: the application gets the upload as the request body; its body is the reply.
+    ByValue,
+}
+
+/// Which header carries the HRESULT of an error Ack (summary §10.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorHeader {
+    /// `BITS-Error-Code` (MSDN packet pages, every open implementation).
+    BitsErrorCode,
+    /// `BITS-Error` (MC-BUP §2.2.1.2).
+    BitsError,
+    /// Both headers with the same value.
+    Both,
+}
+
+/// When a complete upload is moved to its destination (summary §4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum CommitPoint {
+    /// On the fragment that completes the file (MSDN); Close then only cleans up.
+    LastFragment,
+    /// On Close-Session (MC-BUP §3.2.5.2.7, IIS <24>).
+    Close,
+}
+
+/// What to do with a fragment that starts before the next expected byte (summary §10.9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum OverlapPolicy {
+    /// Write only the new bytes and answer 200 (`fragment.md`).
+    Trim,
+    /// Answer 416 with the expected offset whenever `first != E` (MC-BUP §3.2.5.2.6).
+    Reject,
+}
+
+/// Style of the `BITS-Reply-URL` header (summary §10.18).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReplyUrlStyle {
+    /// `http://host/BITS-Sessions/Replies/%7B...%7D/responsefile.bin`.
+    Absolute,
+    /// Windows style: a backslash path relative to the upload URL's directory.
+    Relative,
+}
+
+/// A Basic-auth account and the URL prefixes it may upload to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub name: String,
+    pub password: String,
+    /// URL path prefixes (e.g. `/alice/`) this user may write; empty means everywhere.
+    #[serde(default)]
+    pub paths: Vec<String>,
+}
+
+/// The server configuration. `Default` gives the IIS defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    pub listen: SocketAddr,
+    /// Storage root: the URL path `/a/b.bin` maps to `root/a/b.bin`.
+    pub root: PathBuf,
+    /// BITSSessionTimeout, seconds without progress before a session expires (14 days).
+    pub session_timeout: u64,
+    /// BITSMaximumUploadSize, bytes per upload; unset means no limit.
+    pub max_upload_size: Option<u64>,
+    /// Largest fragment body accepted; a larger one gets 413 (IIS 7: 30,000,000).
+    pub max_fragment_size: u64,
+    /// BITSServerNotificationType.
+    pub notification_type: NotificationType,
+    /// BITSServerNotificationURL (absolute, or relative to the upload URL).
+    pub notification_url: Option<String>,
+    /// Seconds to wait for the server application (IIS: 300).
+    pub notification_timeout: u64,
+    /// BITSHostId, sent as `BITS-Host-Id` on the Create-Session Ack.
+    pub host_id: Option<String>,
+    /// BITSHostIdFallbackTimeout, seconds; 0 means the header is not sent.
+    pub host_id_fallback_timeout: u64,
+    /// BITSAllowOverwrites.
+    pub allow_overwrites: bool,
+    /// Status for an existing destination without overwrite: 409 (MSDN) or 403 (MC-BUP).
+    pub existing_destination_status: u16,
+    /// Seconds between cleanup passes (BITSCleanupCount/Units; IIS default 12 h).
+    pub cleanup_interval: u64,
+    /// BITSSessionLimitEnable.
+    pub session_limit_enable: bool,
+    /// BITSNumberOfSessionsLimit, active sessions per user kept by the cleanup.
+    pub sessions_per_user_limit: u32,
+    /// Create missing parent folders at publish time (IIS requires them to exist).
+    pub create_directories: bool,
+    /// Header carrying the HRESULT of an error.
+    pub error_header: ErrorHeader,
+    /// When a complete upload is published.
+    pub commit_point: CommitPoint,
+    /// Echo `BITS-Session-Id` on Fragment, Close and Cancel Acks (the IIS traces omit it).
+    pub echo_session_id: bool,
+    /// Overlapping and already-received fragments: 200 (trim) or 416 (reject).
+    pub overlap: OverlapPolicy,
+    /// Status for a request without Content-Length: 400 (Windows) or 411 (MC-BUP SHOULD).
+    pub missing_content_length_status: u16,
+    /// Longest accepted header value in bytes (Windows: 4 KB).
+    pub max_header_value: usize,
+    /// Seconds a client may take to send the request headers.
+    pub header_read_timeout: u64,
+    /// Seconds a request body may stall before the request is dropped (client: 2 min).
+    pub body_idle_timeout: u64,
+    /// Seconds a closed or cancelled session is remembered so a retried Close gets 200.
+    pub closed_session_retention: u64,
+    /// Style of `BITS-Reply-URL`.
+    pub reply_url_style: ReplyUrlStyle,
+    /// Basic-auth accounts; empty means no authentication.
+    pub users: Vec<User>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            root: PathBuf::from("./uploads"),
+            session_timeout: 1_209_600,
+            max_upload_size: None,
+            max_fragment_size: 30_000_000,
+            notification_type: NotificationType::None,
+            notification_url: None,
+            notification_timeout: 300,
+            host_id: None,
+            host_id_fallback_timeout: 86_400,
+            allow_overwrites: false,
+            existing_destination_status: 409,
+            cleanup_interval: 43_200,
+            session_limit_enable: true,
+            sessions_per_user_limit: 50,
+            create_directories: true,
+            error_header: ErrorHeader::BitsErrorCode,
+            commit_point: CommitPoint::Close,
+            echo_session_id: true,
+            overlap: OverlapPolicy::Trim,
+            missing_content_length_status: 400,
+            max_header_value: 4096,
+            header_read_timeout: 30,
+            body_idle_timeout: 120,
+            closed_session_retention: 86_400,
+            reply_url_style: ReplyUrlStyle::Absolute,
+            users: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses a TOML document; unknown keys are an error that names them.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads and parses a TOML file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// Checks the ranges IIS enforces on its properties.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.to_string(),
+            })
+        };
+        if !matches!(self.existing_destination_status, 403 | 409) {
+            return invalid("existing_destination_status", "must be 403 or 409");
+        }
+        if !matches!(self.missing_content_length_status, 400 | 411) {
+            return invalid("missing_content_length_status", "must be 400 or 411");
+        }
+        if self.notification_type != NotificationType::None && self.notification_url.is_none() {
+            return invalid(
+                "notification_url",
+                "required when notification_type is not none",
+            );
+        }
+        if let Some(url) = &self.notification_url {
+            if url.len() > 2200 {
+                return invalid("notification_url", "longer than 2,200 characters");
+            }
+            if url.starts_with("https://") {
+                return invalid("notification_url", "only http:// is supported");
+            }
+        }
+        if self
+            .host_id
+            .as_ref()
+            .is_some_and(|h| h.is_empty() || h.len() > 300)
+        {
+            return invalid("host_id", "must be 1 to 300 characters");
+        }
+        if self.max_fragment_size == 0 {
+            return invalid("max_fragment_size", "must be positive");
+        }
+        if self.cleanup_interval == 0 {
+            return invalid("cleanup_interval", "must be positive");
+        }
+        if self.max_header_value < 64 {
+            return invalid("max_header_value", "must be at least 64");
+        }
+        for user in &self.users {
+            if user.name.is_empty() || user.name.contains(':') {
+                return invalid("users", "a user name must be non-empty and without ':'");
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,382 @@
+//! The BITS_POST state machine: validation order, then one handler per packet.
+//!
+//! Validation follows MC-BUP §3.2.5.2.3: syntax (400), authorisation (401/403),
+//! Content-Length (400 or 411), session lookup (500 BG_E_SESSION_NOT_FOUND),
+//! then the packet itself. Fragment rules are those of summary §4.2.
+
+use http::{HeaderMap, StatusCode, request::Parts};
+use hyper::body::Incoming;
+
+use crate::ack::{Ack, BG_E_TOO_LARGE, CONTEXT_SERVER, E_ACCESSDENIED};
+use crate::config::{CommitPoint, NotificationType, OverlapPolicy};
+use crate::paths::UrlPath;
+use crate::protocol::{self, ContentRange, PacketType};
+use crate::server::Shared;
+use crate::session::{self, Record, State};
+use crate::storage::{self, BodyError, PublishError};
+
+/// What the dispatcher logs about a packet.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub packet: Option<PacketType>,
+    pub session: Option<String>,
+}
+
+/// Handles one BITS_POST request.
+pub async fn handle(shared: &Shared, parts: Parts, body: Incoming, log: &mut Outcome) -> Ack {
+    let config = &shared.config;
+    let headers = &parts.headers;
+    // 1. Syntax.
+    if parts.version != http::Version::HTTP_11 {
+        return Ack::invalid();
+    }
+    if headers.values().any(|v| v.len() > config.max_header_value) {
+        return Ack::invalid();
+    }
+    let Some(kind) = header(headers, "BITS-Packet-Type").and_then(PacketType::parse) else {
+        return Ack::invalid();
+    };
+    log.packet = Some(kind);
+    let raw_id = header(headers, "BITS-Session-Id");
+    if kind.needs_session() && raw_id.is_none() {
+        return Ack::invalid();
+    }
+    // 2. Authorisation, Ping included (MC-BUP §2.2.4).
+    let user = match shared.auth.check(headers, parts.uri.path()) {
+        Ok(user) => user,
+        Err(ack) => return ack,
+    };
+    // 3. Content-Length must be present; only a Fragment may have a body.
+    let Some(length) = header(headers, "Content-Length").and_then(protocol::content_length) else {
+        let status = StatusCode::from_u16(config.missing_content_length_status)
+            .unwrap_or(StatusCode::BAD_REQUEST);
+        return Ack::error(status, crate::ack::E_INVALIDARG, CONTEXT_SERVER);
+    };
+    if kind != PacketType::Fragment && length != 0 {
+        return Ack::invalid();
+    }
+    match kind {
+        PacketType::Ping => Ack::ok(),
+        PacketType::CreateSession => create(shared, &parts, user, log).await,
+        _ => {
+            // 4. The session must be active (tombstones answer Close and Cancel).
+            let Some(id) = raw_id.and_then(session::normalise_id) else {
+                return Ack::session_not_found();
+            };
+            let _guard = shared.sessions.lock(&id).await;
+            let record = match shared.sessions.load(&id).await {
+                Ok(Some(record)) => record,
+                Ok(None) => return Ack::session_not_found(),
+                Err(e) => return Ack::from_io(&e),
+            };
+            if record.state == State::Active
+                && shared
+                    .sessions
+                    .is_expired(&record, shared.session_timeout())
+                    .await
+            {
+                let _ = shared.sessions.remove(&id).await;
+                return Ack::session_not_found();
+            }
+            log.session = Some(id);
+            let echo = raw_id
+                .filter(|_| config.echo_session_id)
+                .map(str::to_string);
+            let ack = match kind {
+                PacketType::Fragment => fragment(shared, &parts, body, record, length).await,
+                PacketType::CloseSession => close(shared, record).await,
+                _ => cancel(shared, record).await,
+            };
+            match echo {
+                Some(id)
+                    if ack.status != StatusCode::INTERNAL_SERVER_ERROR
+                        || ack.code() != Some(crate::ack::BG_E_SESSION_NOT_FOUND) =>
+                {
+                    ack.with("BITS-Session-Id", id)
+                }
+                _ => ack,
+            }
+        }
+    }
+}
+
+/// Create-Session: negotiate, check the destination, record the session.
+async fn create(shared: &Shared, parts: &Parts, user: Option<String>, log: &mut Outcome) -> Ack {
+    let config = &shared.config;
+    let Some(protocol) =
+        header(&parts.headers, "BITS-Supported-Protocols").and_then(protocol::negotiate)
+    else {
+        return Ack::invalid();
+    };
+    let path = match UrlPath::parse(parts.uri.path()) {
+        Ok(path) if path.is_reserved() => return forbidden(),
+        Ok(path) => path,
+        Err(_) => return Ack::invalid(),
+    };
+    let existing = match path.check_links(&shared.root).await {
+        Ok(existing) => existing,
+        Err(_) => return Ack::invalid(),
+    };
+    match existing {
+        Some(meta) if meta.is_dir() => return Ack::invalid(),
+        Some(_)
+            if !config.allow_overwrites && config.notification_type == NotificationType::None =>
+        {
+            return shared.existing_destination();
+        }
+        _ => {}
+    }
+    if !config.create_directories {
+        let parent = path.under(&shared.root);
+        if !parent.parent().is_some_and(|p| p.is_dir()) {
+            return Ack::error(StatusCode::NOT_FOUND, 0x8007_0003, CONTEXT_SERVER);
+        }
+    }
+    let id = session::new_id();
+    let record = Record {
+        id: id.clone(),
+        destination: path.relative(),
+        url: parts.uri.path_and_query().map_or_else(
+            || parts.uri.path().to_string(),
+            |pq| pq.as_str().to_string(),
+        ),
+        user,
+        total: None,
+        state: State::Active,
+        published: false,
+        reply: None,
+        updated: session::now(),
+    };
+    if let Err(e) = shared.sessions.create(&record).await {
+        return Ack::from_io(&e);
+    }
+    log.session = Some(id.clone());
+    let mut ack = Ack::ok()
+        .with("BITS-Protocol", protocol)
+        .with("BITS-Session-Id", id)
+        .with("Accept-Encoding", "identity");
+    if let Some(host) = &config.host_id {
+        ack = ack.with("BITS-Host-Id", host.clone());
+        if config.host_id_fallback_timeout != 0 {
+            ack = ack.with(
+                "BITS-Host-Id-Fallback-Timeout",
+                config.host_id_fallback_timeout.to_string(),
+            );
+        }
+    }
+    ack
+}
+
+/// Fragment: the rules of summary §4.2.
+async fn fragment(
+    shared: &Shared,
+    parts: &Parts,
+    body: Incoming,
+    mut record: Record,
+    length: u64,
+) -> Ack {
+    let config = &shared.config;
+    let idle = shared.body_idle();
+    if record.state != State::Active {
+        return reject(body, idle, Ack::session_not_found()).await;
+    }
+    let Some(range) = header(&parts.headers, "Content-Range").and_then(ContentRange::parse) else {
+        return reject(body, idle, Ack::invalid()).await;
+    };
+    let encoding = header(&parts.headers, "Content-Encoding");
+    if range.len() != length || encoding.is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"))
+    {
+        return reject(body, idle, Ack::invalid()).await;
+    }
+    if config.max_upload_size.is_some_and(|max| range.total > max) {
+        let ack = Ack::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            BG_E_TOO_LARGE,
+            CONTEXT_SERVER,
+        );
+        return reject(body, idle, ack).await;
+    }
+    if record.total.is_some_and(|total| total != range.total) {
+        return reject(body, idle, Ack::invalid()).await;
+    }
+    if length > config.max_fragment_size {
+        // No HRESULT: the client reads BG_E_TOO_LARGE as fatal, 413 as "shrink".
+        return reject(body, idle, Ack::status(StatusCode::PAYLOAD_TOO_LARGE)).await;
+    }
+    let expected = match shared.sessions.received(&record).await {
+        Ok(expected) => expected,
+        Err(e) => return reject(body, idle, Ack::from_io(&e)).await,
+    };
+    let out_of_sync = Ack::status(StatusCode::RANGE_NOT_SATISFIABLE)
+        .with("BITS-Received-Content-Range", expected.to_string());
+    if range.first > expected {
+        return reject(body, idle, out_of_sync).await;
+    }
+    if range.first < expected && config.overlap == OverlapPolicy::Reject {
+        return reject(body, idle, out_of_sync).await;
+    }
+    if range.last < expected {
+        // Entirely old data: nothing to write. A replayed final fragment gets the same Ack.
+        storage::drain(body, 1 << 20, idle).await;
+        return if expected == range.total {
+            complete(shared, &mut record, parts).await
+        } else {
+            received(expected)
+        };
+    }
+    if record.total.is_none() {
+        record.total = Some(range.total);
+        record.updated = session::now();
+        if let Err(e) = shared.sessions.save(&record).await {
+            return reject(body, idle, Ack::from_io(&e)).await;
+        }
+    }
+    let skip = expected - range.first;
+    let data = shared.sessions.data_path(&record.id);
+    match storage::append_body(body, skip, &data, idle).await {
+        Ok(written) if written == length - skip => {}
+        Ok(_) | Err(BodyError::Client(_)) => return Ack::invalid(),
+        Err(BodyError::Storage(e)) => return Ack::from_io(&e),
+    }
+    let next = range.last + 1;
+    if next == range.total {
+        complete(shared, &mut record, parts).await
+    } else {
+        received(next)
+    }
+}
+
+/// The upload is complete: notify the application, publish if it is time.
+async fn complete(shared: &Shared, record: &mut Record, parts: &Parts) -> Ack {
+    let total = record.total.unwrap_or(0);
+    let mut ack = received(total);
+    if shared.config.notification_type != NotificationType::None {
+        let reply = match &record.reply {
+            Some(reply) => reply.clone(),
+            None => match crate::reply::notify(shared, record, &host(parts)).await {
+                Ok(reply) => reply,
+                Err(error) => return error.with("BITS-Received-Content-Range", total.to_string()),
+            },
+        };
+        ack = ack.with("BITS-Reply-URL", reply.url.clone());
+        if record.reply.is_none() {
+            record.reply = Some(reply);
+            record.updated = session::now();
+            if let Err(e) = shared.sessions.save(record).await {
+                return Ack::from_io(&e);
+            }
+        }
+    }
+    if shared.config.commit_point == CommitPoint::LastFragment
+        && let Err(error) = publish(shared, record).await
+    {
+        return error;
+    }
+    ack
+}
+
+/// Publishes a complete upload once, if it should go to the destination.
+async fn publish(shared: &Shared, record: &mut Record) -> Result<(), Ack> {
+    let wanted = match shared.config.notification_type {
+        NotificationType::None => true,
+        _ => record.reply.as_ref().is_some_and(|r| r.copy_to_destination),
+    };
+    if record.published || !wanted {
+        return Ok(());
+    }
+    let Ok(path) = UrlPath::parse(&format!("/{}", record.destination)) else {
+        return Err(Ack::invalid());
+    };
+    if path.check_links(&shared.root).await.is_err() {
+        return Err(Ack::invalid());
+    }
+    let data = shared.sessions.data_path(&record.id);
+    let dest = path.under(&shared.root);
+    let config = &shared.config;
+    match storage::publish(
+        &data,
+        &dest,
+        config.allow_overwrites,
+        config.create_directories,
+    )
+    .await
+    {
+        Ok(()) => {}
+        Err(PublishError::Exists) => return Err(shared.existing_destination()),
+        Err(PublishError::BadDestination) => return Err(Ack::invalid()),
+        Err(PublishError::Io(e)) => return Err(Ack::from_io(&e)),
+    }
+    record.published = true;
+    record.updated = session::now();
+    shared
+        .sessions
+        .save(record)
+        .await
+        .map_err(|e| Ack::from_io(&e))
+}
+
+/// Close-Session: publish a complete upload, discard a partial one, keep a tombstone.
+async fn close(shared: &Shared, mut record: Record) -> Ack {
+    match record.state {
+        State::Closed => return Ack::ok(),
+        State::Cancelled => return Ack::session_not_found(),
+        State::Active => {}
+    }
+    let complete = match shared.sessions.received(&record).await {
+        Ok(received) => record.total.is_some_and(|total| total == received),
+        Err(e) => return Ack::from_io(&e),
+    };
+    if complete && let Err(error) = publish(shared, &mut record).await {
+        let _ = shared
+            .sessions
+            .tombstone(&mut record, State::Cancelled)
+            .await;
+        return error;
+    }
+    match shared.sessions.tombstone(&mut record, State::Closed).await {
+        Ok(()) => Ack::ok(),
+        Err(e) => Ack::from_io(&e),
+    }
+}
+
+/// Cancel-Session: drop the session's data; a published file is left alone.
+async fn cancel(shared: &Shared, mut record: Record) -> Ack {
+    if record.state != State::Active {
+        return Ack::ok();
+    }
+    match shared
+        .sessions
+        .tombstone(&mut record, State::Cancelled)
+        .await
+    {
+        Ok(()) => Ack::ok(),
+        Err(e) => Ack::from_io(&e),
+    }
+}
+
+/// Answers a refused fragment after draining a small body, so the connection stays usable.
+async fn reject(body: Incoming, idle: std::time::Duration, ack: Ack) -> Ack {
+    storage::drain(body, 1 << 20, idle).await;
+    ack
+}
+
+fn received(next: u64) -> Ack {
+    Ack::ok().with("BITS-Received-Content-Range", next.to_string())
+}
+
+fn forbidden() -> Ack {
+    Ack::error(StatusCode::FORBIDDEN, E_ACCESSDENIED, CONTEXT_SERVER)
+}
+
+/// A header as trimmed text; `None` when absent or not visible ASCII.
+pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The `Host` of the request, used to build absolute URLs.
+pub fn host(parts: &Parts) -> String {
+    header(&parts.headers, "Host")
+        .map(str::to_string)
+        .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+        .unwrap_or_else(|| "localhost".to_string())
+}

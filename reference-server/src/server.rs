@@ -1,0 +1,168 @@
+//! HTTP glue: the accept loop, per-connection limits, method dispatch, logs.
+//!
+//! hyper's HTTP/1 server is used directly (no router): BITS has one endpoint
+//! per URL and a custom method, and the odd requests a conformance target must
+//! survive (HTTP/1.0, no Content-Length, huge headers, stalled bodies) are
+//! handled here or in `packets.rs`, not by framework defaults.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::ack::{Ack, Body};
+use crate::auth::Auth;
+use crate::config::Config;
+use crate::download;
+use crate::packets::{self, Outcome};
+use crate::session::Sessions;
+
+/// Largest request head (request line + headers) hyper will buffer.
+const MAX_HEAD: usize = 64 * 1024;
+
+/// State shared by every connection.
+#[derive(Debug)]
+pub struct Shared {
+    pub config: Config,
+    /// The storage root, canonicalised.
+    pub root: PathBuf,
+    pub sessions: Sessions,
+    pub auth: Auth,
+    /// Client for upload-reply notifications.
+    pub http: reqwest::Client,
+}
+
+impl Shared {
+    /// Opens the storage root and the session table.
+    pub fn new(config: Config) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&config.root)?;
+        let root = std::fs::canonicalize(&config.root)?;
+        let sessions = Sessions::open(&root)?;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(std::io::Error::other)?;
+        Ok(Self {
+            auth: Auth::new(config.users.clone()),
+            config,
+            root,
+            sessions,
+            http,
+        })
+    }
+
+    pub fn session_timeout(&self) -> Duration {
+        Duration::from_secs(self.config.session_timeout)
+    }
+
+    pub fn body_idle(&self) -> Duration {
+        Duration::from_secs(self.config.body_idle_timeout.max(1))
+    }
+
+    pub fn notification_timeout(&self) -> Duration {
+        Duration::from_secs(self.config.notification_timeout.max(1))
+    }
+
+    /// 409 or 403 for a destination that exists (summary §10.8).
+    pub fn existing_destination(&self) -> Ack {
+        let status = StatusCode::from_u16(self.config.existing_destination_status)
+            .unwrap_or(StatusCode::CONFLICT);
+        Ack::error(
+            status,
+            crate::ack::E_ACCESSDENIED,
+            crate::ack::CONTEXT_SERVER,
+        )
+    }
+}
+
+/// Accepts connections until `stop` changes, then drains them gracefully.
+pub async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let header_timeout = Duration::from_secs(shared.config.header_read_timeout.max(1));
+                let shared = Arc::clone(&shared);
+                let service = service_fn(move |req| {
+                    let shared = Arc::clone(&shared);
+                    async move { Ok::<_, Infallible>(route(&shared, req, peer).await) }
+                });
+                let connection = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(header_timeout)
+                    .max_buf_size(MAX_HEAD)
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            _ = stop.changed() => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after 10 s; dropping them");
+    }
+}
+
+/// Dispatches one request on its method and logs it.
+async fn route(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let method = parts.method.clone();
+    let path = parts.uri.path().to_string();
+    if method.as_str() == "BITS_POST" {
+        let mut outcome = Outcome::default();
+        let ack = packets::handle(shared, parts, body, &mut outcome).await;
+        tracing::info!(
+            %peer,
+            %path,
+            packet = outcome.packet.map_or("-", |p| p.name()),
+            session = outcome.session.as_deref().unwrap_or("-"),
+            status = ack.status.as_u16(),
+            code = %ack.code().map_or_else(|| "-".to_string(), |c| format!("0x{c:08X}")),
+            "BITS packet"
+        );
+        return ack.into_response(shared.config.error_header);
+    }
+    let response = if method == Method::GET || method == Method::HEAD {
+        download::serve(shared, &parts).await
+    } else {
+        let mut response = download::status(StatusCode::METHOD_NOT_ALLOWED);
+        response.headers_mut().insert(
+            http::header::ALLOW,
+            http::HeaderValue::from_static("BITS_POST, GET, HEAD"),
+        );
+        response
+    };
+    tracing::info!(%peer, %method, %path, status = response.status().as_u16(), "request");
+    response
+}

@@ -1,0 +1,266 @@
+//! Upload sessions, kept on disk so they survive a restart (or a kill -9).
+//!
+//! Layout under the root: `BITS-Sessions/{GUID}/session.json` (the record) and
+//! `BITS-Sessions/{GUID}/data` (the request entity). The next expected byte is
+//! the length of `data`: bytes are only ever appended at that offset, so after
+//! a crash the file holds exactly the contiguous prefix the client sent. Reply
+//! files live in `BITS-Sessions/Replies/{GUID}/responsefile.bin`.
+//!
+//! Nothing is cached in memory except one lock per session currently in use,
+//! held through weak references, so idle sessions cost no memory. The lock
+//! serialises concurrent requests for one session (summary §4.5).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::OwnedMutexGuard;
+
+use crate::paths::{REPLIES_DIR, REPLY_FILE, SESSIONS_DIR};
+
+/// Where a session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    /// Created; fragments accepted.
+    Active,
+    /// Closed by Close-Session: kept as a tombstone so a retried Close gets 200.
+    Closed,
+    /// Cancelled: kept as a tombstone so a retried Cancel gets 200.
+    Cancelled,
+}
+
+/// The reply of the server application, cached so a replayed final fragment
+/// gets the same Ack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    /// Value of `BITS-Reply-URL`.
+    pub url: String,
+    /// The application asked for the upload to be copied to the destination.
+    pub copy_to_destination: bool,
+}
+
+/// The persistent record of a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    /// Destination, relative to the root, `/`-separated.
+    pub destination: String,
+    /// The upload URL as the client sent it (path and query).
+    pub url: String,
+    /// Authenticated user, if any.
+    pub user: Option<String>,
+    /// Total size, fixed by the first fragment.
+    pub total: Option<u64>,
+    pub state: State,
+    /// Set once the upload has been moved to its destination.
+    pub published: bool,
+    pub reply: Option<Reply>,
+    /// Unix seconds of the last change (creation, progress, closing).
+    pub updated: u64,
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Normalises a client-supplied session id; only `{GUID}` strings can name a session.
+pub fn normalise_id(raw: &str) -> Option<String> {
+    let inner = raw.strip_prefix('{')?.strip_suffix('}')?;
+    let uuid = uuid::Uuid::try_parse(inner).ok()?;
+    (inner.len() == 36).then(|| format!("{{{}}}", uuid.hyphenated()).to_ascii_uppercase())
+}
+
+/// A fresh `{UPPERCASE-GUID}` id, the form Windows uses.
+pub fn new_id() -> String {
+    format!("{{{}}}", uuid::Uuid::new_v4().hyphenated()).to_ascii_uppercase()
+}
+
+/// The on-disk session table.
+#[derive(Debug)]
+pub struct Sessions {
+    dir: PathBuf,
+    locks: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+}
+
+impl Sessions {
+    /// Opens (and creates) the sessions folder under `root`.
+    pub fn open(root: &Path) -> std::io::Result<Self> {
+        let dir = root.join(SESSIONS_DIR);
+        std::fs::create_dir_all(dir.join(REPLIES_DIR))?;
+        Ok(Self {
+            dir,
+            locks: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Waits for exclusive use of one session.
+    pub async fn lock(&self, id: &str) -> OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+            if locks.len() > 64 {
+                locks.retain(|_, weak| weak.strong_count() > 0);
+            }
+            match locks.get(id).and_then(Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    let lock = Arc::new(tokio::sync::Mutex::new(()));
+                    locks.insert(id.to_string(), Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
+        lock.lock_owned().await
+    }
+
+    fn session_dir(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    /// The request entity of a session.
+    pub fn data_path(&self, id: &str) -> PathBuf {
+        self.session_dir(id).join("data")
+    }
+
+    /// The reply file of a session.
+    pub fn reply_path(&self, id: &str) -> PathBuf {
+        self.dir.join(REPLIES_DIR).join(id).join(REPLY_FILE)
+    }
+
+    /// Creates the folder, the empty entity and the record of a new session.
+    pub async fn create(&self, record: &Record) -> std::io::Result<()> {
+        tokio::fs::create_dir(self.session_dir(&record.id)).await?;
+        tokio::fs::File::create(self.data_path(&record.id)).await?;
+        self.save(record).await
+    }
+
+    /// Writes the record atomically (temporary file + rename).
+    pub async fn save(&self, record: &Record) -> std::io::Result<()> {
+        let dir = self.session_dir(&record.id);
+        let json = serde_json::to_vec_pretty(record).map_err(std::io::Error::other)?;
+        let tmp = dir.join("session.json.tmp");
+        tokio::fs::write(&tmp, json).await?;
+        tokio::fs::rename(&tmp, dir.join("session.json")).await
+    }
+
+    /// Reads a record; `None` when the session does not exist.
+    pub async fn load(&self, id: &str) -> std::io::Result<Option<Record>> {
+        match tokio::fs::read(self.session_dir(id).join("session.json")).await {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(std::io::Error::other),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Next expected byte: the length of the entity (or the total once published).
+    pub async fn received(&self, record: &Record) -> std::io::Result<u64> {
+        match tokio::fs::metadata(self.data_path(&record.id)).await {
+            Ok(meta) => Ok(meta.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Unix seconds of the last progress: the record or the entity, whichever is newer.
+    pub async fn last_progress(&self, record: &Record) -> u64 {
+        let modified = tokio::fs::metadata(self.data_path(&record.id))
+            .await
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs());
+        record.updated.max(modified)
+    }
+
+    /// Deletes the entity and the reply, keeping the record as a tombstone.
+    pub async fn tombstone(&self, record: &mut Record, state: State) -> std::io::Result<()> {
+        remove_file(&self.data_path(&record.id)).await?;
+        self.remove_reply(&record.id).await?;
+        record.state = state;
+        record.updated = now();
+        self.save(record).await
+    }
+
+    /// Deletes the reply folder of a session.
+    pub async fn remove_reply(&self, id: &str) -> std::io::Result<()> {
+        remove_dir(&self.dir.join(REPLIES_DIR).join(id)).await
+    }
+
+    /// Deletes everything a session owns.
+    pub async fn remove(&self, id: &str) -> std::io::Result<()> {
+        self.remove_reply(id).await?;
+        remove_dir(&self.session_dir(id)).await
+    }
+
+    /// Lists the ids of all stored sessions, tombstones included.
+    pub async fn ids(&self) -> std::io::Result<Vec<String>> {
+        let mut ids = Vec::new();
+        let mut entries = tokio::fs::read_dir(&self.dir).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            if let Some(id) = entry.file_name().to_str().and_then(normalise_id) {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Deletes reply folders whose session no longer exists.
+    pub async fn remove_orphan_replies(&self) -> std::io::Result<()> {
+        let mut entries = tokio::fs::read_dir(self.dir.join(REPLIES_DIR)).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let name = entry.file_name();
+            let orphan = match name.to_str().and_then(normalise_id) {
+                Some(id) => !tokio::fs::try_exists(self.session_dir(&id)).await?,
+                None => true,
+            };
+            if orphan {
+                remove_dir(&entry.path()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// True when an active session has gone `timeout` without progress.
+    pub async fn is_expired(&self, record: &Record, timeout: Duration) -> bool {
+        now().saturating_sub(self.last_progress(record).await) > timeout.as_secs()
+    }
+}
+
+async fn remove_file(path: &Path) -> std::io::Result<()> {
+    match tokio::fs::remove_file(path).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+async fn remove_dir(path: &Path) -> std::io::Result<()> {
+    match tokio::fs::remove_dir_all(path).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_normalised_guids() {
+        let id = new_id();
+        assert_eq!(normalise_id(&id.to_ascii_lowercase()), Some(id));
+        assert_eq!(normalise_id("{../../etc}"), None);
+        assert_eq!(normalise_id("7df0354d-249b-430f-820d-3d2a9bef4931"), None);
+        assert_eq!(
+            normalise_id("{7df0354d249b430f820d3d2a9bef4931}"),
+            None,
+            "simple form is not a session id"
+        );
+    }
+}
