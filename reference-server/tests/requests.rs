@@ -1,0 +1,199 @@
+//! Odd and hostile requests: validation order, framing, sizes, slow clients.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Conn, TestServer};
+
+#[tokio::test]
+async fn unknown_or_missing_packet_type_is_400_invalidarg() {
+    let server = TestServer::start().await;
+    let mut conn = server.conn().await;
+    for packet in ["Bogus", "Ack", ""] {
+        conn.bits("/x.bin", packet, &[], b"")
+            .await
+            .assert_error(400, "0x80070057", "0x5");
+    }
+    conn.request("BITS_POST", "/x.bin", &[], b"")
+        .await
+        .assert_error(400, "0x80070057", "0x5");
+}
+
+#[tokio::test]
+async fn missing_session_id_is_400() {
+    let server = TestServer::start().await;
+    let mut conn = server.conn().await;
+    for packet in ["Fragment", "Close-Session", "Cancel-Session"] {
+        conn.bits("/x.bin", packet, &[], b"")
+            .await
+            .assert_error(400, "0x80070057", "0x5");
+    }
+}
+
+#[tokio::test]
+async fn missing_content_length_is_400_or_411() {
+    let raw = b"BITS_POST /x.bin HTTP/1.1\r\nHost: a\r\nBITS-Packet-Type: Ping\r\n\r\n";
+    let server = TestServer::start().await;
+    server
+        .conn()
+        .await
+        .raw(raw, false)
+        .await
+        .assert_error(400, "0x80070057", "0x5");
+    let server = TestServer::with(|c| c.missing_content_length_status = 411).await;
+    server
+        .conn()
+        .await
+        .raw(raw, false)
+        .await
+        .assert_error(411, "0x80070057", "0x5");
+}
+
+#[tokio::test]
+async fn chunked_fragment_without_content_length_is_refused() {
+    let server = TestServer::start().await;
+    let mut conn = server.conn().await;
+    let id = conn.create("/chunked.bin").await;
+    let raw = format!(
+        "BITS_POST /chunked.bin HTTP/1.1\r\nHost: a\r\nBITS-Packet-Type: Fragment\r\n\
+         BITS-Session-Id: {id}\r\nContent-Range: bytes 0-2/3\r\nTransfer-Encoding: chunked\r\n\r\n\
+         3\r\nabc\r\n0\r\n\r\n"
+    );
+    conn.raw(raw.as_bytes(), false)
+        .await
+        .assert_error(400, "0x80070057", "0x5");
+}
+
+#[tokio::test]
+async fn header_value_over_4k_is_400() {
+    let server = TestServer::start().await;
+    let mut conn = server.conn().await;
+    let long = "a".repeat(4097);
+    conn.bits("/x.bin", "Ping", &[("X-Long", &long)], b"")
+        .await
+        .assert_error(400, "0x80070057", "0x5");
+    let fits = "a".repeat(4096);
+    conn.bits("/x.bin", "Ping", &[("X-Long", &fits)], b"")
+        .await
+        .assert_ack(200);
+}
+
+#[tokio::test]
+async fn huge_header_block_is_refused_without_hanging() {
+    let server = TestServer::start().await;
+    let mut conn = server.conn().await;
+    let mut raw = String::from("BITS_POST /x.bin HTTP/1.1\r\nHost: a\r\n");
+    for i in 0..40 {
+        raw.push_str(&format!("X-H{i}: {}\r\n", "b".repeat(4000)));
+    }
+    raw.push_str("BITS-Packet-Type: Ping\r\nContent-Length: 0\r\n\r\n");
+    conn.write(raw.as_bytes()).await;
+    if let Some(reply) = conn.read(false).await {
+        assert!((400..500).contains(&reply.status), "{}", reply.status);
+    }
+}
+
+#[tokio::test]
+async fn http_1_0_bits_post_is_400() {
+    let server = TestServer::start().await;
+    let raw = b"BITS_POST /x.bin HTTP/1.0\r\nBITS-Packet-Type: Ping\r\nContent-Length: 0\r\n\r\n";
+    server
+        .conn()
+        .await
+        .raw(raw, false)
+        .await
+        .assert_error(400, "0x80070057", "0x5");
+}
+
+#[tokio::test]
+async fn body_on_a_bodiless_packet_is_400() {
+    let server = TestServer::start().await;
+    let mut conn = server.conn().await;
+    conn.bits("/x.bin", "Ping", &[], b"hello")
+        .await
+        .assert_error(400, "0x80070057", "0x5");
+    let id = conn.create("/y.bin").await;
+    conn.bits("/y.bin", "Close-Session", &[("BITS-Session-Id", &id)], b"x")
+        .await
+        .assert_error(400, "0x80070057", "0x5");
+}
+
+#[tokio::test]
+async fn syntax_errors_come_before_session_lookup() {
+    let server = TestServer::start().await;
+    let mut conn = server.conn().await;
+    // Unknown session but also no Content-Length: step 3 wins over step 4.
+    let raw = b"BITS_POST /x HTTP/1.1\r\nHost: a\r\nBITS-Packet-Type: Close-Session\r\n\
+                BITS-Session-Id: {01234567-89AB-CDEF-0123-456789ABCDEF}\r\n\r\n";
+    conn.raw(raw, false)
+        .await
+        .assert_error(400, "0x80070057", "0x5");
+}
+
+#[tokio::test]
+async fn connection_stays_usable_after_a_rejected_fragment() {
+    let server = TestServer::start().await;
+    let mut conn = server.conn().await;
+    let bytes = common::data(5000, 1);
+    let id = conn.create("/keep.bin").await;
+    conn.fragment("/keep.bin", &id, &bytes, 1000, 4999)
+        .await
+        .assert_received(416, 0);
+    conn.fragment("/keep.bin", &id, &bytes, 0, 4999)
+        .await
+        .assert_received(200, 5000);
+}
+
+#[tokio::test]
+async fn other_methods_are_405() {
+    let server = TestServer::start().await;
+    let reply = server
+        .conn()
+        .await
+        .request("PUT", "/x.bin", &[], b"data")
+        .await;
+    assert_eq!(reply.status, 405);
+    assert_eq!(reply.header("Allow"), Some("BITS_POST, GET, HEAD"));
+}
+
+#[tokio::test]
+async fn slow_headers_are_timed_out() {
+    let server = TestServer::with(|c| c.header_read_timeout = 1).await;
+    let mut conn = server.conn().await;
+    conn.write(b"BITS_POST /x.bin HTTP/1.1\r\nHost: a\r\n")
+        .await;
+    let start = Instant::now();
+    let reply = conn.read(false).await;
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert!(reply.as_ref().is_none_or(|r| r.status == 408), "{reply:?}");
+}
+
+#[tokio::test]
+async fn stalled_body_is_timed_out_and_keeps_the_received_prefix() {
+    let server = TestServer::with(|c| c.body_idle_timeout = 1).await;
+    let mut conn = server.conn().await;
+    let bytes = common::data(100, 1);
+    let id = conn.create("/stall.bin").await;
+    let head = format!(
+        "BITS_POST /stall.bin HTTP/1.1\r\nHost: a\r\nBITS-Packet-Type: Fragment\r\n\
+         BITS-Session-Id: {id}\r\nContent-Range: bytes 0-99/100\r\nContent-Length: 100\r\n\r\n"
+    );
+    conn.write(head.as_bytes()).await;
+    conn.write(&bytes[..40]).await;
+    let start = Instant::now();
+    let _ = conn.read(false).await;
+    assert!(start.elapsed() < Duration::from_secs(5));
+    // The client resumes from what arrived: 416 says where.
+    let mut conn = Conn::open(server.addr()).await;
+    conn.fragment("/stall.bin", &id, &bytes, 90, 99)
+        .await
+        .assert_received(416, 40);
+    conn.fragment("/stall.bin", &id, &bytes, 40, 99)
+        .await
+        .assert_received(200, 100);
+    conn.close("/stall.bin", &id).await.assert_ack(200);
+    assert_eq!(std::fs::read(server.path("stall.bin")).unwrap(), bytes);
+}
