@@ -1,2 +1,36 @@
+//! bitspec: a conformance test suite for BITS upload servers.
+//!
+//! Scenarios are YAML files describing packet exchanges (`scenarios/`). They flow
+//! through one pipeline, one module per stage:
+//!
+//! 1. **load** ([`scenario::load`]): read a file and parse it into the serde model
+//!    ([`scenario::model`]); unknown keys and syntax errors come back located
+//!    (`file:line:column`) with a did-you-mean.
+//! 2. **validate** ([`scenario::validate`]): semantic checks (undefined variables,
+//!    captures used too early, malformed ranges, bad regexes) that produce a runnable
+//!    [`scenario::plan::Scenario`].
+//! 3. **run** ([`run`]): render each step's request, send it with reqwest on the
+//!    scenario's keep-alive connection, and record the exchange; scenarios run
+//!    concurrently, and an open session is cancelled at the end.
+//! 4. **check** ([`check`]): compare each response with its expectations, tolerating
+//!    every reading the documents allow and recording the one the target chose.
+//! 5. **report** ([`report`], [`render`]): results are plain data ([`outcome`]);
+//!    only reporters print them (console, `results.json`).
+//!
+//! [`commands`] wires the stages for the CLI; [`harness`] does the same for
+//! `cargo test` through libtest-mimic. The bundled reference server
+//! (`bitspec-server`) is only started from [`target`], never consulted by the checks.
+
+pub mod check;
+pub mod cli;
+pub mod commands;
+pub mod exit;
+pub mod harness;
 pub mod location;
+pub mod outcome;
+pub mod render;
+pub mod report;
+pub mod run;
 pub mod scenario;
+pub mod target;
+pub mod upload_data;

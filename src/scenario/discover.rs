@@ -14,12 +14,21 @@ const NOT_SCENARIOS: &[&str] = &["requirements.yaml"];
 /// Every scenario file below `dir`, sorted, as (path, group, test name).
 pub fn find_scenario_files(dir: &Path) -> Result<Vec<(PathBuf, String, String)>, ScenarioError> {
     let mut found = Vec::new();
-    walk(dir, dir, &mut found).map_err(|e| ScenarioError::new(format!("cannot read scenario directory {}: {e}", dir.display()), None))?;
+    walk(dir, dir, &mut found).map_err(|e| {
+        ScenarioError::new(
+            format!("cannot read scenario directory {}: {e}", dir.display()),
+            None,
+        )
+    })?;
     found.sort_by(|a, b| a.2.cmp(&b.2).then_with(|| a.0.cmp(&b.0)));
     Ok(found)
 }
 
-fn walk(root: &Path, dir: &Path, found: &mut Vec<(PathBuf, String, String)>) -> std::io::Result<()> {
+fn walk(
+    root: &Path,
+    dir: &Path,
+    found: &mut Vec<(PathBuf, String, String)>,
+) -> std::io::Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
@@ -29,7 +38,10 @@ fn walk(root: &Path, dir: &Path, found: &mut Vec<(PathBuf, String, String)>) -> 
             walk(root, &path, found)?;
             continue;
         }
-        let is_yaml = matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
+        let is_yaml = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        );
         let file_name = entry.file_name().to_string_lossy().into_owned();
         if !is_yaml || NOT_SCENARIOS.contains(&file_name.as_str()) || file_name.starts_with('.') {
             continue;
@@ -37,10 +49,21 @@ fn walk(root: &Path, dir: &Path, found: &mut Vec<(PathBuf, String, String)>) -> 
         let relative = path.strip_prefix(root).unwrap_or(&path);
         let group: Vec<String> = relative
             .parent()
-            .map(|p| p.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect())
+            .map(|p| {
+                p.components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default();
-        let group = if group.is_empty() { "scenarios".to_owned() } else { group.join("::") };
-        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let group = if group.is_empty() {
+            "scenarios".to_owned()
+        } else {
+            group.join("::")
+        };
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let name = format!("{group}::{stem}");
         found.push((path, group, name));
     }
@@ -58,7 +81,12 @@ pub struct Suite {
 pub fn load_suite(dir: &Path) -> Suite {
     let files = match find_scenario_files(dir) {
         Ok(files) => files,
-        Err(e) => return Suite { scenarios: Vec::new(), errors: vec![e] },
+        Err(e) => {
+            return Suite {
+                scenarios: Vec::new(),
+                errors: vec![e],
+            };
+        }
     };
     load_files(files)
 }
@@ -79,7 +107,13 @@ pub fn load_files(files: Vec<(PathBuf, String, String)>) -> Suite {
     for scenario in &suite.scenarios {
         let loc = Loc::new(&scenario.file, 1, 1);
         if let Some(previous) = first_seen.get(&scenario.id) {
-            suite.errors.push(ScenarioError::new(format!("duplicate scenario id `{}` (first used at {previous})", scenario.id), Some(loc)));
+            suite.errors.push(ScenarioError::new(
+                format!(
+                    "duplicate scenario id `{}` (first used at {previous})",
+                    scenario.id
+                ),
+                Some(loc),
+            ));
         } else {
             first_seen.insert(scenario.id.clone(), loc);
         }
@@ -98,8 +132,16 @@ pub struct Selection {
 
 impl Selection {
     pub fn matches(&self, scenario: &Scenario) -> bool {
-        let by_text = self.filters.is_empty() || self.filters.iter().any(|f| scenario.name.contains(f.as_str()) || scenario.id.contains(f.as_str()));
-        let by_tag = self.tags.is_empty() || self.tags.iter().any(|t| scenario.tags.iter().any(|s| s.eq_ignore_ascii_case(t)));
+        let by_text = self.filters.is_empty()
+            || self
+                .filters
+                .iter()
+                .any(|f| scenario.name.contains(f.as_str()) || scenario.id.contains(f.as_str()));
+        let by_tag = self.tags.is_empty()
+            || self
+                .tags
+                .iter()
+                .any(|t| scenario.tags.iter().any(|s| s.eq_ignore_ascii_case(t)));
         by_text && by_tag
     }
 }

@@ -21,7 +21,12 @@ pub struct ScenarioError {
 
 impl ScenarioError {
     pub fn new(message: impl Into<String>, loc: Option<Loc>) -> Self {
-        ScenarioError { message: message.into(), loc, help: None, source: None }
+        ScenarioError {
+            message: message.into(),
+            loc,
+            help: None,
+            source: None,
+        }
     }
 
     pub fn with_help(mut self, help: Option<String>) -> Self {
@@ -42,10 +47,14 @@ impl ScenarioError {
         let diagnostic = Located {
             message: &self.message,
             help: self.help.as_deref(),
-            source: NamedSource::new(loc.file.to_string(), source.to_string()),
+            source: NamedSource::new(&loc.file, source.to_string()),
             span: span_at(source, loc.line, loc.column),
         };
-        let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+        let theme = if color {
+            GraphicalTheme::unicode()
+        } else {
+            GraphicalTheme::unicode_nocolor()
+        };
         let mut out = String::new();
         let handler = GraphicalReportHandler::new_themed(theme).with_links(false);
         if handler.render_report(&mut out, &diagnostic).is_err() {
@@ -77,7 +86,10 @@ fn span_at(source: &str, line: u32, column: u32) -> SourceSpan {
         .take(line.saturating_sub(1) as usize)
         .map(str::len)
         .sum();
-    let line_text = source[line_start.min(source.len())..].lines().next().unwrap_or("");
+    let line_text = source[line_start.min(source.len())..]
+        .lines()
+        .next()
+        .unwrap_or("");
     let col_offset: usize = line_text
         .chars()
         .take(column.saturating_sub(1) as usize)
@@ -114,15 +126,25 @@ impl Diagnostic for Located<'_> {
         Some(&self.source)
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
-        Some(Box::new(std::iter::once(miette::LabeledSpan::new_with_span(Some("here".into()), self.span))))
+        Some(Box::new(std::iter::once(
+            miette::LabeledSpan::new_with_span(Some("here".into()), self.span),
+        )))
     }
 }
 
 /// "did you mean `x`?" for the closest candidate, when it is close enough to be a typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     candidates
         .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(&word.to_ascii_lowercase(), &c.to_ascii_lowercase()), c))
+        .map(|c| {
+            (
+                strsim::damerau_levenshtein(&word.to_ascii_lowercase(), &c.to_ascii_lowercase()),
+                c,
+            )
+        })
         .filter(|(distance, c)| *distance <= (c.len() / 3).max(2))
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, c)| format!("did you mean `{c}`?"))
@@ -134,7 +156,10 @@ mod tests {
 
     #[test]
     fn suggests_the_closest_key() {
-        assert_eq!(did_you_mean("rnge", ["range", "body"]).as_deref(), Some("did you mean `range`?"));
+        assert_eq!(
+            did_you_mean("rnge", ["range", "body"]).as_deref(),
+            Some("did you mean `range`?")
+        );
         assert_eq!(did_you_mean("zzzzzz", ["range", "body"]), None);
     }
 
@@ -145,7 +170,10 @@ mod tests {
         let err = ScenarioError::new("unknown field `rnge`", Some(Loc::new(&file, 3, 5)))
             .with_help(Some("did you mean `range`?".into()))
             .with_source(&source);
-        assert_eq!(err.to_string(), "a.yaml:3:5: unknown field `rnge` (did you mean `range`?)");
+        assert_eq!(
+            err.to_string(),
+            "a.yaml:3:5: unknown field `rnge` (did you mean `range`?)"
+        );
         let text = err.render(false);
         assert!(text.contains("a.yaml:3:5"), "{text}");
         assert!(text.contains("- rnge: 1"), "{text}");

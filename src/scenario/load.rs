@@ -56,7 +56,9 @@ fn yaml_error(file: &Arc<str>, source: &Arc<str>, err: &serde_saphyr::Error) -> 
         _ => full,
     };
     let help = suggestion(&message);
-    ScenarioError::new(message, loc).with_help(help).with_source(source)
+    ScenarioError::new(message, loc)
+        .with_help(help)
+        .with_source(source)
 }
 
 /// A did-you-mean for serde's "unknown field `x`, expected one of a, b" messages.
@@ -68,7 +70,10 @@ fn suggestion(message: &str) -> Option<String> {
             let end = rest.find('`')?;
             Some((&rest[..end], &rest[end..]))
         })?;
-    let list = expected.split_once("expected one of ").map(|(_, l)| l).or_else(|| expected.split_once("expected ").map(|(_, l)| l))?;
+    let list = expected
+        .split_once("expected one of ")
+        .map(|(_, l)| l)
+        .or_else(|| expected.split_once("expected ").map(|(_, l)| l))?;
     let candidates = list.split(',').map(|c| c.trim().trim_matches('`'));
     did_you_mean(word, candidates)
 }
@@ -93,7 +98,10 @@ mod tests {
     #[test]
     fn unknown_key_is_located_with_a_suggestion() {
         let err = parse(&MINIMAL.replace("    expect", "    rnge: 1\n    expect")).unwrap_err();
-        assert_eq!(err.message, "unknown field `rnge`, expected one of name, packet, method, url, headers, omit, range, total, seed, body, connection, timeout, expect, capture");
+        assert_eq!(
+            err.message,
+            "unknown field `rnge`, expected one of name, packet, method, url, headers, omit, range, total, seed, body, connection, timeout, expect, capture"
+        );
         let loc = err.loc.expect("located");
         assert_eq!((loc.line, loc.column), (7, 5));
         assert_eq!(err.help.as_deref(), Some("did you mean `range`?"));
@@ -101,7 +109,10 @@ mod tests {
 
     #[test]
     fn unknown_header_check_suggests_a_variant() {
-        let text = MINIMAL.replace("status: 200", "status: 200\n      headers:\n        X: absnt");
+        let text = MINIMAL.replace(
+            "status: 200",
+            "status: 200\n      headers:\n        X: absnt",
+        );
         let err = parse(&text).unwrap_err();
         assert_eq!(err.help.as_deref(), Some("did you mean `absent`?"));
         assert_eq!(err.loc.map(|l| l.line), Some(10));

@@ -44,7 +44,8 @@ pub struct ByteRange {
 }
 
 impl ByteRange {
-    pub fn len(self) -> u64 {
+    /// Number of bytes (never zero: `last >= first`).
+    pub fn byte_count(self) -> u64 {
         self.last - self.first + 1
     }
 }
@@ -116,7 +117,10 @@ pub enum HeaderMatch {
 #[derive(Debug, Clone)]
 pub enum ErrorExpectation {
     None,
-    Is { code: Option<u64>, context: Option<u64> },
+    Is {
+        code: Option<u64>,
+        context: Option<u64>,
+    },
 }
 
 /// The response body.

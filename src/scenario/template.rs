@@ -38,8 +38,15 @@ impl Template {
                     .find('}')
                     .ok_or_else(|| format!("unterminated `${{` in {text:?}"))?;
                 let name = inner[..end].trim();
-                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                    return Err(format!("`${{{}}}` is not a valid variable name (letters, digits, `_`, `-`)", &inner[..end]));
+                if name.is_empty()
+                    || !name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                {
+                    return Err(format!(
+                        "`${{{}}}` is not a valid variable name (letters, digits, `_`, `-`)",
+                        &inner[..end]
+                    ));
                 }
                 if !literal.is_empty() {
                     parts.push(Part::Text(std::mem::take(&mut literal)));
@@ -60,7 +67,9 @@ impl Template {
 
     /// A template that is only literal text.
     pub fn literal(text: impl Into<String>) -> Template {
-        Template { parts: vec![Part::Text(text.into())] }
+        Template {
+            parts: vec![Part::Text(text.into())],
+        }
     }
 
     /// The variable names this template uses, in order.
@@ -114,6 +123,9 @@ mod tests {
     #[test]
     fn render_names_the_missing_variable() {
         let t = Template::parse("${nope}").expect("valid");
-        assert_eq!(t.render(&vars()).unwrap_err(), "variable `${nope}` is not set");
+        assert_eq!(
+            t.render(&vars()).unwrap_err(),
+            "variable `${nope}` is not set"
+        );
     }
 }

@@ -21,17 +21,39 @@ pub const BUILTIN_VARS: &[&str] = &["upload_url", "target", "protocol", "scenari
 pub const FILE_VARS: &[&str] = &["file_size", "last_byte"];
 
 /// Builds the runnable scenario, or every mistake found in it.
-pub fn validate(loaded: LoadedFile, path: &Path, group: &str, name: &str) -> Result<Scenario, Vec<ScenarioError>> {
-    let mut v = Validator { file: Arc::clone(&loaded.file), source: Arc::clone(&loaded.source), errors: Vec::new(), known: HashSet::new(), later_captures: HashSet::new() };
+pub fn validate(
+    loaded: LoadedFile,
+    path: &Path,
+    group: &str,
+    name: &str,
+) -> Result<Scenario, Vec<ScenarioError>> {
+    let mut v = Validator {
+        file: Arc::clone(&loaded.file),
+        source: Arc::clone(&loaded.source),
+        errors: Vec::new(),
+        known: HashSet::new(),
+        later_captures: HashSet::new(),
+    };
     let doc = loaded.doc;
 
     let id = doc.id.value.trim().to_owned();
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
-        v.error(&doc.id, format!("id {id:?} must be non-empty and use only letters, digits, `-`, `_` and `.`"), None);
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        v.error(
+            &doc.id,
+            format!("id {id:?} must be non-empty and use only letters, digits, `-`, `_` and `.`"),
+            None,
+        );
     }
     v.known.extend(BUILTIN_VARS.iter().map(|s| s.to_string()));
 
-    let upload = doc.file.as_ref().map(|f| UploadFile { size: f.size.value, seed: f.seed });
+    let upload = doc.file.as_ref().map(|f| UploadFile {
+        size: f.size.value,
+        seed: f.seed,
+    });
     if let Some(spec) = &doc.file {
         if spec.size.value == 0 {
             v.error(&spec.size, "the upload file must have at least 1 byte (a Content-Range cannot describe an empty file)".into(), None);
@@ -50,11 +72,18 @@ pub fn validate(loaded: LoadedFile, path: &Path, group: &str, name: &str) -> Res
 
     // Names captured anywhere, to say "captured later" instead of "undefined".
     for step in &doc.steps {
-        v.later_captures.extend(step.value.capture.values().map(|s| s.value.clone()));
+        v.later_captures
+            .extend(step.value.capture.values().map(|s| s.value.clone()));
     }
 
     if doc.steps.is_empty() {
-        v.errors.push(ScenarioError::new("a scenario needs at least one step", Some(Loc::of(&v.file, &doc.id))).with_source(&v.source));
+        v.errors.push(
+            ScenarioError::new(
+                "a scenario needs at least one step",
+                Some(Loc::of(&v.file, &doc.id)),
+            )
+            .with_source(&v.source),
+        );
     }
     let mut steps = Vec::new();
     for (index, step) in doc.steps.iter().enumerate() {
@@ -108,7 +137,11 @@ impl Validator {
     }
 
     fn error_at(&mut self, loc: Loc, message: String, help: Option<String>) {
-        self.errors.push(ScenarioError::new(message, Some(loc)).with_help(help).with_source(&self.source));
+        self.errors.push(
+            ScenarioError::new(message, Some(loc))
+                .with_help(help)
+                .with_source(&self.source),
+        );
     }
 
     /// Parses a template and checks that its variables are defined at this point.
@@ -120,35 +153,67 @@ impl Validator {
                 return None;
             }
         };
-        let undefined: Vec<String> = template.variables().filter(|name| !self.known.contains(*name)).map(str::to_owned).collect();
+        let undefined: Vec<String> = template
+            .variables()
+            .filter(|name| !self.known.contains(*name))
+            .map(str::to_owned)
+            .collect();
         for name in undefined {
             if self.later_captures.contains(&name) {
-                self.error_at(loc.clone(), format!("`${{{name}}}` is used before the step that captures it"), None);
+                self.error_at(
+                    loc.clone(),
+                    format!("`${{{name}}}` is used before the step that captures it"),
+                    None,
+                );
             } else if FILE_VARS.contains(&name.as_str()) {
-                self.error_at(loc.clone(), format!("`${{{name}}}` needs a `file:` in the scenario"), None);
+                self.error_at(
+                    loc.clone(),
+                    format!("`${{{name}}}` needs a `file:` in the scenario"),
+                    None,
+                );
             } else {
                 let help = did_you_mean(&name, self.known.iter().map(String::as_str));
-                self.error_at(loc.clone(), format!("undefined variable `${{{name}}}`"), help);
+                self.error_at(
+                    loc.clone(),
+                    format!("undefined variable `${{{name}}}`"),
+                    help,
+                );
             }
         }
         Some(template)
     }
 
-    fn step(&mut self, number: usize, spanned: &Spanned<model::Step>, has_file: bool) -> Option<StepPlan> {
+    fn step(
+        &mut self,
+        number: usize,
+        spanned: &Spanned<model::Step>,
+        has_file: bool,
+    ) -> Option<StepPlan> {
         let errors_before = self.errors.len();
         let step = &spanned.value;
         let loc = self.loc(spanned);
 
         let packet = step.packet.as_ref().map(|p| {
             if p.value.trim().is_empty() || !is_token(&p.value) {
-                self.error(p, format!("packet type {:?} is not a valid header value token", p.value), None);
+                self.error(
+                    p,
+                    format!(
+                        "packet type {:?} is not a valid header value token",
+                        p.value
+                    ),
+                    None,
+                );
             }
             p.value.clone()
         });
         let method = match &step.method {
             Some(m) if is_token(&m.value) => m.value.clone(),
             Some(m) => {
-                self.error(m, format!("method {:?} is not a valid HTTP method token", m.value), None);
+                self.error(
+                    m,
+                    format!("method {:?} is not a valid HTTP method token", m.value),
+                    None,
+                );
                 String::new()
             }
             None => "BITS_POST".to_owned(),
@@ -158,41 +223,70 @@ impl Validator {
                 let l = self.loc(u);
                 self.template(&u.value, &l)
             }
-            None => Some(Template::parse("${upload_url}").unwrap_or_else(|_| Template::literal(""))),
+            None => {
+                Some(Template::parse("${upload_url}").unwrap_or_else(|_| Template::literal("")))
+            }
         };
         let mut headers = Vec::new();
         for (name, value) in &step.headers {
             let l = self.loc(value);
             if !is_token(name) {
-                self.error_at(l.clone(), format!("{name:?} is not a valid header name"), None);
+                self.error_at(
+                    l.clone(),
+                    format!("{name:?} is not a valid header name"),
+                    None,
+                );
             }
             if value.value.contains(['\r', '\n']) {
-                self.error_at(l.clone(), format!("the value of header {name} contains a line break"), None);
+                self.error_at(
+                    l.clone(),
+                    format!("the value of header {name} contains a line break"),
+                    None,
+                );
             }
             if let Some(t) = self.template(&value.value, &l) {
                 headers.push((name.clone(), t));
             }
         }
-        let omit = step.omit.iter().map(|o| o.value.to_ascii_lowercase()).collect();
+        let omit = step
+            .omit
+            .iter()
+            .map(|o| o.value.to_ascii_lowercase())
+            .collect();
 
-        let range = step.range.as_ref().and_then(|r| match parse_range(&r.value) {
-            Ok(range) => {
-                if !has_file {
-                    self.error(r, "`range` needs a `file:` in the scenario to take bytes from".into(), None);
+        let range = step
+            .range
+            .as_ref()
+            .and_then(|r| match parse_range(&r.value) {
+                Ok(range) => {
+                    if !has_file {
+                        self.error(
+                            r,
+                            "`range` needs a `file:` in the scenario to take bytes from".into(),
+                            None,
+                        );
+                    }
+                    Some(range)
                 }
-                Some(range)
-            }
-            Err(message) => {
-                self.error(r, message, None);
-                None
-            }
-        });
+                Err(message) => {
+                    self.error(r, message, None);
+                    None
+                }
+            });
         if step.range.is_none() && (step.total.is_some() || step.seed.is_some()) {
-            self.error_at(loc.clone(), "`total` and `seed` only apply to a step with a `range`".into(), None);
+            self.error_at(
+                loc.clone(),
+                "`total` and `seed` only apply to a step with a `range`".into(),
+                None,
+            );
         }
         let body = match &step.body {
             Some(b) if step.range.is_some() => {
-                self.error(b, "a step has either a `range` or a `body`, not both".into(), None);
+                self.error(
+                    b,
+                    "a step has either a `range` or a `body`, not both".into(),
+                    None,
+                );
                 None
             }
             Some(b) => {
@@ -204,7 +298,11 @@ impl Validator {
         let timeout = match step.timeout {
             Some(t) if t.is_finite() && t > 0.0 && t <= 3600.0 => Some(Duration::from_secs_f64(t)),
             Some(t) => {
-                self.error_at(loc.clone(), format!("timeout {t} must be between 0 and 3600 seconds"), None);
+                self.error_at(
+                    loc.clone(),
+                    format!("timeout {t} must be between 0 and 3600 seconds"),
+                    None,
+                );
                 None
             }
             None => None,
@@ -218,11 +316,23 @@ impl Validator {
                 self.error(var, format!("{header:?} is not a valid header name"), None);
             }
             let name = var.value.trim();
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                self.error(var, format!("{name:?} is not a valid variable name (letters, digits, `_`, `-`)"), None);
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                self.error(
+                    var,
+                    format!("{name:?} is not a valid variable name (letters, digits, `_`, `-`)"),
+                    None,
+                );
             }
             if BUILTIN_VARS.contains(&name) || FILE_VARS.contains(&name) {
-                self.error(var, format!("`{name}` is a built-in variable and cannot be captured into"), None);
+                self.error(
+                    var,
+                    format!("`{name}` is a built-in variable and cannot be captured into"),
+                    None,
+                );
             }
             captures.push((header.clone(), name.to_owned()));
         }
@@ -232,7 +342,11 @@ impl Validator {
         if self.errors.len() > errors_before {
             return None;
         }
-        let label = step.name.clone().or_else(|| packet.clone()).unwrap_or_else(|| method.clone());
+        let label = step
+            .name
+            .clone()
+            .or_else(|| packet.clone())
+            .unwrap_or_else(|| method.clone());
         Some(StepPlan {
             number,
             label,
@@ -257,7 +371,10 @@ impl Validator {
         let e = &spanned.value;
         let mut plan = ExpectPlan {
             loc: Some(self.loc(spanned)),
-            status: e.status.as_ref().map(|s| Located { value: s.value.0.clone(), loc: self.loc(s) }),
+            status: e.status.as_ref().map(|s| Located {
+                value: s.value.0.clone(),
+                loc: self.loc(s),
+            }),
             headers: self.header_checks(&e.headers),
             error: e.error.as_ref().and_then(|s| self.error_spec(s)),
             body: None,
@@ -268,7 +385,9 @@ impl Validator {
             let value = match &b.value {
                 model::BodyCheck::Empty => Some(BodyExpectation::Empty),
                 model::BodyCheck::File => Some(BodyExpectation::File),
-                model::BodyCheck::Equals(text) => self.template(text, &loc).map(BodyExpectation::Equals),
+                model::BodyCheck::Equals(text) => {
+                    self.template(text, &loc).map(BodyExpectation::Equals)
+                }
             };
             plan.body = value.map(|value| Located { value, loc });
         }
@@ -276,13 +395,20 @@ impl Validator {
         for r in &e.readings {
             let loc = self.loc(r);
             if !names.insert(r.value.reading.clone()) {
-                self.error_at(loc.clone(), format!("reading `{}` is listed twice", r.value.reading), None);
+                self.error_at(
+                    loc.clone(),
+                    format!("reading `{}` is listed twice", r.value.reading),
+                    None,
+                );
             }
             let reading = ReadingPlan {
                 name: r.value.reading.clone(),
                 cite: r.value.cite.clone(),
                 loc,
-                status: r.value.status.as_ref().map(|s| Located { value: s.value.0.clone(), loc: self.loc(s) }),
+                status: r.value.status.as_ref().map(|s| Located {
+                    value: s.value.0.clone(),
+                    loc: self.loc(s),
+                }),
                 headers: self.header_checks(&r.value.headers),
                 error: r.value.error.as_ref().and_then(|s| self.error_spec(s)),
             };
@@ -290,46 +416,76 @@ impl Validator {
         }
         if plan.readings.len() == 1 {
             let loc = plan.readings[0].loc.clone();
-            self.error_at(loc, "`readings` lists alternatives: give at least two".into(), None);
+            self.error_at(
+                loc,
+                "`readings` lists alternatives: give at least two".into(),
+                None,
+            );
         }
         plan
     }
 
-    fn header_checks(&mut self, checks: &indexmap::IndexMap<String, Spanned<HeaderCheck>>) -> Vec<HeaderExpectation> {
+    fn header_checks(
+        &mut self,
+        checks: &indexmap::IndexMap<String, Spanned<HeaderCheck>>,
+    ) -> Vec<HeaderExpectation> {
         let mut out = Vec::new();
         for (name, check) in checks {
             let loc = self.loc(check);
             if !is_token(name) {
-                self.error_at(loc.clone(), format!("{name:?} is not a valid header name"), None);
+                self.error_at(
+                    loc.clone(),
+                    format!("{name:?} is not a valid header name"),
+                    None,
+                );
                 continue;
             }
             let matcher = match &check.value {
                 HeaderCheck::Present => Some(HeaderMatch::Present),
                 HeaderCheck::Absent => Some(HeaderMatch::Absent),
                 HeaderCheck::Equals(t) => self.template(t, &loc).map(HeaderMatch::Equals),
-                HeaderCheck::EqualsIgnoreCase(t) => self.template(t, &loc).map(HeaderMatch::EqualsIgnoreCase),
-                HeaderCheck::AbsentOrEquals(t) => self.template(t, &loc).map(HeaderMatch::AbsentOrEquals),
+                HeaderCheck::EqualsIgnoreCase(t) => {
+                    self.template(t, &loc).map(HeaderMatch::EqualsIgnoreCase)
+                }
+                HeaderCheck::AbsentOrEquals(t) => {
+                    self.template(t, &loc).map(HeaderMatch::AbsentOrEquals)
+                }
                 HeaderCheck::OneOf(values) => {
-                    let parsed: Vec<_> = values.iter().filter_map(|t| self.template(t, &loc)).collect();
+                    let parsed: Vec<_> = values
+                        .iter()
+                        .filter_map(|t| self.template(t, &loc))
+                        .collect();
                     (parsed.len() == values.len()).then_some(HeaderMatch::OneOf(parsed))
                 }
                 HeaderCheck::Matches(pattern) => match regex::Regex::new(pattern) {
                     Ok(re) => Some(HeaderMatch::Matches(re)),
                     Err(e) => {
-                        self.error_at(loc.clone(), format!("invalid regular expression: {e}"), None);
+                        self.error_at(
+                            loc.clone(),
+                            format!("invalid regular expression: {e}"),
+                            None,
+                        );
                         None
                     }
                 },
                 HeaderCheck::Hex(text) => match parse_hex(text) {
                     Some(n) => Some(HeaderMatch::Hex(n)),
                     None => {
-                        self.error_at(loc.clone(), format!("{text:?} is not a hexadecimal number"), None);
+                        self.error_at(
+                            loc.clone(),
+                            format!("{text:?} is not a hexadecimal number"),
+                            None,
+                        );
                         None
                     }
                 },
             };
             if let Some(check) = matcher {
-                out.push(HeaderExpectation { name: name.clone(), check, loc });
+                out.push(HeaderExpectation {
+                    name: name.clone(),
+                    check,
+                    loc,
+                });
             }
         }
         out
@@ -344,13 +500,20 @@ impl Validator {
                     match text {
                         None => Ok(None),
                         Some(t) => parse_hex(t).map(Some).ok_or_else(|| {
-                            self.error_at(loc.clone(), format!("error {what} {t:?} is not a hexadecimal number"), None);
+                            self.error_at(
+                                loc.clone(),
+                                format!("error {what} {t:?} is not a hexadecimal number"),
+                                None,
+                            );
                         }),
                     }
                 };
                 let code = parse(code, "code");
                 let context = parse(context, "context");
-                ErrorExpectation::Is { code: code.ok()?, context: context.ok()? }
+                ErrorExpectation::Is {
+                    code: code.ok()?,
+                    context: context.ok()?,
+                }
             }
         };
         Some(Located { value, loc })
@@ -359,12 +522,15 @@ impl Validator {
 
 /// An HTTP token (RFC 9110 `tchar`s).
 fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// `first-last`, zero-based and inclusive.
 pub fn parse_range(text: &str) -> Result<ByteRange, String> {
-    let bad = || format!("range {text:?} must be `first-last` (zero-based, inclusive), e.g. `0-1023`");
+    let bad =
+        || format!("range {text:?} must be `first-last` (zero-based, inclusive), e.g. `0-1023`");
     let (a, b) = text.trim().split_once('-').ok_or_else(bad)?;
     let first: u64 = a.trim().parse().map_err(|_| bad())?;
     let last: u64 = b.trim().parse().map_err(|_| bad())?;
@@ -377,7 +543,10 @@ pub fn parse_range(text: &str) -> Result<ByteRange, String> {
 /// A hexadecimal number with or without `0x`, any case (`0x5`, `8020001F`).
 pub fn parse_hex(text: &str) -> Option<u64> {
     let t = text.trim();
-    let digits = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")).unwrap_or(t);
+    let digits = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .unwrap_or(t);
     if digits.is_empty() || digits.len() > 16 {
         return None;
     }
@@ -403,24 +572,40 @@ mod tests {
         );
         let errors = check(&text).unwrap_err();
         assert_eq!(errors.len(), 1);
-        assert_eq!(errors[0].message, "`${session}` is used before the step that captures it");
+        assert_eq!(
+            errors[0].message,
+            "`${session}` is used before the step that captures it"
+        );
         assert_eq!(errors[0].loc.as_ref().map(|l| l.line), Some(7));
     }
 
     #[test]
     fn undefined_variable_suggests_a_builtin() {
-        let text = format!("{HEAD}steps:\n  - packet: Ping\n    url: \"${{uplod_url}}\"\n    expect: {{ status: 200 }}\n");
+        let text = format!(
+            "{HEAD}steps:\n  - packet: Ping\n    url: \"${{uplod_url}}\"\n    expect: {{ status: 200 }}\n"
+        );
         let errors = check(&text).unwrap_err();
         assert_eq!(errors[0].message, "undefined variable `${uplod_url}`");
-        assert_eq!(errors[0].help.as_deref(), Some("did you mean `upload_url`?"));
+        assert_eq!(
+            errors[0].help.as_deref(),
+            Some("did you mean `upload_url`?")
+        );
     }
 
     #[test]
     fn range_needs_a_file_and_a_valid_shape() {
-        let text = format!("{HEAD}steps:\n  - packet: Fragment\n    range: 10-2\n    expect: {{ status: 200 }}\n  - packet: Fragment\n    range: 0-9\n    expect: {{ status: 200 }}\n");
+        let text = format!(
+            "{HEAD}steps:\n  - packet: Fragment\n    range: 10-2\n    expect: {{ status: 200 }}\n  - packet: Fragment\n    range: 0-9\n    expect: {{ status: 200 }}\n"
+        );
         let errors = check(&text).unwrap_err();
         let messages: Vec<_> = errors.iter().map(|e| e.message.as_str()).collect();
-        assert_eq!(messages, ["range \"10-2\" ends before it starts", "`range` needs a `file:` in the scenario to take bytes from"]);
+        assert_eq!(
+            messages,
+            [
+                "range \"10-2\" ends before it starts",
+                "`range` needs a `file:` in the scenario to take bytes from"
+            ]
+        );
     }
 
     #[test]
@@ -432,9 +617,18 @@ mod tests {
         let errors = check(&text).unwrap_err();
         assert_eq!(errors.len(), 1, "{errors:?}");
         let plan = check(&text.replace("0-${last}", "0-9")).expect("valid");
-        assert_eq!(plan.steps[0].expect.status.as_ref().map(|s| s.value.clone()), Some(vec![200, 201]));
+        assert_eq!(
+            plan.steps[0]
+                .expect
+                .status
+                .as_ref()
+                .map(|s| s.value.clone()),
+            Some(vec![200, 201])
+        );
         match &plan.steps[0].expect.error.as_ref().map(|e| &e.value) {
-            Some(ErrorExpectation::Is { code, context }) => assert_eq!((*code, *context), (Some(0x8020001F), Some(5))),
+            Some(ErrorExpectation::Is { code, context }) => {
+                assert_eq!((*code, *context), (Some(0x8020001F), Some(5)))
+            }
             other => panic!("unexpected {other:?}"),
         }
         assert_eq!(plan.steps[1].range, Some(ByteRange { first: 0, last: 9 }));
@@ -442,7 +636,13 @@ mod tests {
 
     #[test]
     fn hex_accepts_every_spelling() {
-        for t in ["0x8020001F", "0x8020001f", "8020001F", "0X8020001F", " 0x8020001F "] {
+        for t in [
+            "0x8020001F",
+            "0x8020001f",
+            "8020001F",
+            "0X8020001F",
+            " 0x8020001F ",
+        ] {
             assert_eq!(parse_hex(t), Some(0x8020001F), "{t}");
         }
         assert_eq!(parse_hex("0x"), None);

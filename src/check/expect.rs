@@ -1,0 +1,430 @@
+//! Stage 4 of the pipeline: compare one response with its step's expectations.
+//! Order per step: status, BITS error headers, other headers, body, then readings.
+
+use super::header::check_header;
+use crate::location::Loc;
+use crate::outcome::{Mismatch, ReadingChoice, RecordedResponse};
+use crate::scenario::plan::{
+    BodyExpectation, ErrorExpectation, ExpectPlan, HeaderExpectation, Located, ReadingPlan,
+};
+use crate::scenario::template::Vars;
+use crate::scenario::validate::parse_hex;
+
+/// What the transport learnt about the response body.
+#[derive(Debug, Clone, Default)]
+pub struct BodyObservation {
+    pub len: u64,
+    /// The body as text, when it was kept (small bodies only).
+    pub text: Option<String>,
+    /// The comparison with the upload file, when the step asked for it.
+    pub matches_file: Option<Result<(), String>>,
+}
+
+/// The two names documents give the error-code header: MSDN's and MC-BUP's.
+pub const ERROR_CODE_HEADERS: [(&str, &str, &str); 2] = [
+    ("BITS-Error-Code", "msdn", "ack-for-*.md (BITS-Error-Code)"),
+    ("BITS-Error", "mc-bup", "MC-BUP 2.2.1.2 (BITS-Error)"),
+];
+pub const ERROR_CONTEXT_HEADER: &str = "BITS-Error-Context";
+
+/// Every broken expectation of one response, and the readings it followed.
+pub fn check_response(
+    plan: &ExpectPlan,
+    response: &RecordedResponse,
+    body: &BodyObservation,
+    vars: &Vars,
+) -> (Vec<Mismatch>, Vec<ReadingChoice>) {
+    let mut mismatches = Vec::new();
+    let mut readings = Vec::new();
+    if let Some(status) = &plan.status {
+        mismatches.extend(check_status(status, response));
+    }
+    if let Some(error) = &plan.error {
+        let (found, reading) = check_error(error, response);
+        mismatches.extend(found);
+        readings.extend(reading);
+    }
+    mismatches.extend(check_headers(&plan.headers, response, vars));
+    if let Some(expected) = &plan.body {
+        mismatches.extend(check_body(expected, body, vars));
+    }
+    if !plan.readings.is_empty() {
+        match check_readings(&plan.readings, response, vars) {
+            Ok(choice) => readings.push(choice),
+            Err(found) => mismatches.extend(found),
+        }
+    }
+    (mismatches, readings)
+}
+
+fn check_status(expected: &Located<Vec<u16>>, response: &RecordedResponse) -> Option<Mismatch> {
+    if expected.value.contains(&response.status) {
+        return None;
+    }
+    let words = match expected.value.as_slice() {
+        [one] => one.to_string(),
+        many => format!(
+            "one of {}",
+            many.iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    Some(Mismatch {
+        kind: "status",
+        header: None,
+        expected: words,
+        actual: Some(response.status.to_string()),
+        expected_line: None,
+        loc: expected.loc.clone(),
+    })
+}
+
+fn check_headers(
+    checks: &[HeaderExpectation],
+    response: &RecordedResponse,
+    vars: &Vars,
+) -> Vec<Mismatch> {
+    checks
+        .iter()
+        .filter_map(|c| check_header(c, response, vars))
+        .collect()
+}
+
+/// The error code, under whichever name the target used, and the reading that name implies.
+fn error_code(
+    response: &RecordedResponse,
+) -> Option<(&'static str, &'static str, &'static str, &str)> {
+    ERROR_CODE_HEADERS.iter().find_map(|(name, reading, cite)| {
+        response
+            .header(name)
+            .map(|v| (*name, *reading, *cite, v.trim()))
+    })
+}
+
+fn check_error(
+    expected: &Located<ErrorExpectation>,
+    response: &RecordedResponse,
+) -> (Vec<Mismatch>, Option<ReadingChoice>) {
+    let loc = &expected.loc;
+    let code = error_code(response);
+    let context = response.header(ERROR_CONTEXT_HEADER).map(str::trim);
+    match &expected.value {
+        ErrorExpectation::None => {
+            let mut found = Vec::new();
+            for (name, _, _) in ERROR_CODE_HEADERS {
+                if let Some(v) = response.header(name) {
+                    found.push(error_mismatch(
+                        name,
+                        "absent (no error on this Ack)",
+                        Some(v.trim()),
+                        None,
+                        loc,
+                    ));
+                }
+            }
+            if let Some(v) = context {
+                found.push(error_mismatch(
+                    ERROR_CONTEXT_HEADER,
+                    "absent (no error on this Ack)",
+                    Some(v),
+                    None,
+                    loc,
+                ));
+            }
+            (found, None)
+        }
+        ErrorExpectation::Is {
+            code: want_code,
+            context: want_context,
+        } => {
+            let mut found = Vec::new();
+            let mut reading = None;
+            if let Some(want) = want_code {
+                let expected_words = format!(
+                    "{want:#010X} under BITS-Error-Code or BITS-Error (any hexadecimal spelling)"
+                );
+                match code {
+                    Some((_, r, cite, value)) if parse_hex(value) == Some(*want) => {
+                        reading = Some(ReadingChoice {
+                            topic: "error header name".into(),
+                            reading: r.into(),
+                            cite: cite.into(),
+                        });
+                    }
+                    Some((name, _, _, value)) => found.push(error_mismatch(
+                        name,
+                        &expected_words,
+                        Some(value),
+                        Some(format!("{want:#010X}")),
+                        loc,
+                    )),
+                    None => found.push(error_mismatch(
+                        "BITS-Error-Code",
+                        &expected_words,
+                        None,
+                        Some(format!("{want:#010X}")),
+                        loc,
+                    )),
+                }
+            }
+            if let Some(want) = want_context
+                && context.and_then(parse_hex) != Some(*want)
+            {
+                found.push(error_mismatch(
+                    ERROR_CONTEXT_HEADER,
+                    &format!("{want:#X} (any hexadecimal spelling)"),
+                    context,
+                    Some(format!("{want:#X}")),
+                    loc,
+                ));
+            }
+            (found, reading)
+        }
+    }
+}
+
+fn error_mismatch(
+    header: &str,
+    expected: &str,
+    actual: Option<&str>,
+    expected_line: Option<String>,
+    loc: &Loc,
+) -> Mismatch {
+    Mismatch {
+        kind: "error",
+        header: Some(header.to_owned()),
+        expected: expected.to_owned(),
+        actual: actual.map(str::to_owned),
+        expected_line,
+        loc: loc.clone(),
+    }
+}
+
+fn check_body(
+    expected: &Located<BodyExpectation>,
+    body: &BodyObservation,
+    vars: &Vars,
+) -> Option<Mismatch> {
+    let loc = expected.loc.clone();
+    let make = |expected: String, actual: String| Mismatch {
+        kind: "body",
+        header: None,
+        expected,
+        actual: Some(actual),
+        expected_line: None,
+        loc: loc.clone(),
+    };
+    match &expected.value {
+        BodyExpectation::Empty => {
+            (body.len != 0).then(|| make("no body".into(), format!("{} bytes", body.len)))
+        }
+        BodyExpectation::File => match &body.matches_file {
+            Some(Ok(())) => None,
+            Some(Err(why)) => Some(make("the uploaded file, byte for byte".into(), why.clone())),
+            None => Some(make(
+                "the uploaded file, byte for byte".into(),
+                "not compared".into(),
+            )),
+        },
+        BodyExpectation::Equals(t) => {
+            let want = t.render(vars).unwrap_or_default();
+            match &body.text {
+                Some(text) if *text == want => None,
+                Some(text) => Some(make(format!("{want:?}"), format!("{text:?}"))),
+                None => Some(make(
+                    format!("{want:?}"),
+                    format!("{} bytes, not text", body.len),
+                )),
+            }
+        }
+    }
+}
+
+/// The first reading that holds, or the mismatches of every reading.
+fn check_readings(
+    readings: &[ReadingPlan],
+    response: &RecordedResponse,
+    vars: &Vars,
+) -> Result<ReadingChoice, Vec<Mismatch>> {
+    let mut all = Vec::new();
+    for reading in readings {
+        let mut found = Vec::new();
+        if let Some(status) = &reading.status {
+            found.extend(check_status(status, response));
+        }
+        if let Some(error) = &reading.error {
+            found.extend(check_error(error, response).0);
+        }
+        found.extend(check_headers(&reading.headers, response, vars));
+        if found.is_empty() {
+            return Ok(ReadingChoice {
+                topic: format!("step at {}", reading.loc),
+                reading: reading.name.clone(),
+                cite: reading.cite.clone(),
+            });
+        }
+        for mut m in found {
+            m.expected = format!("[reading {}] {}", reading.name, m.expected);
+            all.push(m);
+        }
+    }
+    Err(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn loc() -> Loc {
+        Loc::new(&Arc::from("t.yaml"), 9, 7)
+    }
+
+    fn response(status: u16, headers: &[(&str, &str)]) -> RecordedResponse {
+        RecordedResponse {
+            version: "HTTP/1.1".into(),
+            status,
+            reason: String::new(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body_len: 0,
+            body_preview: String::new(),
+        }
+    }
+
+    fn error_plan(code: Option<u64>, context: Option<u64>) -> ExpectPlan {
+        ExpectPlan {
+            error: Some(Located {
+                value: ErrorExpectation::Is { code, context },
+                loc: loc(),
+            }),
+            ..ExpectPlan::default()
+        }
+    }
+
+    #[test]
+    fn error_code_matches_under_either_name_and_records_the_reading() {
+        let plan = error_plan(Some(0x8020001F), Some(5));
+        let msdn = response(
+            500,
+            &[
+                ("BITS-Error-Code", "0x8020001F"),
+                ("BITS-Error-Context", "0x5"),
+            ],
+        );
+        let (m, r) = check_response(&plan, &msdn, &BodyObservation::default(), &Vars::new());
+        assert!(m.is_empty(), "{m:?}");
+        assert_eq!(r[0].reading, "msdn");
+        let mcbup = response(
+            500,
+            &[("bits-error", "8020001f"), ("bits-error-context", "5")],
+        );
+        let (m, r) = check_response(&plan, &mcbup, &BodyObservation::default(), &Vars::new());
+        assert!(m.is_empty(), "{m:?}");
+        assert_eq!(r[0].reading, "mc-bup");
+    }
+
+    #[test]
+    fn wrong_or_missing_error_code_is_a_mismatch() {
+        let plan = error_plan(Some(0x8020001F), Some(5));
+        let (m, _) = check_response(
+            &plan,
+            &response(500, &[("BITS-Error-Code", "0x80070057")]),
+            &BodyObservation::default(),
+            &Vars::new(),
+        );
+        assert_eq!(m.len(), 2, "code and missing context: {m:?}");
+        assert_eq!(m[0].actual.as_deref(), Some("0x80070057"));
+        assert_eq!(m[1].header.as_deref(), Some("BITS-Error-Context"));
+    }
+
+    #[test]
+    fn error_none_rejects_any_error_header() {
+        let plan = ExpectPlan {
+            error: Some(Located {
+                value: ErrorExpectation::None,
+                loc: loc(),
+            }),
+            ..ExpectPlan::default()
+        };
+        let (m, _) = check_response(
+            &plan,
+            &response(200, &[("BITS-Error", "0")]),
+            &BodyObservation::default(),
+            &Vars::new(),
+        );
+        assert_eq!(m.len(), 1);
+        let (m, _) = check_response(
+            &plan,
+            &response(200, &[]),
+            &BodyObservation::default(),
+            &Vars::new(),
+        );
+        assert!(m.is_empty());
+    }
+
+    #[test]
+    fn readings_pick_the_first_that_holds_or_report_all() {
+        let reading = |name: &str, status: u16| ReadingPlan {
+            name: name.into(),
+            cite: format!("{name} doc"),
+            loc: loc(),
+            status: Some(Located {
+                value: vec![status],
+                loc: loc(),
+            }),
+            headers: Vec::new(),
+            error: None,
+        };
+        let plan = ExpectPlan {
+            readings: vec![reading("msdn", 200), reading("mc-bup", 416)],
+            ..ExpectPlan::default()
+        };
+        let (m, r) = check_response(
+            &plan,
+            &response(416, &[]),
+            &BodyObservation::default(),
+            &Vars::new(),
+        );
+        assert!(m.is_empty());
+        assert_eq!(r[0].reading, "mc-bup");
+        let (m, _) = check_response(
+            &plan,
+            &response(500, &[]),
+            &BodyObservation::default(),
+            &Vars::new(),
+        );
+        assert_eq!(m.len(), 2);
+        assert!(m[0].expected.starts_with("[reading msdn]"), "{m:?}");
+    }
+
+    #[test]
+    fn status_list_and_body() {
+        let plan = ExpectPlan {
+            status: Some(Located {
+                value: vec![200, 201],
+                loc: loc(),
+            }),
+            body: Some(Located {
+                value: BodyExpectation::Empty,
+                loc: loc(),
+            }),
+            ..ExpectPlan::default()
+        };
+        let body = BodyObservation {
+            len: 3,
+            text: Some("abc".into()),
+            matches_file: None,
+        };
+        let (m, _) = check_response(&plan, &response(404, &[]), &body, &Vars::new());
+        assert_eq!(
+            m.iter().map(|m| m.kind).collect::<Vec<_>>(),
+            ["status", "body"]
+        );
+        assert_eq!(m[0].expected, "one of 200, 201");
+    }
+}

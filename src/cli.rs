@@ -1,0 +1,70 @@
+//! The command line: `bitspec run | list | check`.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Conformance test suite for BITS upload servers (the `BITS_POST` protocol).
+#[derive(Debug, Parser)]
+#[command(name = "bitspec", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run scenarios against a target (default: the bundled reference server).
+    Run(RunArgs),
+    /// List the scenarios that would run.
+    List(SelectArgs),
+    /// Validate scenario files without running them.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// Directory of scenario files.
+    #[arg(long, value_name = "DIR", default_value = "scenarios")]
+    pub scenarios: PathBuf,
+    /// Run only scenarios whose test name or id contains TEXT (repeatable).
+    #[arg(long, value_name = "TEXT")]
+    pub filter: Vec<String>,
+    /// Run only scenarios with this tag (repeatable).
+    #[arg(long, value_name = "TAG")]
+    pub tag: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Base URL of the BITS server under test; uploads go directly under it.
+    /// Without it, the bundled reference server is started on 127.0.0.1.
+    #[arg(long, value_name = "URL", env = "BITSPEC_TARGET")]
+    pub target: Option<String>,
+    /// Scenarios run at the same time.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub jobs: usize,
+    /// Seconds each step may take, unless the scenario sets its own.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub step_timeout: f64,
+    /// Seconds to wait for a TCP connection.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub connect_timeout: f64,
+    /// Where reports are written.
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub report_dir: PathBuf,
+    /// Show every exchange, not only failures.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Directory of scenario files.
+    #[arg(long, value_name = "DIR", default_value = "scenarios")]
+    pub scenarios: PathBuf,
+    /// Check these files instead of the directory.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}

@@ -1,0 +1,202 @@
+//! The subcommands, wiring the pipeline stages together: load -> validate -> run ->
+//! check -> report. Each returns the process exit code.
+
+use crate::cli::{CheckArgs, Command, RunArgs, SelectArgs};
+use crate::exit;
+use crate::report::{Console, json};
+use crate::run::{RunOptions, run_all};
+use crate::scenario::{Scenario, ScenarioError, Selection, Suite, load_files, load_suite};
+use crate::target::Target;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Runs one command; the value is the exit code.
+pub fn execute(command: Command) -> u8 {
+    match command {
+        Command::Run(args) => run(args),
+        Command::List(args) => list(&args),
+        Command::Check(args) => check(&args),
+    }
+}
+
+fn color_stdout() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+fn color_stderr() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// `scenarios` as given, or, for the default, the suite shipped beside the sources
+/// when the current directory has none (so the binary works from anywhere).
+fn scenario_dir(given: &Path) -> PathBuf {
+    if given == Path::new("scenarios") && !given.exists() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        if shipped.is_dir() {
+            return shipped;
+        }
+    }
+    given.to_path_buf()
+}
+
+fn print_errors(errors: &[ScenarioError]) {
+    let color = color_stderr();
+    for e in errors {
+        eprintln!("{}", e.render(color));
+    }
+    eprintln!(
+        "{} error{} in scenario files",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    );
+}
+
+/// Loads and selects; `Err` is the exit code after the problem was printed.
+fn selected(args: &SelectArgs) -> Result<Vec<Scenario>, u8> {
+    let dir = scenario_dir(&args.scenarios);
+    let Suite { scenarios, errors } = load_suite(&dir);
+    if !errors.is_empty() {
+        print_errors(&errors);
+        return Err(exit::INVALID);
+    }
+    let selection = Selection {
+        filters: args.filter.clone(),
+        tags: args.tag.clone(),
+    };
+    let chosen: Vec<Scenario> = scenarios
+        .into_iter()
+        .filter(|s| selection.matches(s))
+        .collect();
+    if chosen.is_empty() {
+        eprintln!(
+            "no scenario matched the selection (scenarios in {})",
+            dir.display()
+        );
+        return Err(exit::NOTHING_SELECTED);
+    }
+    Ok(chosen)
+}
+
+fn list(args: &SelectArgs) -> u8 {
+    let scenarios = match selected(args) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    for s in &scenarios {
+        println!("{:<48} {:<6} {}", s.name, s.level.as_str(), s.title);
+    }
+    println!(
+        "{} scenario{}",
+        scenarios.len(),
+        if scenarios.len() == 1 { "" } else { "s" }
+    );
+    exit::PASSED
+}
+
+fn check(args: &CheckArgs) -> u8 {
+    let suite = if args.files.is_empty() {
+        load_suite(&scenario_dir(&args.scenarios))
+    } else {
+        let files = args
+            .files
+            .iter()
+            .map(|p| {
+                let group = p
+                    .parent()
+                    .and_then(|d| d.file_name())
+                    .map(|d| d.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "scenarios".into());
+                let stem = p
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                (p.clone(), group.clone(), format!("{group}::{stem}"))
+            })
+            .collect();
+        load_files(files)
+    };
+    if !suite.errors.is_empty() {
+        print_errors(&suite.errors);
+        return exit::INVALID;
+    }
+    println!(
+        "{} scenario file{} valid",
+        suite.scenarios.len(),
+        if suite.scenarios.len() == 1 { "" } else { "s" }
+    );
+    exit::PASSED
+}
+
+fn run(args: RunArgs) -> u8 {
+    let scenarios = match selected(&args.select) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let (step_timeout, connect_timeout) =
+        match (seconds(args.step_timeout), seconds(args.connect_timeout)) {
+            (Some(s), Some(c)) => (s, c),
+            _ => {
+                eprintln!("error: timeouts must be positive numbers of seconds");
+                return exit::INVALID;
+            }
+        };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::UNREACHABLE;
+        }
+    };
+    runtime.block_on(async move {
+        let target = match &args.target {
+            Some(url) => Target::remote(url, connect_timeout).await,
+            None => Target::embedded().await,
+        };
+        let target = match target {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: target unreachable: {e}");
+                return exit::UNREACHABLE;
+            }
+        };
+        let mut options = RunOptions::new(&target.base_url);
+        options.step_timeout = step_timeout;
+        options.connect_timeout = connect_timeout;
+        options.jobs = args.jobs.max(1);
+
+        let console = Console {
+            color: color_stdout(),
+            verbose: args.verbose,
+        };
+        let label = if target.is_embedded() {
+            format!("{} (bundled reference server)", target.base_url)
+        } else {
+            target.base_url.clone()
+        };
+        console.started(scenarios.len(), &label);
+        let outcomes = run_all(&scenarios, &options, &|o| console.scenario_done(o)).await;
+        target.stop().await;
+
+        let mut written = Vec::new();
+        match json::write(&args.report_dir, &outcomes, &options.target) {
+            Ok(path) => written.push(path),
+            Err(e) => eprintln!("warning: {e}"),
+        }
+        console.finished(&outcomes, &written);
+        let all_good = outcomes.iter().all(|o| {
+            matches!(
+                o.verdict,
+                crate::outcome::Verdict::Pass | crate::outcome::Verdict::Skip
+            )
+        });
+        if all_good { exit::PASSED } else { exit::FAILED }
+    })
+}
+
+fn seconds(value: f64) -> Option<Duration> {
+    (value.is_finite() && value > 0.0 && value < 1e6).then(|| Duration::from_secs_f64(value))
+}

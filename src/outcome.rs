@@ -1,0 +1,176 @@
+//! Results as plain data: what each scenario and step did and why it failed.
+//! Produced by the runner and the checks, consumed by reporters; nothing here prints.
+
+use crate::location::Loc;
+use crate::scenario::model::Level;
+use serde::Serialize;
+
+/// How a scenario ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Every expectation held.
+    Pass,
+    /// The target answered, and an answer broke an expectation.
+    Fail,
+    /// Not run (for example, a requirement the target lacks).
+    Skip,
+    /// The exchange itself failed: connection refused, timeout, unparseable response.
+    Error,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Skip => "skip",
+            Verdict::Error => "error",
+        }
+    }
+}
+
+/// The result of one scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioOutcome {
+    pub id: String,
+    pub name: String,
+    pub group: String,
+    pub file: String,
+    pub title: String,
+    pub spec: String,
+    pub level: Level,
+    pub tags: Vec<String>,
+    pub requirements: Vec<String>,
+    pub verdict: Verdict,
+    /// One line saying why, for `error` and `skip`.
+    pub reason: Option<String>,
+    pub upload_url: String,
+    pub steps: Vec<StepOutcome>,
+    /// The Cancel-Session sent after the steps to release a session left open.
+    pub cleanup: Vec<StepOutcome>,
+    pub duration_ms: u64,
+}
+
+impl ScenarioOutcome {
+    /// The first step that failed or errored.
+    pub fn failing_step(&self) -> Option<&StepOutcome> {
+        self.steps
+            .iter()
+            .find(|s| !s.mismatches.is_empty() || s.error.is_some())
+    }
+
+    /// Every reading an ambiguous expectation resolved to, as (step, reading).
+    pub fn readings(&self) -> impl Iterator<Item = (usize, &ReadingChoice)> {
+        self.steps
+            .iter()
+            .flat_map(|s| s.readings.iter().map(move |r| (s.number, r)))
+    }
+}
+
+/// One request/response exchange and its checks.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepOutcome {
+    pub number: usize,
+    pub label: String,
+    pub loc: Loc,
+    pub request: RecordedRequest,
+    pub response: Option<RecordedResponse>,
+    pub mismatches: Vec<Mismatch>,
+    /// Which legal reading the target followed, where the step had alternatives
+    /// or tolerated a choice (error header name).
+    pub readings: Vec<ReadingChoice>,
+    /// Why the exchange itself failed (no response, timeout, ...).
+    pub error: Option<String>,
+    pub elapsed_ms: u64,
+}
+
+/// What was sent.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body_len: u64,
+}
+
+/// What came back.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordedResponse {
+    pub version: String,
+    pub status: u16,
+    pub reason: String,
+    pub headers: Vec<(String, String)>,
+    pub body_len: u64,
+    /// The first bytes of the body, lossily decoded, for reports.
+    pub body_preview: String,
+}
+
+impl RecordedResponse {
+    /// The first value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The status line as on the wire.
+    pub fn status_line(&self) -> String {
+        format!("{} {} {}", self.version, self.status, self.reason)
+            .trim_end()
+            .to_owned()
+    }
+}
+
+/// One broken expectation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mismatch {
+    /// `status`, `header`, `error`, `body`, or `reading`.
+    pub kind: &'static str,
+    /// The header concerned, for header and error mismatches.
+    pub header: Option<String>,
+    /// The expectation, in words (`equals "0"`, `one of 200, 201`, `absent`).
+    pub expected: String,
+    /// What the target sent (`None`: nothing, e.g. the header was missing).
+    pub actual: Option<String>,
+    /// For header mismatches: the value the header line should carry in the
+    /// expected header block of the diff (`None`: the line should not be there).
+    pub expected_line: Option<String>,
+    /// Where the expectation is written.
+    pub loc: Loc,
+}
+
+/// A reading chosen by the target for one ambiguity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReadingChoice {
+    /// What was ambiguous (`error header name`, or the step's reading set).
+    pub topic: String,
+    /// The reading the target followed.
+    pub reading: String,
+    pub cite: String,
+}
+
+/// Counts over a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub errors: usize,
+}
+
+impl Totals {
+    pub fn of(outcomes: &[ScenarioOutcome]) -> Totals {
+        let mut t = Totals::default();
+        for o in outcomes {
+            match o.verdict {
+                Verdict::Pass => t.passed += 1,
+                Verdict::Fail => t.failed += 1,
+                Verdict::Skip => t.skipped += 1,
+                Verdict::Error => t.errors += 1,
+            }
+        }
+        t
+    }
+}

@@ -1,0 +1,194 @@
+//! The one rendering of a failure, used by the console, libtest-mimic and the
+//! JUnit body: where the broken expectation is written, the request sent, the
+//! status line received, and a unified diff of expected versus actual headers.
+
+use crate::outcome::{Mismatch, RecordedResponse, ScenarioOutcome, StepOutcome, Verdict};
+use similar::{ChangeTag, TextDiff};
+use std::fmt::Write;
+
+/// The full explanation of a failed or errored scenario (empty for pass and skip).
+pub fn failure_text(outcome: &ScenarioOutcome, color: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} [{}] ({}) {}",
+        outcome.name,
+        outcome.id,
+        outcome.level.as_str(),
+        outcome.title
+    );
+    let _ = writeln!(out, "  spec: {}", outcome.spec);
+    if let Some(reason) = &outcome.reason {
+        let _ = writeln!(out, "  reason: {reason}");
+    }
+    if let Some(step) = outcome.failing_step() {
+        out.push_str(&step_text(step, color));
+    }
+    out
+}
+
+/// One step's request, response and mismatches with the header diff.
+pub fn step_text(step: &StepOutcome, color: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "  step {} ({}) at {}",
+        step.number, step.label, step.loc
+    );
+    let _ = writeln!(out, "  sent:");
+    let _ = writeln!(out, "    {} {}", step.request.method, step.request.url);
+    for (name, value) in &step.request.headers {
+        let _ = writeln!(out, "    {name}: {value}");
+    }
+    if step.request.body_len > 0 {
+        let _ = writeln!(out, "    ({} body bytes)", step.request.body_len);
+    }
+    match &step.response {
+        Some(response) => {
+            let _ = writeln!(out, "  received: {}", response.status_line());
+        }
+        None => {
+            let _ = writeln!(out, "  received: nothing");
+        }
+    }
+    if let Some(error) = &step.error {
+        let _ = writeln!(out, "  error: {error}");
+    }
+    if !step.mismatches.is_empty() {
+        let _ = writeln!(out, "  mismatches:");
+        for m in &step.mismatches {
+            let _ = writeln!(out, "    {}: {}", m.loc, mismatch_line(m));
+        }
+    }
+    if let Some(response) = &step.response
+        && !step.mismatches.is_empty()
+    {
+        let _ = writeln!(out, "  header diff (- expected, + actual):");
+        out.push_str(&header_diff(response, &step.mismatches, color));
+    }
+    out
+}
+
+/// `header BITS-Received-Content-Range: expected "0", got "3072"`.
+pub fn mismatch_line(m: &Mismatch) -> String {
+    let subject = match (&m.header, m.kind) {
+        (Some(h), "error") => format!("error header {h}"),
+        (Some(h), "capture") => format!("capture of header {h}"),
+        (Some(h), _) => format!("header {h}"),
+        (None, kind) => kind.to_owned(),
+    };
+    let actual = match &m.actual {
+        Some(a) => format!("{a:?}"),
+        None => "nothing (header absent)".to_owned(),
+    };
+    let actual = if m.kind == "status" || m.kind == "body" {
+        m.actual.clone().unwrap_or_default()
+    } else {
+        actual
+    };
+    format!("{subject}: expected {}, got {actual}", m.expected)
+}
+
+/// The actual status line and headers, and what they should have been, as a unified diff.
+pub fn header_diff(response: &RecordedResponse, mismatches: &[Mismatch], color: bool) -> String {
+    let actual = header_block(response);
+    let expected = expected_block(response, mismatches);
+    let diff = TextDiff::from_lines(&expected, &actual);
+    let mut out = String::new();
+    for change in diff.iter_all_changes() {
+        let (sign, start, end) = match change.tag() {
+            ChangeTag::Delete => ("-", "\x1b[31m", "\x1b[0m"),
+            ChangeTag::Insert => ("+", "\x1b[32m", "\x1b[0m"),
+            ChangeTag::Equal => (" ", "", ""),
+        };
+        let line = change.value().trim_end_matches('\n');
+        if color && !start.is_empty() {
+            let _ = writeln!(out, "    {start}{sign}{line}{end}");
+        } else {
+            let _ = writeln!(out, "    {sign}{line}");
+        }
+    }
+    out
+}
+
+fn header_block(response: &RecordedResponse) -> String {
+    let mut block = format!("{}\n", response.status_line());
+    for (name, value) in &response.headers {
+        let _ = writeln!(block, "{name}: {value}");
+    }
+    block
+}
+
+fn expected_block(response: &RecordedResponse, mismatches: &[Mismatch]) -> String {
+    let status_line = match mismatches.iter().find(|m| m.kind == "status") {
+        Some(m) => format!("{} {}", response.version, m.expected),
+        None => response.status_line(),
+    };
+    let mut lines: Vec<(String, String)> = response.headers.clone();
+    for m in mismatches {
+        let Some(header) = &m.header else { continue };
+        let position = lines
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case(header));
+        lines.retain(|(n, _)| !n.eq_ignore_ascii_case(header));
+        if let Some(value) = &m.expected_line {
+            let name = crate::run::canonical_header_name(header);
+            let at = position.unwrap_or(lines.len()).min(lines.len());
+            lines.insert(at, (name, value.clone()));
+        }
+    }
+    let mut block = format!("{status_line}\n");
+    for (name, value) in lines {
+        let _ = writeln!(block, "{name}: {value}");
+    }
+    block
+}
+
+/// `PASS`, `FAIL`, ... as shown in progress lines.
+pub fn verdict_word(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Pass => "ok",
+        Verdict::Fail => "FAIL",
+        Verdict::Skip => "skip",
+        Verdict::Error => "ERROR",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::location::Loc;
+    use std::sync::Arc;
+
+    #[test]
+    fn diff_shows_the_missing_header_at_the_expectation() {
+        let response = RecordedResponse {
+            version: "HTTP/1.1".into(),
+            status: 200,
+            reason: "OK".into(),
+            headers: vec![
+                ("BITS-Packet-Type".into(), "Ack".into()),
+                ("Content-Length".into(), "0".into()),
+            ],
+            body_len: 0,
+            body_preview: String::new(),
+        };
+        let mismatch = Mismatch {
+            kind: "header",
+            header: Some("bits-received-content-range".into()),
+            expected: "\"1024\"".into(),
+            actual: None,
+            expected_line: Some("1024".into()),
+            loc: Loc::new(&Arc::from("f.yaml"), 12, 9),
+        };
+        let diff = header_diff(&response, std::slice::from_ref(&mismatch), false);
+        assert_eq!(
+            diff,
+            "     HTTP/1.1 200 OK\n     BITS-Packet-Type: Ack\n     Content-Length: 0\n    -BITS-Received-Content-Range: 1024\n"
+        );
+        assert_eq!(
+            mismatch_line(&mismatch),
+            "header bits-received-content-range: expected \"1024\", got nothing (header absent)"
+        );
+    }
+}

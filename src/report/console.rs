@@ -1,0 +1,112 @@
+//! The console reporter: a libtest-like line per scenario as it ends, then the
+//! failures in full, then the closing `N passed, N failed` line.
+
+use crate::outcome::{ScenarioOutcome, Totals, Verdict};
+use crate::render::{failure_text, step_text, verdict_word};
+use std::io::Write;
+
+/// Prints to stdout; colour only when asked (the CLI asks on a terminal).
+#[derive(Debug, Clone, Copy)]
+pub struct Console {
+    pub color: bool,
+    pub verbose: bool,
+}
+
+impl Console {
+    pub fn started(&self, count: usize, target: &str) {
+        println!(
+            "running {count} scenario{} against {target}",
+            if count == 1 { "" } else { "s" }
+        );
+    }
+
+    /// One line for a finished scenario (every exchange with `--verbose`).
+    pub fn scenario_done(&self, outcome: &ScenarioOutcome) {
+        let word = verdict_word(outcome.verdict);
+        let word = match (self.color, outcome.verdict) {
+            (true, Verdict::Pass) => format!("\x1b[32m{word:<5}\x1b[0m"),
+            (true, Verdict::Fail | Verdict::Error) => format!("\x1b[31m{word:<5}\x1b[0m"),
+            (true, Verdict::Skip) => format!("\x1b[33m{word:<5}\x1b[0m"),
+            (false, _) => format!("{word:<5}"),
+        };
+        let mut line = format!("{word} {} ({} ms)", outcome.name, outcome.duration_ms);
+        if let Some(reason) = outcome
+            .reason
+            .as_ref()
+            .filter(|_| outcome.verdict != Verdict::Fail)
+        {
+            line.push_str(&format!(": {reason}"));
+        }
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{line}");
+        if self.verbose {
+            for step in outcome.steps.iter().chain(&outcome.cleanup) {
+                let _ = write!(stdout, "{}", step_text(step, self.color));
+                if let Some(response) = &step.response {
+                    for (name, value) in &response.headers {
+                        let _ = writeln!(stdout, "    < {name}: {value}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The failures in full, then the totals; the last line is `N passed, N failed`.
+    pub fn finished(&self, outcomes: &[ScenarioOutcome], report_paths: &[String]) {
+        let failures: Vec<_> = outcomes
+            .iter()
+            .filter(|o| matches!(o.verdict, Verdict::Fail | Verdict::Error))
+            .collect();
+        if !failures.is_empty() {
+            println!("\nfailures:\n");
+            for outcome in &failures {
+                println!(
+                    "{}: {}",
+                    verdict_word(outcome.verdict),
+                    failure_text(outcome, self.color)
+                );
+            }
+        }
+        let readings: Vec<String> = outcomes
+            .iter()
+            .flat_map(|o| {
+                o.readings()
+                    .map(move |(_, r)| format!("{} -> {}", r.topic, r.reading))
+            })
+            .collect();
+        if !readings.is_empty() {
+            let mut counts: Vec<(String, usize)> = Vec::new();
+            for r in readings {
+                let key = if r.starts_with("step at ") {
+                    r.split_once(" -> ")
+                        .map(|(_, v)| format!("reading {v}"))
+                        .unwrap_or(r)
+                } else {
+                    r
+                };
+                match counts.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((key, 1)),
+                }
+            }
+            let list: Vec<String> = counts.iter().map(|(k, n)| format!("{k} ({n}x)")).collect();
+            println!("readings the target followed: {}", list.join(", "));
+        }
+        for path in report_paths {
+            println!("report: {path}");
+        }
+        let t = Totals::of(outcomes);
+        if t.errors > 0 {
+            println!(
+                "({} of the failures {} errors: the exchange itself failed)",
+                t.errors,
+                if t.errors == 1 { "is an" } else { "are" }
+            );
+        }
+        let mut last = format!("{} passed, {} failed", t.passed, t.failed + t.errors);
+        if t.skipped > 0 {
+            last.push_str(&format!(", {} skipped", t.skipped));
+        }
+        println!("{last}");
+    }
+}

@@ -1,0 +1,45 @@
+//! `results.json`: every outcome, as data, for machines. The layout is versioned by
+//! `schema_version`; fields are only ever added within one version.
+
+use crate::outcome::{ScenarioOutcome, Totals};
+use serde::Serialize;
+use std::path::Path;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct Results<'a> {
+    schema_version: u32,
+    tool: &'static str,
+    version: &'static str,
+    target: &'a str,
+    totals: Totals,
+    scenarios: &'a [ScenarioOutcome],
+}
+
+/// The JSON text of a run.
+pub fn to_json(outcomes: &[ScenarioOutcome], target: &str) -> Result<String, serde_json::Error> {
+    serde_json::to_string_pretty(&Results {
+        schema_version: SCHEMA_VERSION,
+        tool: "bitspec",
+        version: env!("CARGO_PKG_VERSION"),
+        target,
+        totals: Totals::of(outcomes),
+        scenarios: outcomes,
+    })
+}
+
+/// Writes the JSON report, creating the directory; returns the path written.
+pub fn write(dir: &Path, outcomes: &[ScenarioOutcome], target: &str) -> Result<String, String> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create report directory {}: {e}", dir.display()))?;
+    let path = dir.join("results.json");
+    let text = to_json(outcomes, target).map_err(|e| format!("cannot encode results: {e}"))?;
+    // Write beside and rename, so a reader never sees half a report.
+    let partial = dir.join(".results.json.partial");
+    std::fs::write(&partial, text)
+        .map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
+    std::fs::rename(&partial, &path)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path.display().to_string())
+}
