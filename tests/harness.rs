@@ -1,0 +1,175 @@
+//! Tests of the harness itself, through the `bitspec` binary: it must catch a wrong
+//! server and say exactly where, reject bad scenario files with their location, and
+//! exit with the documented codes.
+
+mod support;
+
+use support::{bitspec, double, line_of, root, text};
+
+#[test]
+fn a_missing_received_range_fails_with_a_located_header_diff() {
+    let server = double::start(double::Bug::NoReceivedRange);
+    let reports = tempfile::tempdir().expect("tempdir");
+    let out = bitspec(
+        &[
+            "run",
+            "--target",
+            &server.url,
+            "--filter",
+            "fragment-upload-three-fragments",
+        ],
+        reports.path(),
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+
+    let scenario = root().join("scenarios/fragment/001-upload-three-fragments.yaml");
+    let line = line_of(&scenario, "range: 0-999", "BITS-Received-Content-Range");
+    let located = format!("scenarios/fragment/001-upload-three-fragments.yaml:{line}:");
+    assert!(
+        all.contains(&located),
+        "expected the expectation's location {located} in:\n{all}"
+    );
+    assert!(
+        all.contains("header BITS-Received-Content-Range: expected \"1000\", got nothing"),
+        "{all}"
+    );
+    assert!(
+        all.contains("    -BITS-Received-Content-Range: 1000"),
+        "the diff names the header:\n{all}"
+    );
+    assert!(all.contains("received: HTTP/1.1 200 OK"), "{all}");
+    assert!(
+        all.contains("Content-Range: bytes 0-999/3000"),
+        "the request sent is shown:\n{all}"
+    );
+    assert!(all.trim_end().ends_with("0 passed, 1 failed"), "{all}");
+
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(reports.path().join("results.json"))
+            .expect("results.json written"),
+    )
+    .expect("valid JSON");
+    let scenario = &json["scenarios"][0];
+    assert_eq!(scenario["verdict"], "fail");
+    let mismatch = &scenario["steps"][1]["mismatches"][0];
+    assert_eq!(mismatch["header"], "BITS-Received-Content-Range");
+    assert_eq!(mismatch["expected"], "\"1000\"");
+    assert!(mismatch["actual"].is_null());
+    assert_eq!(mismatch["loc"]["line"], line);
+}
+
+#[test]
+fn a_misspelled_key_exits_2_with_location_and_suggestion() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let group = dir.path().join("ping");
+    std::fs::create_dir(&group).expect("mkdir");
+    let file = group.join("001-typo.yaml");
+    std::fs::write(&file, "id: typo\ntitle: t\nspec: ping.md\nlevel: must\nsteps:\n  - packet: Ping\n    expct:\n      status: 200\n").expect("write");
+    let out = bitspec(
+        &["run", "--scenarios", &dir.path().to_string_lossy()],
+        dir.path(),
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains(&format!("{}:7:5", file.display())),
+        "file:line:column in:\n{all}"
+    );
+    assert!(all.contains("unknown field `expct`"), "{all}");
+    assert!(all.contains("did you mean `expect`?"), "{all}");
+}
+
+#[test]
+fn malformed_yaml_exits_2_with_location() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("broken.yaml");
+    std::fs::write(&file, "id: broken\ntitle: [unclosed\nspec: x\n").expect("write");
+    let out = bitspec(&["check", &file.to_string_lossy()], dir.path());
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains(&format!("{}:", file.display())), "{all}");
+    assert!(
+        all.lines()
+            .any(|l| l.contains("broken.yaml:") && l.matches(':').count() >= 3),
+        "file:line:column in:\n{all}"
+    );
+}
+
+#[test]
+fn the_shipped_scenarios_are_valid() {
+    let out = bitspec(&["check"], &root());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
+fn nothing_selected_exits_4() {
+    let reports = tempfile::tempdir().expect("tempdir");
+    let out = bitspec(
+        &["run", "--filter", "no-scenario-has-this-name"],
+        reports.path(),
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(text(&out).contains("no scenario matched"));
+}
+
+#[test]
+fn unreachable_target_exits_3() {
+    // Bind then drop: the port is very likely closed now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let reports = tempfile::tempdir().expect("tempdir");
+    let out = bitspec(
+        &[
+            "run",
+            "--target",
+            &format!("http://127.0.0.1:{port}/"),
+            "--connect-timeout",
+            "2",
+        ],
+        reports.path(),
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{all}");
+    assert!(all.contains("target unreachable"), "{all}");
+}
+
+#[test]
+fn list_prints_every_selected_scenario() {
+    let out = bitspec(&["list", "--tag", "fragment"], &root());
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("fragment::001-upload-three-fragments"),
+        "{all}"
+    );
+    assert!(!all.contains("ping::001"), "tag selection leaks: {all}");
+}
+
+#[test]
+fn the_whole_suite_passes_against_a_separately_started_server_under_a_subdirectory() {
+    let uploads = tempfile::tempdir().expect("tempdir");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let server = runtime
+        .block_on(bitspec_server::spawn(bitspec_server::Config {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            root: uploads.path().to_path_buf(),
+            ..bitspec_server::Config::default()
+        }))
+        .expect("reference server starts");
+    let target = format!("{}some/dir/", server.base_url());
+    let reports = tempfile::tempdir().expect("tempdir");
+    let out = bitspec(&["run", "--target", &target], reports.path());
+    let all = text(&out);
+    runtime.block_on(server.shutdown());
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains(&format!("against {target}")), "{all}");
+    let last = all.trim_end().lines().last().unwrap_or_default().to_owned();
+    assert!(
+        last.ends_with(" 0 failed") || last.contains(" 0 failed,"),
+        "{last}"
+    );
+}

@@ -1,0 +1,51 @@
+//! Test doubles and helpers shared by the harness's own tests.
+
+pub mod double;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs the `bitspec` binary with `args` from the repository root, reports into `reports`.
+pub fn bitspec(args: &[&str], reports: &Path) -> Output {
+    let mut all: Vec<&str> = args.to_vec();
+    let reports = reports.to_string_lossy().into_owned();
+    if args.first() == Some(&"run") {
+        all.extend(["--report-dir", reports.as_str()]);
+    }
+    Command::new(env!("CARGO_BIN_EXE_bitspec"))
+        .args(&all)
+        .current_dir(root())
+        .env_remove("BITSPEC_TARGET")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the bitspec binary runs")
+}
+
+/// stdout and stderr together, for assertions.
+pub fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The 1-based line of the first line of `file` containing `needle` after the line containing `after`.
+pub fn line_of(file: &Path, after: &str, needle: &str) -> usize {
+    let text = std::fs::read_to_string(file).expect("fixture readable");
+    let start = text
+        .lines()
+        .position(|l| l.contains(after))
+        .expect("anchor line");
+    text.lines()
+        .enumerate()
+        .skip(start)
+        .find(|(_, l)| l.contains(needle))
+        .map(|(i, _)| i + 1)
+        .expect("needle line")
+}
