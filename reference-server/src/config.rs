@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+/// The largest BITSMaximumUploadSize IIS accepts, and its effective default.
+pub const IIS_MAX_UPLOAD_SIZE: u64 = 1_844_674_407_370_955;
+
 /// Error raised while loading or validating a configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -101,10 +104,15 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Storage root: the URL path `/a/b.bin` maps to `root/a/b.bin`.
     pub root: PathBuf,
+    /// BITSUploadEnabled: when false every BITS packet gets 501 E_ACCESSDENIED.
+    pub uploads_enabled: bool,
+    /// URL path prefixes where uploads are disabled, like IIS folders without BITSUploadEnabled.
+    pub disabled_paths: Vec<String>,
     /// BITSSessionTimeout, seconds without progress before a session expires (14 days).
     pub session_timeout: u64,
-    /// BITSMaximumUploadSize, bytes per upload; unset means no limit.
-    pub max_upload_size: Option<u64>,
+    /// BITSMaximumUploadSize, bytes per upload; larger gets 500 BG_E_TOO_LARGE. The IIS
+    /// default (empty) means the documented cap, 1,844,674,407,370,955.
+    pub max_upload_size: u64,
     /// Largest fragment body accepted; a larger one gets 413 (IIS 7: 30,000,000).
     pub max_fragment_size: u64,
     /// BITSServerNotificationType.
@@ -145,7 +153,8 @@ pub struct Config {
     pub header_read_timeout: u64,
     /// Seconds a request body may stall before the request is dropped (client: 2 min).
     pub body_idle_timeout: u64,
-    /// Seconds a closed or cancelled session is remembered so a retried Close gets 200.
+    /// Seconds a closed session is remembered so a retried Close gets 200; 0 forgets at once
+    /// (a second Close then gets 500 BG_E_SESSION_NOT_FOUND, the literal MC-BUP reading).
     pub closed_session_retention: u64,
     /// Style of `BITS-Reply-URL`.
     pub reply_url_style: ReplyUrlStyle,
@@ -158,8 +167,10 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             root: PathBuf::from("./uploads"),
+            uploads_enabled: true,
+            disabled_paths: Vec::new(),
             session_timeout: 1_209_600,
-            max_upload_size: None,
+            max_upload_size: IIS_MAX_UPLOAD_SIZE,
             max_fragment_size: 30_000_000,
             notification_type: NotificationType::None,
             notification_url: None,

@@ -25,10 +25,16 @@ struct Cli {
     /// Storage root; /a/b.bin is stored as ROOT/a/b.bin [default: ./uploads].
     #[arg(long)]
     root: Option<PathBuf>,
+    /// BITSUploadEnabled: false answers every BITS packet with 501 [default: true].
+    #[arg(long, value_name = "BOOL")]
+    uploads_enabled: Option<bool>,
+    /// URL path prefix where uploads are disabled (501), like a folder without BITSUploadEnabled (repeatable).
+    #[arg(long = "disabled-path", value_name = "PREFIX")]
+    disabled_paths: Vec<String>,
     /// BITSSessionTimeout: seconds without progress before a session expires [default: 1209600].
     #[arg(long, value_name = "SECS")]
     session_timeout: Option<u64>,
-    /// BITSMaximumUploadSize: largest upload in bytes; larger gets 500 BG_E_TOO_LARGE [default: none].
+    /// BITSMaximumUploadSize: largest upload in bytes; larger gets 500 BG_E_TOO_LARGE [default: 1844674407370955].
     #[arg(long, value_name = "BYTES")]
     max_upload_size: Option<u64>,
     /// Largest fragment body in bytes; larger gets 413 [default: 30000000].
@@ -121,7 +127,9 @@ impl Cli {
             [
                 listen,
                 root,
+                uploads_enabled,
                 session_timeout,
+                max_upload_size,
                 max_fragment_size,
                 notification_type,
                 notification_timeout,
@@ -143,8 +151,9 @@ impl Cli {
                 closed_session_retention,
                 reply_url_style
             ],
-            [max_upload_size, notification_url, host_id]
+            [notification_url, host_id]
         );
+        config.disabled_paths.append(&mut self.disabled_paths);
         for spec in &self.users {
             config.users.push(parse_user(spec)?);
         }

@@ -37,6 +37,10 @@ pub async fn handle(shared: &Shared, parts: Parts, body: Incoming, log: &mut Out
         return Ack::invalid();
     };
     log.packet = Some(kind);
+    if !shared.uploads_enabled(parts.uri.path()) {
+        // BITSUploadEnabled off for this URL: 501 E_ACCESSDENIED (MC-BUP <22>).
+        return Ack::error(StatusCode::NOT_IMPLEMENTED, E_ACCESSDENIED, CONTEXT_SERVER);
+    }
     let raw_id = header(headers, "BITS-Session-Id");
     if kind.needs_session() && raw_id.is_none() {
         return Ack::invalid();
@@ -188,7 +192,7 @@ async fn fragment(
     {
         return reject(body, idle, Ack::invalid()).await;
     }
-    if config.max_upload_size.is_some_and(|max| range.total > max) {
+    if range.total > config.max_upload_size {
         let ack = Ack::error(
             StatusCode::INTERNAL_SERVER_ERROR,
             BG_E_TOO_LARGE,
@@ -318,6 +322,7 @@ async fn publish(shared: &Shared, record: &mut Record) -> Result<(), Ack> {
 /// Close-Session: publish a complete upload, discard a partial one, keep a tombstone.
 async fn close(shared: &Shared, mut record: Record) -> Ack {
     match record.state {
+        // A retried Close after a lost Ack: answer as the first time (summary §4.5).
         State::Closed => return Ack::ok(),
         State::Cancelled => return Ack::session_not_found(),
         State::Active => {}
@@ -327,30 +332,33 @@ async fn close(shared: &Shared, mut record: Record) -> Ack {
         Err(e) => return Ack::from_io(&e),
     };
     if complete && let Err(error) = publish(shared, &mut record).await {
-        let _ = shared
-            .sessions
-            .tombstone(&mut record, State::Cancelled)
-            .await;
+        let _ = finish(shared, &mut record, State::Cancelled).await;
         return error;
     }
-    match shared.sessions.tombstone(&mut record, State::Closed).await {
+    match finish(shared, &mut record, State::Closed).await {
         Ok(()) => Ack::ok(),
         Err(e) => Ack::from_io(&e),
     }
 }
 
 /// Cancel-Session: drop the session's data; a published file is left alone.
+/// A session already closed or cancelled is gone for Cancel (MC-BUP §3.2.5.2.3).
 async fn cancel(shared: &Shared, mut record: Record) -> Ack {
     if record.state != State::Active {
-        return Ack::ok();
+        return Ack::session_not_found();
     }
-    match shared
-        .sessions
-        .tombstone(&mut record, State::Cancelled)
-        .await
-    {
+    match finish(shared, &mut record, State::Cancelled).await {
         Ok(()) => Ack::ok(),
         Err(e) => Ack::from_io(&e),
+    }
+}
+
+/// Ends a session: a tombstone when retries are remembered, nothing otherwise.
+async fn finish(shared: &Shared, record: &mut Record, state: State) -> std::io::Result<()> {
+    if shared.config.closed_session_retention == 0 {
+        shared.sessions.remove(&record.id).await
+    } else {
+        shared.sessions.tombstone(record, state).await
     }
 }
 

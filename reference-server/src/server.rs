@@ -73,6 +73,16 @@ impl Shared {
         Duration::from_secs(self.config.notification_timeout.max(1))
     }
 
+    /// False when BITS uploads are disabled for this URL path.
+    pub fn uploads_enabled(&self, path: &str) -> bool {
+        self.config.uploads_enabled
+            && !self
+                .config
+                .disabled_paths
+                .iter()
+                .any(|prefix| path.starts_with(prefix.as_str()))
+    }
+
     /// 409 or 403 for a destination that exists (summary §10.8).
     pub fn existing_destination(&self) -> Ack {
         let status = StatusCode::from_u16(self.config.existing_destination_status)

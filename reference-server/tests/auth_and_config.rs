@@ -86,7 +86,7 @@ fn toml_config_parses_and_names_unknown_keys() {
     "#;
     let config = Config::from_toml(text, Path::new("x.toml")).unwrap();
     assert_eq!(config.session_timeout, 60);
-    assert_eq!(config.max_upload_size, Some(1000));
+    assert_eq!(config.max_upload_size, 1000);
     assert_eq!(config.users.len(), 1);
     assert_eq!(
         config.max_fragment_size,
@@ -120,7 +120,8 @@ fn defaults_are_the_iis_defaults() {
     assert_eq!(config.cleanup_interval, 12 * 3600);
     assert_eq!(config.sessions_per_user_limit, 50);
     assert!(!config.allow_overwrites);
-    assert_eq!(config.max_upload_size, None);
+    assert_eq!(config.max_upload_size, 1_844_674_407_370_955);
+    assert!(config.uploads_enabled);
     assert_eq!(config.max_header_value, 4096);
 }
 

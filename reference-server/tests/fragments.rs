@@ -122,7 +122,7 @@ async fn changed_total_and_bad_ranges_are_400() {
 #[tokio::test]
 async fn size_limits() {
     let server = TestServer::with(|c| {
-        c.max_upload_size = Some(1000);
+        c.max_upload_size = 1000;
         c.max_fragment_size = 100;
     })
     .await;
@@ -171,15 +171,67 @@ async fn retried_close_after_a_lost_ack_is_200() {
     let reply = conn.close("/retry.bin", &id).await;
     reply.assert_ack(200);
     assert_eq!(reply.header("BITS-Session-Id"), Some(id.as_str()));
-    conn.cancel("/retry.bin", &id).await.assert_ack(200);
     assert_eq!(std::fs::read(server.path("retry.bin")).unwrap(), bytes);
-    // A cancelled session cannot be closed.
+    // Cancel is not retried into a restart, so it gets the literal answer.
+    conn.cancel("/retry.bin", &id)
+        .await
+        .assert_error(500, "0x8020001F", "0x5");
     let id = conn.create("/cancelled.bin").await;
     conn.cancel("/cancelled.bin", &id).await.assert_ack(200);
-    conn.cancel("/cancelled.bin", &id).await.assert_ack(200);
+    conn.cancel("/cancelled.bin", &id)
+        .await
+        .assert_error(500, "0x8020001F", "0x5");
     conn.close("/cancelled.bin", &id)
         .await
         .assert_error(500, "0x8020001F", "0x5");
+}
+
+#[tokio::test]
+async fn without_retention_a_second_close_is_not_found() {
+    let server = TestServer::with(|c| c.closed_session_retention = 0).await;
+    let mut conn = server.conn().await;
+    let id = upload(&mut conn, "/lit.bin", b"abc", 3).await;
+    conn.close("/lit.bin", &id)
+        .await
+        .assert_error(500, "0x8020001F", "0x5");
+    assert!(!server.path("BITS-Sessions").join(&id).exists());
+    assert_eq!(std::fs::read(server.path("lit.bin")).unwrap(), b"abc");
+}
+
+#[tokio::test]
+async fn uploads_disabled_is_501() {
+    let server = TestServer::with(|c| c.disabled_paths = vec!["/off/".into()]).await;
+    let mut conn = server.conn().await;
+    let create = [("BITS-Supported-Protocols", common::PROTOCOL)];
+    conn.bits("/off/x.bin", "Create-Session", &create, b"")
+        .await
+        .assert_error(501, "0x80070005", "0x5");
+    conn.bits("/on/x.bin", "Create-Session", &create, b"")
+        .await
+        .assert_ack(200);
+    let server = TestServer::with(|c| c.uploads_enabled = false).await;
+    server
+        .conn()
+        .await
+        .bits("/x.bin", "Ping", &[], b"")
+        .await
+        .assert_error(501, "0x80070005", "0x5");
+}
+
+#[tokio::test]
+async fn default_maximum_is_the_iis_cap() {
+    let server = TestServer::start().await;
+    let mut conn = server.conn().await;
+    let id = conn.create("/huge.bin").await;
+    let range = "bytes 0-2/9000000000000000000";
+    conn.bits(
+        "/huge.bin",
+        "Fragment",
+        &[("BITS-Session-Id", &id), ("Content-Range", range)],
+        b"abc",
+    )
+    .await
+    .assert_error(500, "0x80200020", "0x5");
 }
 
 #[tokio::test]
