@@ -155,8 +155,8 @@ async fn route(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
         tracing::info!(
             %peer,
             %path,
-            packet = outcome.packet.map_or("-", |p| p.name()),
-            session = outcome.session.as_deref().unwrap_or("-"),
+            packet = %outcome.packet.map_or("-", |p| p.name()),
+            session = %outcome.session.as_deref().unwrap_or("-"),
             status = ack.status.as_u16(),
             code = %ack.code().map_or_else(|| "-".to_string(), |c| format!("0x{c:08X}")),
             "BITS packet"

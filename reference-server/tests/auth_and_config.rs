@@ -165,3 +165,55 @@ fn binary_help_and_bad_config() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("max_fragmnet_size"), "{err}");
 }
+
+#[tokio::test]
+async fn binary_logs_one_line_per_packet() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+    let root = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_bitspec-server"))
+        .args(["--listen", "127.0.0.1:0", "--root"])
+        .arg(root.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .await
+        .unwrap();
+    let addr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .unwrap()
+        .trim_end_matches('/');
+    let mut conn = common::Conn::open(addr.parse().unwrap()).await;
+    conn.bits("/log.bin", "Ping", &[], b"")
+        .await
+        .assert_ack(200);
+    let id = conn.create("/log.bin").await;
+    conn.close("/log.bin", &id).await.assert_ack(200);
+    child.start_kill().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .await
+        .unwrap();
+    let packets: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("BITS packet"))
+        .collect();
+    assert_eq!(packets.len(), 3, "{stderr}");
+    assert!(
+        packets[0].contains("packet=Ping") && packets[0].contains("status=200"),
+        "{}",
+        packets[0]
+    );
+    assert!(packets[1].contains("packet=Create-Session") && packets[1].contains(&id));
+    assert!(packets[2].contains("packet=Close-Session") && packets[2].contains(&id));
+}
