@@ -197,3 +197,14 @@ async fn stalled_body_is_timed_out_and_keeps_the_received_prefix() {
     conn.close("/stall.bin", &id).await.assert_ack(200);
     assert_eq!(std::fs::read(server.path("stall.bin")).unwrap(), bytes);
 }
+
+#[tokio::test]
+async fn idle_connections_are_closed() {
+    let server = TestServer::with(|c| c.header_read_timeout = 1).await;
+    let mut conn = server.conn().await;
+    conn.bits("/x.bin", "Ping", &[], b"").await.assert_ack(200);
+    let start = Instant::now();
+    let next = conn.read(false).await;
+    assert!(next.is_none(), "{next:?}");
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
