@@ -19,6 +19,25 @@ pub enum Command {
     List(SelectArgs),
     /// Validate scenario files without running them.
     Check(CheckArgs),
+    /// For each requirement of the catalogue: the scenarios that test it and their
+    /// verdicts (from the last run's results.json), and those left uncovered.
+    Coverage(CoverageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CoverageArgs {
+    /// Directory of scenario files (with requirements.yaml).
+    #[arg(long, value_name = "DIR", default_value = "scenarios")]
+    pub scenarios: PathBuf,
+    /// Verdicts from this results.json (default: reports/results.json if present).
+    #[arg(long, value_name = "FILE")]
+    pub results: Option<PathBuf>,
+    /// Only list requirements that are observable and have no scenario.
+    #[arg(long)]
+    pub uncovered: bool,
+    /// Print the coverage as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -42,6 +61,13 @@ pub struct RunArgs {
     /// Without it, the bundled reference server is started on 127.0.0.1.
     #[arg(long, value_name = "URL", env = "BITSPEC_TARGET")]
     pub target: Option<String>,
+    /// Target profile: a YAML file, or the name of a shipped one (`profiles/NAME.yaml`).
+    /// Default: `reference` for the bundled server, `minimal` for a --target.
+    #[arg(long, value_name = "FILE|NAME", env = "BITSPEC_PROFILE")]
+    pub profile: Option<PathBuf>,
+    /// Treat SHOULD-level mismatches as failures instead of warnings.
+    #[arg(long)]
+    pub strict: bool,
     /// Scenarios run at the same time.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub jobs: usize,

@@ -6,7 +6,7 @@ use crate::exit;
 use crate::report::{Console, json};
 use crate::run::{RunOptions, run_all};
 use crate::scenario::{Scenario, ScenarioError, Selection, Suite, load_files, load_suite};
-use crate::target::Target;
+use crate::target::{Target, resolve_profile};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,6 +17,7 @@ pub fn execute(command: Command) -> u8 {
         Command::Run(args) => run(args),
         Command::List(args) => list(&args),
         Command::Check(args) => check(&args),
+        Command::Coverage(args) => crate::coverage_cmd::run(&args, &scenario_dir(&args.scenarios)),
     }
 }
 
@@ -151,10 +152,17 @@ fn run(args: RunArgs) -> u8 {
             return exit::UNREACHABLE;
         }
     };
+    let profile = match resolve_profile(args.profile.as_deref(), args.target.is_none()) {
+        Ok(p) => p,
+        Err(e) => {
+            print_errors(&[e]);
+            return exit::INVALID;
+        }
+    };
     runtime.block_on(async move {
         let target = match &args.target {
             Some(url) => Target::remote(url, connect_timeout).await,
-            None => Target::embedded().await,
+            None => Target::embedded_for(&profile).await,
         };
         let target = match target {
             Ok(t) => t,
@@ -163,7 +171,8 @@ fn run(args: RunArgs) -> u8 {
                 return exit::UNREACHABLE;
             }
         };
-        let mut options = RunOptions::new(&target.base_url);
+        let mut options = RunOptions::new(&target.base_url).with_profile(profile);
+        options.strict = args.strict;
         options.step_timeout = step_timeout;
         options.connect_timeout = connect_timeout;
         options.jobs = args.jobs.max(1);
@@ -178,6 +187,10 @@ fn run(args: RunArgs) -> u8 {
             target.base_url.clone()
         };
         console.started(scenarios.len(), &label);
+        println!(
+            "target profile: {} ({})",
+            options.profile.name, options.profile.description
+        );
         let outcomes = run_all(&scenarios, &options, &|o| console.scenario_done(o)).await;
         target.stop().await;
 
@@ -190,7 +203,9 @@ fn run(args: RunArgs) -> u8 {
         let all_good = outcomes.iter().all(|o| {
             matches!(
                 o.verdict,
-                crate::outcome::Verdict::Pass | crate::outcome::Verdict::Skip
+                crate::outcome::Verdict::Pass
+                    | crate::outcome::Verdict::Skip
+                    | crate::outcome::Verdict::Warn
             )
         });
         if all_good { exit::PASSED } else { exit::FAILED }

@@ -1,14 +1,17 @@
 //! `cargo test` integration: every scenario becomes a libtest-mimic trial named
 //! `<packet-type>::<file-stem>`, run against the in-process reference server, or
-//! against the URL in `BITSPEC_TARGET`. `--list`, `--exact`, `--skip` work as usual.
+//! against the URL in `BITSPEC_TARGET`. `BITSPEC_PROFILE` names the target profile
+//! and `BITSPEC_STRICT=1` makes SHOULD warnings fail. A scenario the profile cannot
+//! run is an ignored trial. `--list`, `--exact`, `--skip` work as usual.
 
 use crate::outcome::Verdict;
+use crate::profile::Profile;
 use crate::render::failure_text;
 use crate::run::{RunOptions, run_scenario};
 use crate::scenario::{Scenario, load_suite};
-use crate::target::Target;
+use crate::target::{Target, resolve_profile};
 use libtest_mimic::{Arguments, Failed, Trial};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -16,6 +19,9 @@ use std::time::Duration;
 /// What the trials share: one runtime and one target, started on first use.
 struct Shared {
     runtime: tokio::runtime::Runtime,
+    remote: Option<String>,
+    profile: Profile,
+    strict: bool,
     target: Mutex<Option<Target>>,
     options: OnceLock<Result<RunOptions, String>>,
 }
@@ -25,14 +31,14 @@ impl Shared {
         self.options
             .get_or_init(|| {
                 let target = self.runtime.block_on(async {
-                    match std::env::var("BITSPEC_TARGET") {
-                        Ok(url) if !url.trim().is_empty() => {
-                            Target::remote(&url, Duration::from_secs(5)).await
-                        }
-                        _ => Target::embedded().await,
+                    match &self.remote {
+                        Some(url) => Target::remote(url, Duration::from_secs(5)).await,
+                        None => Target::embedded_for(&self.profile).await,
                     }
                 })?;
-                let options = RunOptions::new(&target.base_url);
+                let mut options =
+                    RunOptions::new(&target.base_url).with_profile(self.profile.clone());
+                options.strict = self.strict;
                 if let Ok(mut slot) = self.target.lock() {
                     *slot = Some(target);
                 }
@@ -40,6 +46,10 @@ impl Shared {
             })
             .clone()
     }
+}
+
+fn env_value(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 /// The libtest-mimic main for the scenarios under `dir`.
@@ -64,6 +74,15 @@ pub fn run_conformance(dir: &Path) -> ExitCode {
         );
         return ExitCode::from(crate::exit::NOTHING_SELECTED);
     }
+    let remote = env_value("BITSPEC_TARGET");
+    let profile_path = env_value("BITSPEC_PROFILE").map(PathBuf::from);
+    let profile = match resolve_profile(profile_path.as_deref(), remote.is_none()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{}", e.render(false));
+            return ExitCode::from(crate::exit::INVALID);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -75,8 +94,12 @@ pub fn run_conformance(dir: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let strict = env_value("BITSPEC_STRICT").is_some_and(|v| v != "0");
     let shared = Arc::new(Shared {
         runtime,
+        remote,
+        profile,
+        strict,
         target: Mutex::new(None),
         options: OnceLock::new(),
     });
@@ -96,14 +119,16 @@ pub fn run_conformance(dir: &Path) -> ExitCode {
 
 fn trial(scenario: Scenario, shared: Arc<Shared>) -> Trial {
     let name = scenario.name.clone();
+    let unsupported = shared.profile.lacks(&scenario.requires).is_some();
     Trial::test(name, move || {
         let options = shared
             .options()
             .map_err(|e| Failed::from(format!("target unreachable: {e}")))?;
         let outcome = shared.runtime.block_on(run_scenario(&scenario, &options));
         match outcome.verdict {
-            Verdict::Pass | Verdict::Skip => Ok(()),
+            Verdict::Pass | Verdict::Skip | Verdict::Warn => Ok(()),
             Verdict::Fail | Verdict::Error => Err(Failed::from(failure_text(&outcome, false))),
         }
     })
+    .with_ignored_flag(unsupported)
 }

@@ -24,12 +24,15 @@
 pub mod check;
 pub mod cli;
 pub mod commands;
+pub mod coverage_cmd;
 pub mod exit;
 pub mod harness;
 pub mod location;
 pub mod outcome;
+pub mod profile;
 pub mod render;
 pub mod report;
+pub mod requirements;
 pub mod run;
 pub mod scenario;
 pub mod target;

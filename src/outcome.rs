@@ -11,8 +11,10 @@ use serde::Serialize;
 pub enum Verdict {
     /// Every expectation held.
     Pass,
-    /// The target answered, and an answer broke an expectation.
+    /// The target answered, and an answer broke a MUST expectation (or any, with `--strict`).
     Fail,
+    /// An answer broke a SHOULD expectation: reported, but not a failure unless `--strict`.
+    Warn,
     /// Not run (for example, a requirement the target lacks).
     Skip,
     /// The exchange itself failed: connection refused, timeout, unparseable response.
@@ -24,6 +26,7 @@ impl Verdict {
         match self {
             Verdict::Pass => "pass",
             Verdict::Fail => "fail",
+            Verdict::Warn => "warn",
             Verdict::Skip => "skip",
             Verdict::Error => "error",
         }
@@ -47,6 +50,9 @@ pub struct ScenarioOutcome {
     pub reason: Option<String>,
     pub upload_url: String,
     pub steps: Vec<StepOutcome>,
+    /// Informational findings: MAY-level differences, notes attached to the reading
+    /// the target chose, checks that could not be made on this target.
+    pub notes: Vec<String>,
     /// The Cancel-Session sent after the steps to release a session left open.
     pub cleanup: Vec<StepOutcome>,
     pub duration_ms: u64,
@@ -55,6 +61,7 @@ pub struct ScenarioOutcome {
 impl ScenarioOutcome {
     /// The first step that failed or errored.
     pub fn failing_step(&self) -> Option<&StepOutcome> {
+        // Steps not sent (missing capability) have neither mismatches nor errors.
         self.steps
             .iter()
             .find(|s| !s.mismatches.is_empty() || s.error.is_some())
@@ -158,6 +165,7 @@ pub struct Totals {
     pub failed: usize,
     pub skipped: usize,
     pub errors: usize,
+    pub warnings: usize,
 }
 
 impl Totals {
@@ -169,6 +177,7 @@ impl Totals {
                 Verdict::Fail => t.failed += 1,
                 Verdict::Skip => t.skipped += 1,
                 Verdict::Error => t.errors += 1,
+                Verdict::Warn => t.warnings += 1,
             }
         }
         t

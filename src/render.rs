@@ -149,6 +149,7 @@ pub fn verdict_word(verdict: Verdict) -> &'static str {
     match verdict {
         Verdict::Pass => "ok",
         Verdict::Fail => "FAIL",
+        Verdict::Warn => "WARN",
         Verdict::Skip => "skip",
         Verdict::Error => "ERROR",
     }

@@ -1,9 +1,12 @@
 //! The target server: a URL the user gave, or the bundled reference server started
-//! in-process on 127.0.0.1 with an ephemeral port and a temporary upload directory.
+//! in-process on 127.0.0.1 with an ephemeral port and a temporary upload directory,
+//! configured as the chosen profile says.
 
+use crate::profile::Profile;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// A target to run against; dropping or [`Target::stop`]ping an embedded one stops it.
+/// A target to run against; [`Target::stop`] stops an embedded one.
 pub struct Target {
     pub base_url: String,
     embedded: Option<(bitspec_server::RunningServer, tempfile::TempDir)>,
@@ -22,23 +25,28 @@ impl Target {
 
     /// The reference server with its default configuration, on 127.0.0.1:0.
     pub async fn embedded() -> Result<Target, String> {
-        Self::embedded_with(|_| {}).await
+        Self::embedded_with(bitspec_server::Config::default()).await
     }
 
-    /// The reference server, with `adjust` applied to its configuration.
-    pub async fn embedded_with(
-        adjust: impl FnOnce(&mut bitspec_server::Config),
-    ) -> Result<Target, String> {
+    /// The reference server configured as `profile` says (its `reference_server_config`).
+    pub async fn embedded_for(profile: &Profile) -> Result<Target, String> {
+        let config = match &profile.reference_server_config {
+            Some(path) => bitspec_server::Config::load(path)
+                .map_err(|e| format!("profile `{}`: {e}", profile.name))?,
+            None => bitspec_server::Config::default(),
+        };
+        Self::embedded_with(config).await
+    }
+
+    /// The reference server with `config`, whose address and root are replaced by
+    /// 127.0.0.1:0 and a fresh temporary directory.
+    pub async fn embedded_with(mut config: bitspec_server::Config) -> Result<Target, String> {
         let dir = tempfile::Builder::new()
             .prefix("bitspec-uploads-")
             .tempdir()
             .map_err(|e| format!("cannot create a temporary upload directory: {e}"))?;
-        let mut config = bitspec_server::Config {
-            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-            root: dir.path().to_path_buf(),
-            ..bitspec_server::Config::default()
-        };
-        adjust(&mut config);
+        config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        config.root = dir.path().to_path_buf();
         let server = bitspec_server::spawn(config)
             .await
             .map_err(|e| format!("cannot start the reference server: {e}"))?;
@@ -59,5 +67,35 @@ impl Target {
             server.shutdown().await;
             drop(dir);
         }
+    }
+}
+
+/// The folder of shipped profiles: `./profiles`, or the one beside the sources.
+pub fn profiles_dir() -> PathBuf {
+    let local = Path::new("profiles");
+    if local.is_dir() {
+        return local.to_path_buf();
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles")
+}
+
+/// The profile to use: the one named, or `reference` for the bundled server, or
+/// `minimal` (no optional capability) for a target nobody described.
+pub fn resolve_profile(
+    explicit: Option<&Path>,
+    embedded: bool,
+) -> Result<Profile, crate::scenario::ScenarioError> {
+    match explicit {
+        Some(path) => {
+            // A bare name picks a shipped profile: `--profile iis-stock`.
+            let shipped = profiles_dir().join(format!("{}.yaml", path.display()));
+            if !path.exists() && path.extension().is_none() && shipped.exists() {
+                Profile::load(&shipped)
+            } else {
+                Profile::load(path)
+            }
+        }
+        None if embedded => Profile::load(&profiles_dir().join("reference.yaml")),
+        None => Ok(Profile::minimal()),
     }
 }

@@ -372,6 +372,7 @@ mod tests {
         let reading = |name: &str, status: u16| ReadingPlan {
             name: name.into(),
             cite: format!("{name} doc"),
+            note: None,
             loc: loc(),
             status: Some(Located {
                 value: vec![status],

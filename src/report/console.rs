@@ -26,7 +26,7 @@ impl Console {
         let word = match (self.color, outcome.verdict) {
             (true, Verdict::Pass) => format!("\x1b[32m{word:<5}\x1b[0m"),
             (true, Verdict::Fail | Verdict::Error) => format!("\x1b[31m{word:<5}\x1b[0m"),
-            (true, Verdict::Skip) => format!("\x1b[33m{word:<5}\x1b[0m"),
+            (true, Verdict::Skip | Verdict::Warn) => format!("\x1b[33m{word:<5}\x1b[0m"),
             (false, _) => format!("{word:<5}"),
         };
         let mut line = format!("{word} {} ({} ms)", outcome.name, outcome.duration_ms);
@@ -55,10 +55,10 @@ impl Console {
     pub fn finished(&self, outcomes: &[ScenarioOutcome], report_paths: &[String]) {
         let failures: Vec<_> = outcomes
             .iter()
-            .filter(|o| matches!(o.verdict, Verdict::Fail | Verdict::Error))
+            .filter(|o| matches!(o.verdict, Verdict::Fail | Verdict::Error | Verdict::Warn))
             .collect();
         if !failures.is_empty() {
-            println!("\nfailures:\n");
+            println!("\nfailures and warnings:\n");
             for outcome in &failures {
                 println!(
                     "{}: {}",
@@ -92,18 +92,43 @@ impl Console {
             let list: Vec<String> = counts.iter().map(|(k, n)| format!("{k} ({n}x)")).collect();
             println!("readings the target followed: {}", list.join(", "));
         }
+        let notes: Vec<String> = outcomes
+            .iter()
+            .flat_map(|o| o.notes.iter().map(move |n| format!("  {}: {n}", o.name)))
+            .collect();
+        if !notes.is_empty() {
+            println!("notes:");
+            for note in &notes {
+                println!("{note}");
+            }
+        }
         for path in report_paths {
             println!("report: {path}");
         }
         let t = Totals::of(outcomes);
         if t.errors > 0 {
             println!(
-                "({} of the failures {} errors: the exchange itself failed)",
+                "({} of the failures {}: the exchange itself failed)",
                 t.errors,
-                if t.errors == 1 { "is an" } else { "are" }
+                if t.errors == 1 {
+                    "is an error"
+                } else {
+                    "are errors"
+                }
             );
         }
-        let mut last = format!("{} passed, {} failed", t.passed, t.failed + t.errors);
+        if t.warnings > 0 {
+            println!(
+                "{} SHOULD-level warning{} (failures with --strict)",
+                t.warnings,
+                if t.warnings == 1 { "" } else { "s" }
+            );
+        }
+        let mut last = format!(
+            "{} passed, {} failed",
+            t.passed + t.warnings,
+            t.failed + t.errors
+        );
         if t.skipped > 0 {
             last.push_str(&format!(", {} skipped", t.skipped));
         }

@@ -4,13 +4,13 @@
 //! concurrently up to `jobs`. Every step has a timeout. A session that a scenario
 //! opened and did not close gets a Cancel-Session at the end, whatever the verdict.
 
-use super::transport::{Connection, OutgoingRequest};
-use crate::check::check_response;
-use crate::outcome::{Mismatch, ScenarioOutcome, StepOutcome, Verdict};
-use crate::scenario::model::ConnectionMode;
-use crate::scenario::plan::{BodyExpectation, Scenario, StepPlan};
+use super::step::{cancel_session, run_step, track_sessions};
+use super::transport::Connection;
+use crate::outcome::{ScenarioOutcome, StepOutcome, Verdict};
+use crate::profile::Profile;
+use crate::scenario::model::{ConnectionMode, Level};
+use crate::scenario::plan::{Scenario, StepPlan};
 use crate::scenario::template::Vars;
-use crate::upload_data;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,10 @@ pub struct RunOptions {
     pub jobs: usize,
     /// Makes upload URLs unique to this run.
     pub run_nonce: String,
+    /// What the target is configured to do.
+    pub profile: Arc<Profile>,
+    /// SHOULD mismatches fail instead of warning.
+    pub strict: bool,
 }
 
 impl RunOptions {
@@ -38,7 +42,35 @@ impl RunOptions {
             connect_timeout: Duration::from_secs(5),
             jobs: 4,
             run_nonce: run_nonce(),
+            profile: Arc::new(Profile::minimal()),
+            strict: false,
         }
+    }
+
+    /// Headers every request carries: the profile's credentials, as HTTP Basic.
+    pub fn default_headers(&self) -> Vec<(String, String)> {
+        use base64::Engine as _;
+        match &self.profile.credentials {
+            Some(c) => {
+                let token = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{}:{}", c.username, c.password));
+                vec![("Authorization".into(), format!("Basic {token}"))]
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Uses `profile`, whose URL prefix extends the target.
+    pub fn with_profile(mut self, profile: Profile) -> RunOptions {
+        if !profile.url_prefix.is_empty() {
+            self.target = normalise_target(&format!(
+                "{}{}",
+                self.target,
+                profile.url_prefix.trim_start_matches('/')
+            ));
+        }
+        self.profile = Arc::new(profile);
+        self
     }
 }
 
@@ -122,6 +154,7 @@ fn empty_outcome(scenario: &Scenario, upload_url: String) -> ScenarioOutcome {
         reason: None,
         upload_url,
         steps: Vec::new(),
+        notes: Vec::new(),
         cleanup: Vec::new(),
         duration_ms: 0,
     }
@@ -135,27 +168,23 @@ pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Scenario
         options.target, scenario.id, options.run_nonce
     );
     let mut outcome = empty_outcome(scenario, upload_url.clone());
-
-    let mut vars = Vars::new();
-    vars.insert("upload_url".into(), upload_url);
-    vars.insert("target".into(), options.target.clone());
-    vars.insert("protocol".into(), BITS_15_UPLOAD_PROTOCOL.into());
-    vars.insert("scenario_id".into(), scenario.id.clone());
-    if let Some(file) = scenario.upload {
-        vars.insert("file_size".into(), file.size.to_string());
-        vars.insert("last_byte".into(), file.size.saturating_sub(1).to_string());
-    }
-    for (name, template) in &scenario.vars {
-        match template.render(&vars) {
-            Ok(value) => vars.insert(name.clone(), value),
-            Err(e) => {
-                outcome.verdict = Verdict::Error;
-                outcome.reason = Some(format!("variable `{name}`: {e}"));
-                return outcome;
-            }
-        };
+    if let Some(missing) = options.profile.lacks(&scenario.requires) {
+        outcome.verdict = Verdict::Skip;
+        outcome.reason = Some(format!(
+            "needs capability `{missing}`, which target profile `{}` does not declare",
+            options.profile.name
+        ));
+        return outcome;
     }
 
+    let mut vars = match scenario_vars(scenario, options, upload_url) {
+        Ok(vars) => vars,
+        Err(e) => {
+            outcome.verdict = Verdict::Error;
+            outcome.reason = Some(e);
+            return outcome;
+        }
+    };
     let mut connection = match Connection::open(options.connect_timeout) {
         Ok(c) => c,
         Err(e) => {
@@ -167,6 +196,13 @@ pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Scenario
     let mut open_sessions: Vec<String> = Vec::new();
 
     for step in &scenario.steps {
+        if let Some(missing) = options.profile.lacks(&step.requires) {
+            outcome.notes.push(format!(
+                "step {} ({}) not run: needs capability `{missing}`, which target profile `{}` does not declare; what it checks is not verified",
+                step.number, step.label, options.profile.name
+            ));
+            continue;
+        }
         if step.connection == ConnectionMode::New {
             match Connection::open(options.connect_timeout) {
                 Ok(c) => connection = c,
@@ -179,22 +215,32 @@ pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Scenario
         }
         let result = run_step(step, scenario, &connection, &mut vars, options).await;
         track_sessions(step, &result, &mut open_sessions);
-        let verdict = if result.error.is_some() {
-            Verdict::Error
+        outcome.notes.extend(reading_notes(step, &result));
+        let stop = if let Some(error) = &result.error {
+            outcome.verdict = Verdict::Error;
+            outcome.reason = Some(format!("step {} ({}): {error}", step.number, step.label));
+            true
         } else if !result.mismatches.is_empty() {
-            Verdict::Fail
+            outcome.verdict = grade(scenario.level, options.strict);
+            if outcome.verdict == Verdict::Pass {
+                outcome.notes.push(format!(
+                    "optional (MAY) behaviour differs at step {} ({}): {}",
+                    step.number,
+                    step.label,
+                    result
+                        .mismatches
+                        .iter()
+                        .map(crate::render::mismatch_line)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ));
+            }
+            true
         } else {
-            Verdict::Pass
+            false
         };
-        if verdict == Verdict::Error {
-            outcome.reason = result
-                .error
-                .as_ref()
-                .map(|e| format!("step {} ({}): {e}", step.number, step.label));
-        }
         outcome.steps.push(result);
-        if verdict != Verdict::Pass {
-            outcome.verdict = verdict;
+        if stop {
             break;
         }
     }
@@ -208,238 +254,61 @@ pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Scenario
     outcome
 }
 
-/// Renders, sends and checks one step; captures go into `vars`.
-async fn run_step(
-    step: &StepPlan,
+/// The verdict a mismatch earns at a requirement level: MUST fails, SHOULD warns
+/// (fails with `--strict`), MAY is only noted.
+pub fn grade(level: Level, strict: bool) -> Verdict {
+    match level {
+        Level::Must => Verdict::Fail,
+        Level::Should if strict => Verdict::Fail,
+        Level::Should => Verdict::Warn,
+        Level::May => Verdict::Pass,
+    }
+}
+
+/// Notes attached to the readings the target chose at this step.
+fn reading_notes(step: &StepPlan, result: &StepOutcome) -> Vec<String> {
+    let chosen = result.readings.iter().map(|r| r.reading.as_str());
+    let plans = &step.expect.readings;
+    chosen
+        .filter_map(|name| plans.iter().find(|p| p.name == name))
+        .filter_map(|p| {
+            p.note.as_ref().map(|n| {
+                format!(
+                    "step {} ({}), reading `{}`: {n}",
+                    step.number, step.label, p.name
+                )
+            })
+        })
+        .collect()
+}
+
+/// Built-ins, profile values, then the scenario's own variables.
+fn scenario_vars(
     scenario: &Scenario,
-    connection: &Connection,
-    vars: &mut Vars,
     options: &RunOptions,
-) -> StepOutcome {
-    let started = Instant::now();
-    let mut result = StepOutcome {
-        number: step.number,
-        label: step.label.clone(),
-        loc: step.loc.clone(),
-        request: OutgoingRequest {
-            method: step.method.clone(),
-            url: String::new(),
-            headers: Vec::new(),
-            body: Vec::new(),
-        }
-        .record(),
-        response: None,
-        mismatches: Vec::new(),
-        readings: Vec::new(),
-        error: None,
-        elapsed_ms: 0,
-    };
-    let request = match build_request(step, scenario, vars) {
-        Ok(r) => r,
-        Err(e) => {
-            result.error = Some(e);
-            return result;
-        }
-    };
-    result.request = request.record();
-    let compare_with = match step.expect.body.as_ref().map(|b| &b.value) {
-        Some(BodyExpectation::File) => scenario.upload,
-        _ => None,
-    };
-    let timeout = step.timeout.unwrap_or(options.step_timeout);
-    match connection.exchange(&request, timeout, compare_with).await {
-        Ok((response, body)) => {
-            let (mut mismatches, readings) = check_response(&step.expect, &response, &body, vars);
-            mismatches.extend(capture(step, &response, vars));
-            result.mismatches = mismatches;
-            result.readings = readings;
-            result.response = Some(response);
-        }
-        Err(e) => result.error = Some(e),
+    upload_url: String,
+) -> Result<Vars, String> {
+    let mut vars = Vars::new();
+    vars.insert("upload_url".into(), upload_url);
+    vars.insert("target".into(), options.target.clone());
+    vars.insert("protocol".into(), BITS_15_UPLOAD_PROTOCOL.into());
+    vars.insert("scenario_id".into(), scenario.id.clone());
+    if let Some(file) = scenario.upload {
+        vars.insert("file_size".into(), file.size.to_string());
+        vars.insert("last_byte".into(), file.size.saturating_sub(1).to_string());
     }
-    result.elapsed_ms = millis(started.elapsed());
-    result
+    for (name, value) in &options.profile.vars {
+        vars.insert(name.clone(), value.clone());
+    }
+    for (name, template) in &scenario.vars {
+        let value = template
+            .render(&vars)
+            .map_err(|e| format!("variable `{name}`: {e}"))?;
+        vars.insert(name.clone(), value);
+    }
+    Ok(vars)
 }
 
-/// The request a step describes: defaults, then the generated fragment, then the
-/// scenario's own headers (which win), minus the omitted ones.
-pub fn build_request(
-    step: &StepPlan,
-    scenario: &Scenario,
-    vars: &Vars,
-) -> Result<OutgoingRequest, String> {
-    let url = step.url.render(vars)?;
-    let body = if let (Some(range), Some(file)) = (step.range, scenario.upload) {
-        upload_data::range(step.seed.unwrap_or(file.seed), range.first, range.last)
-    } else if let Some(body) = &step.body {
-        body.render(vars)?.into_bytes()
-    } else {
-        Vec::new()
-    };
-    let mut headers: Vec<(String, String)> = Vec::new();
-    if let Some(packet) = &step.packet {
-        headers.push(("BITS-Packet-Type".into(), packet.clone()));
-    }
-    if let (Some(range), Some(file)) = (step.range, scenario.upload) {
-        let total = step.total.unwrap_or(file.size);
-        headers.push((
-            "Content-Range".into(),
-            format!("bytes {}-{}/{total}", range.first, range.last),
-        ));
-    }
-    headers.push(("Content-Length".into(), body.len().to_string()));
-    for (name, template) in &step.headers {
-        let value = template.render(vars)?;
-        match headers
-            .iter_mut()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        {
-            Some(existing) => existing.1 = value,
-            None => headers.push((name.clone(), value)),
-        }
-    }
-    headers.retain(|(n, _)| !step.omit.iter().any(|o| o.eq_ignore_ascii_case(n)));
-    Ok(OutgoingRequest {
-        method: step.method.clone(),
-        url,
-        headers,
-        body,
-    })
-}
-
-fn capture(
-    step: &StepPlan,
-    response: &crate::outcome::RecordedResponse,
-    vars: &mut Vars,
-) -> Vec<Mismatch> {
-    let mut missing = Vec::new();
-    for (header, var) in &step.captures {
-        match response.header(header) {
-            Some(value) => {
-                vars.insert(var.clone(), value.trim().to_owned());
-            }
-            None => missing.push(Mismatch {
-                kind: "capture",
-                header: Some(header.clone()),
-                expected: format!("present (captured into ${{{var}}})"),
-                actual: None,
-                expected_line: Some("<any value>".into()),
-                loc: step.loc.clone(),
-            }),
-        }
-    }
-    missing
-}
-
-fn is_packet(step: &StepPlan, name: &str) -> bool {
-    step.packet
-        .as_deref()
-        .is_some_and(|p| p.eq_ignore_ascii_case(name))
-}
-
-/// Remembers sessions a Create-Session opened; forgets those a Close or Cancel ended.
-fn track_sessions(step: &StepPlan, result: &StepOutcome, open: &mut Vec<String>) {
-    let Some(response) = &result.response else {
-        return;
-    };
-    let success = (200..300).contains(&response.status);
-    if is_packet(step, "Create-Session")
-        && success
-        && let Some(id) = response.header("BITS-Session-Id")
-    {
-        open.push(id.trim().to_owned());
-    }
-    if (is_packet(step, "Close-Session") || is_packet(step, "Cancel-Session")) && success {
-        let sent = result
-            .request
-            .headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("BITS-Session-Id"))
-            .map(|(_, v)| v.trim());
-        if let Some(sent) = sent {
-            open.retain(|s| !s.eq_ignore_ascii_case(sent));
-        }
-    }
-}
-
-/// The always-run cleanup: a Cancel-Session for a session the steps left open.
-async fn cancel_session(
-    session: &str,
-    connection: &Connection,
-    vars: &Vars,
-    options: &RunOptions,
-) -> StepOutcome {
-    let started = Instant::now();
-    let url = vars.get("upload_url").cloned().unwrap_or_default();
-    let request = OutgoingRequest {
-        method: "BITS_POST".into(),
-        url,
-        headers: vec![
-            ("BITS-Packet-Type".into(), "Cancel-Session".into()),
-            ("BITS-Session-Id".into(), session.to_owned()),
-            ("Content-Length".into(), "0".into()),
-        ],
-        body: Vec::new(),
-    };
-    let (response, error) = match connection
-        .exchange(&request, options.step_timeout, None)
-        .await
-    {
-        Ok((response, _)) => (Some(response), None),
-        Err(e) => (None, Some(e)),
-    };
-    StepOutcome {
-        number: 0,
-        label: "cleanup: Cancel-Session".into(),
-        loc: crate::location::Loc::new(&Arc::from(""), 0, 0),
-        request: request.record(),
-        response,
-        mismatches: Vec::new(),
-        readings: Vec::new(),
-        error,
-        elapsed_ms: millis(started.elapsed()),
-    }
-}
-
-fn millis(d: Duration) -> u64 {
+pub(super) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Checks that the target accepts TCP connections, so an unreachable target is
-/// reported once (exit code 3) rather than as every scenario erroring.
-pub async fn probe_target(target: &str, timeout: Duration) -> Result<(), String> {
-    let rest = target
-        .split_once("://")
-        .map(|(_, r)| r)
-        .ok_or_else(|| format!("target {target:?} is not an http:// URL"))?;
-    if !target.to_ascii_lowercase().starts_with("http://") {
-        return Err(format!(
-            "target {target:?}: only http:// targets are supported"
-        ));
-    }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let authority = authority
-        .rsplit_once('@')
-        .map(|(_, a)| a)
-        .unwrap_or(authority);
-    if authority.is_empty() {
-        return Err(format!("target {target:?} has no host"));
-    }
-    let has_port = authority
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
-        && !authority.ends_with(']');
-    let address = if has_port {
-        authority.to_owned()
-    } else {
-        format!("{authority}:80")
-    };
-    match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&address)).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(format!("cannot connect to {address}: {e}")),
-        Err(_) => Err(format!(
-            "cannot connect to {address}: no answer within {:.1}s",
-            timeout.as_secs_f64()
-        )),
-    }
 }

@@ -1,10 +1,13 @@
 //! Stage 3: running scenarios against a target.
 
 mod engine;
+mod probe;
+mod step;
 mod transport;
 
 pub use engine::{
-    BITS_15_UPLOAD_PROTOCOL, RunOptions, build_request, normalise_target, probe_target, run_all,
-    run_nonce, run_scenario,
+    BITS_15_UPLOAD_PROTOCOL, RunOptions, normalise_target, run_all, run_nonce, run_scenario,
 };
+pub use probe::probe_target;
+pub use step::build_request;
 pub use transport::{Connection, OutgoingRequest, canonical_header_name};

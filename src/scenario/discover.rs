@@ -88,7 +88,9 @@ pub fn load_suite(dir: &Path) -> Suite {
             };
         }
     };
-    load_files(files)
+    let mut suite = load_files(files);
+    crate::requirements::check_suite_citations(dir, &mut suite);
+    suite
 }
 
 /// Loads and validates the given files (path, group, name).

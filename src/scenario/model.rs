@@ -30,6 +30,9 @@ pub struct ScenarioDoc {
     /// Ids of the entries of `scenarios/requirements.yaml` this scenario checks.
     #[serde(default)]
     pub requirements: Vec<String>,
+    /// Target capabilities this scenario needs (see `profiles/`); without them it is skipped.
+    #[serde(default)]
+    pub requires: Vec<Spanned<String>>,
     /// Longer explanation, shown in reports.
     #[serde(default)]
     pub description: Option<String>,
@@ -115,6 +118,10 @@ pub struct Step {
     /// Per-step timeout in seconds (default: the run's step timeout).
     #[serde(default)]
     pub timeout: Option<f64>,
+    /// Target capabilities this step needs; without them the step is not sent and the
+    /// outcome notes what could not be verified (e.g. content without `get-uploads`).
+    #[serde(default)]
+    pub requires: Vec<Spanned<String>>,
     /// What the response must look like.
     pub expect: Spanned<Expect>,
     /// Response header -> variable name, usable as `${name}` in later steps.
@@ -163,6 +170,10 @@ pub struct Reading {
     pub reading: String,
     /// Where this reading comes from.
     pub cite: String,
+    /// An informational finding recorded when the target follows this reading
+    /// (e.g. "Windows clients are known to reject 201 on Create-Session").
+    #[serde(default)]
+    pub note: Option<String>,
     #[serde(default)]
     pub status: Option<Spanned<StatusSpec>>,
     #[serde(default)]

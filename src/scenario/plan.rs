@@ -23,6 +23,8 @@ pub struct Scenario {
     pub level: Level,
     pub tags: Vec<String>,
     pub requirements: Vec<String>,
+    /// Capabilities the target profile must have.
+    pub requires: Vec<String>,
     pub description: Option<String>,
     pub upload: Option<UploadFile>,
     pub vars: Vec<(String, Template)>,
@@ -69,6 +71,8 @@ pub struct StepPlan {
     pub body: Option<Template>,
     pub connection: ConnectionMode,
     pub timeout: Option<Duration>,
+    /// Capabilities this step needs.
+    pub requires: Vec<String>,
     pub expect: ExpectPlan,
     /// (response header, variable name)
     pub captures: Vec<(String, String)>,
@@ -136,6 +140,7 @@ pub enum BodyExpectation {
 pub struct ReadingPlan {
     pub name: String,
     pub cite: String,
+    pub note: Option<String>,
     pub loc: Loc,
     pub status: Option<Located<Vec<u16>>>,
     pub headers: Vec<HeaderExpectation>,

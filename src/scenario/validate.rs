@@ -10,6 +10,7 @@ use super::model::{self, ConnectionMode, ErrorSpec, HeaderCheck, Spanned};
 use super::plan::*;
 use super::template::Template;
 use crate::location::Loc;
+use crate::profile::{CAPABILITIES, PROFILE_VAR_CAPABILITIES};
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub fn validate(
         errors: Vec::new(),
         known: HashSet::new(),
         later_captures: HashSet::new(),
+        needs_capability: Vec::new(),
     };
     let doc = loaded.doc;
 
@@ -59,6 +61,15 @@ pub fn validate(
             v.error(&spec.size, "the upload file must have at least 1 byte (a Content-Range cannot describe an empty file)".into(), None);
         }
         v.known.extend(FILE_VARS.iter().map(|s| s.to_string()));
+    }
+    let requires = v.capabilities(&doc.requires);
+    // Profile values exist only where the profile has the capability that defines them.
+    for (var, capability) in PROFILE_VAR_CAPABILITIES {
+        if requires.iter().any(|r| r == capability) {
+            v.known.insert((*var).to_owned());
+        } else {
+            v.needs_capability.push((*var, *capability));
+        }
     }
 
     let mut vars = Vec::new();
@@ -106,6 +117,7 @@ pub fn validate(
         level: doc.level,
         tags: doc.tags,
         requirements: doc.requirements,
+        requires,
         description: doc.description,
         upload,
         vars,
@@ -120,6 +132,8 @@ struct Validator {
     /// Variables defined so far (built-ins, vars, earlier captures).
     known: HashSet<String>,
     later_captures: HashSet<String>,
+    /// Profile variables the scenario may not use without requiring their capability.
+    needs_capability: Vec<(&'static str, &'static str)>,
 }
 
 impl Validator {
@@ -165,6 +179,10 @@ impl Validator {
                     format!("`${{{name}}}` is used before the step that captures it"),
                     None,
                 );
+            } else if let Some((_, capability)) =
+                self.needs_capability.iter().find(|(v, _)| *v == name)
+            {
+                self.error_at(loc.clone(), format!("`${{{name}}}` comes from the target profile: add `requires: [{capability}]` to the scenario"), None);
             } else if FILE_VARS.contains(&name.as_str()) {
                 self.error_at(
                     loc.clone(),
@@ -308,6 +326,7 @@ impl Validator {
             None => None,
         };
 
+        let requires = self.capabilities(&step.requires);
         let expect = self.expect(&step.expect);
 
         let mut captures = Vec::new();
@@ -362,6 +381,7 @@ impl Validator {
             body,
             connection: step.connection.unwrap_or(ConnectionMode::Same),
             timeout,
+            requires,
             expect,
             captures,
         })
@@ -404,6 +424,7 @@ impl Validator {
             let reading = ReadingPlan {
                 name: r.value.reading.clone(),
                 cite: r.value.cite.clone(),
+                note: r.value.note.clone(),
                 loc,
                 status: r.value.status.as_ref().map(|s| Located {
                     value: s.value.0.clone(),
@@ -423,6 +444,27 @@ impl Validator {
             );
         }
         plan
+    }
+
+    fn capabilities(&mut self, names: &[Spanned<String>]) -> Vec<String> {
+        let mut out = Vec::new();
+        for name in names {
+            if CAPABILITIES.contains(&name.value.as_str()) {
+                out.push(name.value.clone());
+            } else {
+                let help = did_you_mean(&name.value, CAPABILITIES.iter().copied());
+                self.error(
+                    name,
+                    format!(
+                        "unknown capability `{}` (known: {})",
+                        name.value,
+                        CAPABILITIES.join(", ")
+                    ),
+                    help,
+                );
+            }
+        }
+        out
     }
 
     fn header_checks(

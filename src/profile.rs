@@ -1,0 +1,213 @@
+//! Target profiles: what a target is configured to do, so scenarios that need a
+//! capability (a host id, a maximum upload size, GET of uploads...) run only where it
+//! exists, and are reported as skipped, never failed, elsewhere.
+
+use crate::location::Loc;
+use crate::scenario::error::ScenarioError;
+use crate::scenario::template::Vars;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Every capability a scenario may `require`.
+pub const CAPABILITIES: &[&str] = &[
+    "get-uploads",
+    "overwrite-allowed",
+    "overwrite-denied",
+    "max-upload-size",
+    "host-id",
+    "no-host-id",
+    "upload-reply",
+    "auth",
+    "uploads-disabled",
+    "session-timeout",
+];
+
+/// A profile file, as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileDoc {
+    name: String,
+    #[serde(default)]
+    description: String,
+    /// Published uploads can be fetched with GET at their upload URL.
+    #[serde(default)]
+    get_uploads: bool,
+    /// What happens when the destination already exists.
+    #[serde(default)]
+    overwrite: Option<Overwrite>,
+    /// BITSMaximumUploadSize, when the target sets one.
+    #[serde(default)]
+    max_upload_size: Option<u64>,
+    /// BITSHostId, when configured; `null` means configured off.
+    #[serde(default)]
+    host_id: Option<String>,
+    /// BITSHostIdFallbackTimeout sent with the host id.
+    #[serde(default)]
+    host_id_fallback_timeout: Option<u64>,
+    /// Whether the target was told host id is off (enables `no-host-id`).
+    #[serde(default)]
+    host_id_known_unset: bool,
+    /// Upload-reply mode of the target (`none`, `by-reference`, `by-value`).
+    #[serde(default)]
+    upload_reply: Option<String>,
+    /// HTTP Basic credentials.
+    #[serde(default)]
+    credentials: Option<Credentials>,
+    /// Appended to the target URL: where uploads are allowed.
+    #[serde(default)]
+    url_prefix: String,
+    /// A path under the target where BITS uploads are disabled.
+    #[serde(default)]
+    uploads_disabled_path: Option<String>,
+    /// BITSSessionTimeout in seconds, when short enough to test.
+    #[serde(default)]
+    session_timeout: Option<u64>,
+    /// For the bundled server only: its TOML configuration, relative to this file.
+    #[serde(default)]
+    reference_server_config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Overwrite {
+    Allow,
+    Deny,
+}
+
+/// HTTP Basic credentials for the target.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+/// A loaded profile: its capabilities and the values scenarios can use.
+#[derive(Debug, Clone, Default)]
+pub struct Profile {
+    pub name: String,
+    pub description: String,
+    pub capabilities: Vec<String>,
+    /// `${max_upload_size}`, `${host_id}`, ... for scenarios.
+    pub vars: Vars,
+    pub credentials: Option<Credentials>,
+    pub url_prefix: String,
+    pub reference_server_config: Option<PathBuf>,
+}
+
+impl Profile {
+    /// The profile of a target nobody described: no optional capability.
+    pub fn minimal() -> Profile {
+        Profile {
+            name: "minimal".into(),
+            description: "no optional capability is assumed".into(),
+            ..Profile::default()
+        }
+    }
+
+    pub fn has(&self, capability: &str) -> bool {
+        self.capabilities.iter().any(|c| c == capability)
+    }
+
+    /// The first of `required` this profile lacks.
+    pub fn lacks<'a>(&self, required: &'a [String]) -> Option<&'a str> {
+        required.iter().map(String::as_str).find(|r| !self.has(r))
+    }
+
+    /// Reads a profile file; errors are located like scenario errors.
+    pub fn load(path: &Path) -> Result<Profile, ScenarioError> {
+        let file: Arc<str> = Arc::from(path.display().to_string());
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ScenarioError::new(format!("cannot read profile {file}: {e}"), None))?;
+        let source: Arc<str> = Arc::from(text);
+        let options = serde_saphyr::options! { with_snippet: false };
+        let doc: ProfileDoc =
+            serde_saphyr::from_str_with_options(&source, options).map_err(|e| {
+                let loc = e
+                    .location()
+                    .filter(|l| l.line() > 0)
+                    .map(|l| Loc::new(&file, l.line(), l.column()));
+                let message = e.to_string();
+                let message = match message.rfind(" at line ") {
+                    Some(p) if loc.is_some() => message[..p].to_owned(),
+                    _ => message,
+                };
+                ScenarioError::new(format!("profile: {message}"), loc).with_source(&source)
+            })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Ok(Profile::from_doc(doc, base))
+    }
+
+    fn from_doc(doc: ProfileDoc, base: &Path) -> Profile {
+        let mut capabilities = Vec::new();
+        let mut vars = Vars::new();
+        let mut add = |c: &str| capabilities.push(c.to_owned());
+        if doc.get_uploads {
+            add("get-uploads");
+        }
+        match doc.overwrite {
+            Some(Overwrite::Allow) => add("overwrite-allowed"),
+            Some(Overwrite::Deny) => add("overwrite-denied"),
+            None => {}
+        }
+        if let Some(max) = doc.max_upload_size {
+            add("max-upload-size");
+            vars.insert("max_upload_size".into(), max.to_string());
+            vars.insert(
+                "over_max_upload_size".into(),
+                max.saturating_add(1).to_string(),
+            );
+        }
+        if let Some(host) = &doc.host_id {
+            add("host-id");
+            vars.insert("host_id".into(), host.clone());
+        } else if doc.host_id_known_unset {
+            add("no-host-id");
+        }
+        if let Some(timeout) = doc.host_id_fallback_timeout {
+            vars.insert("host_id_fallback_timeout".into(), timeout.to_string());
+        }
+        if doc.upload_reply.as_deref().is_some_and(|m| m != "none") {
+            add("upload-reply");
+        }
+        if let Some(c) = &doc.credentials {
+            add("auth");
+            vars.insert("username".into(), c.username.clone());
+            vars.insert("password".into(), c.password.clone());
+        }
+        if let Some(path) = &doc.uploads_disabled_path {
+            add("uploads-disabled");
+            vars.insert(
+                "uploads_disabled_path".into(),
+                path.trim_start_matches('/').to_owned(),
+            );
+        }
+        if let Some(timeout) = doc.session_timeout {
+            add("session-timeout");
+            vars.insert("session_timeout".into(), timeout.to_string());
+        }
+        Profile {
+            name: doc.name,
+            description: doc.description,
+            capabilities,
+            vars,
+            credentials: doc.credentials,
+            url_prefix: doc.url_prefix,
+            reference_server_config: doc.reference_server_config.map(|p| base.join(p)),
+        }
+    }
+}
+
+/// Profile variables and the capability that guarantees each: a scenario may use
+/// one only if it `requires` that capability.
+pub const PROFILE_VAR_CAPABILITIES: &[(&str, &str)] = &[
+    ("max_upload_size", "max-upload-size"),
+    ("over_max_upload_size", "max-upload-size"),
+    ("host_id", "host-id"),
+    ("host_id_fallback_timeout", "host-id"),
+    ("username", "auth"),
+    ("password", "auth"),
+    ("uploads_disabled_path", "uploads-disabled"),
+    ("session_timeout", "session-timeout"),
+];

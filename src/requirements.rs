@@ -1,0 +1,185 @@
+//! The requirements catalogue (`scenarios/requirements.yaml`): one entry per testable
+//! server-side MUST, SHOULD and MAY, which scenarios cite by id. Used to reject a
+//! scenario citing an unknown id and to compute coverage.
+
+use crate::location::Loc;
+use crate::outcome::Verdict;
+use crate::scenario::error::{ScenarioError, did_you_mean};
+use crate::scenario::model::Level;
+use crate::scenario::{Scenario, Suite};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The file name of the catalogue inside the scenario directory.
+pub const CATALOGUE_FILE: &str = "requirements.yaml";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogueDoc {
+    requirements: Vec<Requirement>,
+}
+
+/// One requirement, quoted from its source.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requirement {
+    pub id: String,
+    pub level: Level,
+    pub source: String,
+    pub section: String,
+    pub packet: String,
+    pub text: String,
+    pub observable: bool,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub needs: Vec<String>,
+    #[serde(default)]
+    pub ambiguity: Option<u32>,
+    #[serde(default)]
+    pub conflicts_with: Vec<String>,
+}
+
+/// The loaded catalogue.
+#[derive(Debug, Clone, Default)]
+pub struct Catalogue {
+    pub requirements: Vec<Requirement>,
+}
+
+impl Catalogue {
+    /// Loads `dir/requirements.yaml`; `Ok(None)` when there is none.
+    pub fn load_from(dir: &Path) -> Result<Option<Catalogue>, ScenarioError> {
+        let path = dir.join(CATALOGUE_FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let file: Arc<str> = Arc::from(path.display().to_string());
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ScenarioError::new(format!("cannot read {file}: {e}"), None))?;
+        let source: Arc<str> = Arc::from(text);
+        let options = serde_saphyr::options! { with_snippet: false };
+        let doc: CatalogueDoc =
+            serde_saphyr::from_str_with_options(&source, options).map_err(|e| {
+                let loc = e
+                    .location()
+                    .filter(|l| l.line() > 0)
+                    .map(|l| Loc::new(&file, l.line(), l.column()));
+                let message = e.to_string();
+                let message = match message.rfind(" at line ") {
+                    Some(p) if loc.is_some() => message[..p].to_owned(),
+                    _ => message,
+                };
+                ScenarioError::new(message, loc).with_source(&source)
+            })?;
+        Ok(Some(Catalogue {
+            requirements: doc.requirements,
+        }))
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Requirement> {
+        self.requirements.iter().find(|r| r.id == id)
+    }
+
+    /// An error for every id a scenario cites that the catalogue does not have.
+    pub fn check_citations(&self, scenarios: &[Scenario]) -> Vec<ScenarioError> {
+        let known: HashMap<&str, ()> = self
+            .requirements
+            .iter()
+            .map(|r| (r.id.as_str(), ()))
+            .collect();
+        let mut errors = Vec::new();
+        for s in scenarios {
+            for id in &s.requirements {
+                if !known.contains_key(id.as_str()) {
+                    let help = did_you_mean(id, self.requirements.iter().map(|r| r.id.as_str()));
+                    errors.push(
+                        ScenarioError::new(
+                            format!("requirement `{id}` is not in {CATALOGUE_FILE}"),
+                            Some(Loc::new(&s.file, 1, 1)),
+                        )
+                        .with_help(help),
+                    );
+                }
+            }
+        }
+        errors
+    }
+}
+
+/// Checks every scenario's citations against the catalogue beside them, adding errors to the suite.
+pub fn check_suite_citations(dir: &Path, suite: &mut Suite) {
+    match Catalogue::load_from(dir) {
+        Ok(Some(catalogue)) => {
+            let errors = catalogue.check_citations(&suite.scenarios);
+            suite.errors.extend(errors);
+        }
+        Ok(None) => {}
+        Err(e) => suite.errors.push(e),
+    }
+}
+
+/// Coverage of one requirement.
+#[derive(Debug, Clone, Serialize)]
+pub struct CoverageEntry {
+    pub requirement: Requirement,
+    /// (scenario test name, verdict if known)
+    pub scenarios: Vec<(String, Option<Verdict>)>,
+}
+
+impl CoverageEntry {
+    pub fn status(&self) -> &'static str {
+        if !self.scenarios.is_empty() {
+            "covered"
+        } else if !self.requirement.observable {
+            "not observable"
+        } else {
+            "uncovered"
+        }
+    }
+}
+
+/// For each requirement, the scenarios that cite it and, when `verdicts` has them, how they ended.
+pub fn coverage(
+    catalogue: &Catalogue,
+    scenarios: &[Scenario],
+    verdicts: &HashMap<String, Verdict>,
+) -> Vec<CoverageEntry> {
+    catalogue
+        .requirements
+        .iter()
+        .map(|r| CoverageEntry {
+            requirement: r.clone(),
+            scenarios: scenarios
+                .iter()
+                .filter(|s| s.requirements.contains(&r.id))
+                .map(|s| (s.name.clone(), verdicts.get(&s.id).copied()))
+                .collect(),
+        })
+        .collect()
+}
+
+/// Counts for a summary line.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct CoverageTotals {
+    pub requirements: usize,
+    pub covered: usize,
+    pub not_observable: usize,
+    pub uncovered: usize,
+}
+
+pub fn coverage_totals(entries: &[CoverageEntry]) -> CoverageTotals {
+    let mut t = CoverageTotals {
+        requirements: entries.len(),
+        ..CoverageTotals::default()
+    };
+    for e in entries {
+        match e.status() {
+            "covered" => t.covered += 1,
+            "not observable" => t.not_observable += 1,
+            _ => t.uncovered += 1,
+        }
+    }
+    t
+}
