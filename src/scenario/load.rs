@@ -98,9 +98,11 @@ mod tests {
     #[test]
     fn unknown_key_is_located_with_a_suggestion() {
         let err = parse(&MINIMAL.replace("    expect", "    rnge: 1\n    expect")).unwrap_err();
-        assert_eq!(
-            err.message,
-            "unknown field `rnge`, expected one of name, packet, method, url, headers, omit, range, total, seed, body, connection, timeout, expect, capture"
+        assert!(
+            err.message
+                .starts_with("unknown field `rnge`, expected one of name, packet, method"),
+            "{}",
+            err.message
         );
         let loc = err.loc.expect("located");
         assert_eq!((loc.line, loc.column), (7, 5));
