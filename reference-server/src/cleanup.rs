@@ -36,7 +36,9 @@ pub async fn pass(shared: &Shared) -> std::io::Result<()> {
     let config = &shared.config;
     let mut active: HashMap<String, Vec<(u64, String)>> = HashMap::new();
     for id in sessions.ids().await? {
-        let _guard = sessions.lock(&id).await;
+        let Some(_guard) = sessions.try_lock(&id) else {
+            continue;
+        };
         let Some(record) = sessions.load(&id).await? else {
             // A folder without a record: a Create interrupted by a crash.
             sessions.remove(&id).await?;
@@ -66,7 +68,9 @@ pub async fn pass(shared: &Shared) -> std::io::Result<()> {
             list.sort();
             let excess = list.len() - limit;
             for (_, id) in list.into_iter().take(excess) {
-                let _guard = sessions.lock(&id).await;
+                let Some(_guard) = sessions.try_lock(&id) else {
+                    continue;
+                };
                 tracing::info!(session = %id, %user, "cleanup: over the per-user session limit");
                 sessions.remove(&id).await?;
             }

@@ -101,21 +101,26 @@ impl Sessions {
 
     /// Waits for exclusive use of one session.
     pub async fn lock(&self, id: &str) -> OwnedMutexGuard<()> {
-        let lock = {
-            let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-            if locks.len() > 64 {
-                locks.retain(|_, weak| weak.strong_count() > 0);
-            }
-            match locks.get(id).and_then(Weak::upgrade) {
-                Some(lock) => lock,
-                None => {
-                    let lock = Arc::new(tokio::sync::Mutex::new(()));
-                    locks.insert(id.to_string(), Arc::downgrade(&lock));
-                    lock
-                }
-            }
-        };
-        lock.lock_owned().await
+        self.mutex(id).lock_owned().await
+    }
+
+    /// Exclusive use of one session if nobody holds it now.
+    pub fn try_lock(&self, id: &str) -> Option<OwnedMutexGuard<()>> {
+        self.mutex(id).try_lock_owned().ok()
+    }
+
+    /// The lock of a session; dead entries are pruned so the map stays small.
+    fn mutex(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        if locks.len() > 64 {
+            locks.retain(|_, weak| weak.strong_count() > 0);
+        }
+        if let Some(lock) = locks.get(id).and_then(Weak::upgrade) {
+            return lock;
+        }
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        locks.insert(id.to_string(), Arc::downgrade(&lock));
+        lock
     }
 
     fn session_dir(&self, id: &str) -> PathBuf {
