@@ -45,12 +45,55 @@ pub struct SelectArgs {
     /// Directory of scenario files.
     #[arg(long, value_name = "DIR", default_value = "scenarios")]
     pub scenarios: PathBuf,
-    /// Run only scenarios whose test name or id contains TEXT (repeatable).
+    /// Scenarios whose test name or id contains TEXT, or matches it as a glob
+    /// (`'fragment::0*'`). Repeatable.
     #[arg(long, value_name = "TEXT")]
     pub filter: Vec<String>,
-    /// Run only scenarios with this tag (repeatable).
+    /// Scenarios with exactly this id. Repeatable.
+    #[arg(long, value_name = "ID")]
+    pub id: Vec<String>,
+    /// Scenarios with this tag. Repeatable.
     #[arg(long, value_name = "TAG")]
     pub tag: Vec<String>,
+    /// Scenarios that check this requirement id (see scenarios/requirements.yaml). Repeatable.
+    #[arg(long, value_name = "REQ")]
+    pub requirement: Vec<String>,
+    /// Scenarios about this packet type (their folder: ping, create-session, fragment...). Repeatable.
+    #[arg(long, value_name = "TYPE")]
+    pub packet: Vec<String>,
+    /// Scenarios of this requirement level. Repeatable.
+    #[arg(long, value_name = "LEVEL")]
+    pub level: Vec<LevelArg>,
+}
+
+/// A requirement level on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LevelArg {
+    Must,
+    Should,
+    May,
+}
+
+impl SelectArgs {
+    pub fn selection(&self) -> crate::scenario::Selection {
+        use crate::scenario::model::Level;
+        crate::scenario::Selection {
+            filters: self.filter.clone(),
+            ids: self.id.clone(),
+            tags: self.tag.clone(),
+            requirements: self.requirement.clone(),
+            packets: self.packet.clone(),
+            levels: self
+                .level
+                .iter()
+                .map(|l| match l {
+                    LevelArg::Must => Level::Must,
+                    LevelArg::Should => Level::Should,
+                    LevelArg::May => Level::May,
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +126,9 @@ pub struct RunArgs {
     /// Show every exchange, not only failures.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Print the scenarios that would run, and run nothing.
+    #[arg(long)]
+    pub list: bool,
 }
 
 #[derive(Debug, Args)]

@@ -5,7 +5,7 @@ use crate::cli::{CheckArgs, Command, RunArgs, SelectArgs};
 use crate::exit;
 use crate::report::{Console, json};
 use crate::run::{RunOptions, run_all};
-use crate::scenario::{Scenario, ScenarioError, Selection, Suite, load_files, load_suite};
+use crate::scenario::{Scenario, ScenarioError, Suite, load_files, load_suite};
 use crate::target::{Target, resolve_profile};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -61,10 +61,7 @@ fn selected(args: &SelectArgs) -> Result<Vec<Scenario>, u8> {
         print_errors(&errors);
         return Err(exit::INVALID);
     }
-    let selection = Selection {
-        filters: args.filter.clone(),
-        tags: args.tag.clone(),
-    };
+    let selection = args.selection();
     let chosen: Vec<Scenario> = scenarios
         .into_iter()
         .filter(|s| selection.matches(s))
@@ -80,11 +77,14 @@ fn selected(args: &SelectArgs) -> Result<Vec<Scenario>, u8> {
 }
 
 fn list(args: &SelectArgs) -> u8 {
-    let scenarios = match selected(args) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    for s in &scenarios {
+    match selected(args) {
+        Ok(scenarios) => print_list(&scenarios),
+        Err(code) => code,
+    }
+}
+
+fn print_list(scenarios: &[Scenario]) -> u8 {
+    for s in scenarios {
         println!("{:<48} {:<6} {}", s.name, s.level.as_str(), s.title);
     }
     println!(
@@ -134,6 +134,9 @@ fn run(args: RunArgs) -> u8 {
         Ok(s) => s,
         Err(code) => return code,
     };
+    if args.list {
+        return print_list(&scenarios);
+    }
     let (step_timeout, connect_timeout) =
         match (seconds(args.step_timeout), seconds(args.connect_timeout)) {
             (Some(s), Some(c)) => (s, c),

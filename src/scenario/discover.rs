@@ -2,6 +2,7 @@
 
 use super::error::ScenarioError;
 use super::load::load_file;
+use super::model::Level;
 use super::plan::Scenario;
 use super::validate::validate;
 use crate::location::Loc;
@@ -123,27 +124,59 @@ pub fn load_files(files: Vec<(PathBuf, String, String)>) -> Suite {
     suite
 }
 
-/// Which scenarios to run.
+/// Which scenarios to run. Each kind of criterion narrows the selection; several
+/// values of one kind widen it (any of them).
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
-    /// Keep scenarios whose test name or id contains any of these.
+    /// Test name or id contains this text, or matches it as a glob (`fragment::0*`).
     pub filters: Vec<String>,
-    /// Keep scenarios that carry any of these tags.
+    /// Exact scenario ids.
+    pub ids: Vec<String>,
+    /// Tags (any case).
     pub tags: Vec<String>,
+    /// Requirement ids cited by the scenario.
+    pub requirements: Vec<String>,
+    /// Packet types: the scenario's folder (`fragment`, `create-session`, ...).
+    pub packets: Vec<String>,
+    /// Requirement levels.
+    pub levels: Vec<Level>,
 }
 
 impl Selection {
     pub fn matches(&self, scenario: &Scenario) -> bool {
-        let by_text = self.filters.is_empty()
-            || self
-                .filters
-                .iter()
-                .any(|f| scenario.name.contains(f.as_str()) || scenario.id.contains(f.as_str()));
-        let by_tag = self.tags.is_empty()
-            || self
-                .tags
-                .iter()
-                .any(|t| scenario.tags.iter().any(|s| s.eq_ignore_ascii_case(t)));
-        by_text && by_tag
+        fn any<T>(wanted: &[T], test: impl Fn(&T) -> bool) -> bool {
+            wanted.is_empty() || wanted.iter().any(test)
+        }
+        any(&self.filters, |f| {
+            text_matches(f, &scenario.name) || text_matches(f, &scenario.id)
+        }) && any(&self.ids, |id| *id == scenario.id)
+            && any(&self.tags, |t| {
+                scenario.tags.iter().any(|s| s.eq_ignore_ascii_case(t))
+            })
+            && any(&self.requirements, |r| scenario.requirements.contains(r))
+            && any(&self.packets, |p| scenario.group.eq_ignore_ascii_case(p))
+            && any(&self.levels, |l| *l == scenario.level)
+    }
+}
+
+/// Substring match, or a glob match when the filter has glob characters.
+fn text_matches(filter: &str, text: &str) -> bool {
+    if filter.contains(['*', '?', '[']) {
+        glob::Pattern::new(filter).is_ok_and(|p| p.matches(text))
+    } else {
+        text.contains(filter)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_are_substrings_or_globs() {
+        assert!(text_matches("gap", "fragment::002-gap-416"));
+        assert!(text_matches("fragment::00*", "fragment::002-gap-416"));
+        assert!(!text_matches("ping::*", "fragment::002-gap-416"));
+        assert!(!text_matches("fragment::1*", "fragment::002-gap-416"));
     }
 }

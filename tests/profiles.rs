@@ -1,0 +1,85 @@
+//! The whole suite against the bundled reference server in every shipped reference
+//! profile: the default readings, the other legal reading of every ambiguity it
+//! supports, and the optional features. Each must pass with no warning.
+
+mod support;
+
+use support::{bitspec, text};
+
+fn passes_cleanly(profile: &str) {
+    let reports = tempfile::tempdir().expect("tempdir");
+    let out = bitspec(
+        &["run", "--profile", profile, "--jobs", "4"],
+        reports.path(),
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "profile {profile}:\n{all}");
+    assert!(
+        !all.contains("WARN "),
+        "profile {profile} has SHOULD warnings:\n{all}"
+    );
+    assert!(
+        all.contains(&format!("target profile: {profile} ")),
+        "{all}"
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(reports.path().join("results.json")).expect("results.json"),
+    )
+    .expect("JSON");
+    assert_eq!(json["totals"]["failed"], 0, "{profile}");
+    assert_eq!(json["totals"]["warnings"], 0, "{profile}");
+    assert!(
+        json["totals"]["passed"].as_u64().unwrap_or(0) >= 80,
+        "profile {profile} ran too few scenarios:\n{all}"
+    );
+}
+
+#[test]
+fn suite_passes_against_the_default_reference_server() {
+    passes_cleanly("reference");
+}
+
+#[test]
+fn suite_passes_against_the_other_reading_of_every_ambiguity() {
+    passes_cleanly("reference-mc-bup");
+}
+
+#[test]
+fn suite_passes_against_the_reference_server_with_optional_features() {
+    passes_cleanly("reference-limits");
+}
+
+#[test]
+fn a_missing_capability_is_a_skip_with_its_reason_never_a_failure() {
+    // The minimal profile declares nothing: scenarios that need a capability are skipped,
+    // content checks are noted as not verifiable, and the run still passes.
+    let reports = tempfile::tempdir().expect("tempdir");
+    let out = bitspec(&["run", "--profile", "minimal"], reports.path());
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(reports.path().join("results.json")).expect("results.json"),
+    )
+    .expect("JSON");
+    let skipped: Vec<&serde_json::Value> = json["scenarios"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|s| s["verdict"] == "skip")
+        .collect();
+    assert!(
+        !skipped.is_empty(),
+        "some scenario needs a capability:\n{all}"
+    );
+    for s in skipped {
+        let reason = s["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains("needs capability `") && reason.contains("profile `minimal`"),
+            "{reason}"
+        );
+    }
+    assert!(
+        all.contains("not verified"),
+        "content checks are reported as not verifiable:\n{all}"
+    );
+}
