@@ -126,6 +126,13 @@ pub struct RunArgs {
     /// Show every exchange, not only failures.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Known deviations of the target (scenario id and reason): their failures are
+    /// reported as expected; baselined scenarios that now pass are flagged.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Write the current failures to the --baseline file (keeping existing reasons).
+    #[arg(long, requires = "baseline")]
+    pub update_baseline: bool,
     /// Print the scenarios that would run, and run nothing.
     #[arg(long)]
     pub list: bool,

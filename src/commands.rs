@@ -1,9 +1,10 @@
 //! The subcommands, wiring the pipeline stages together: load -> validate -> run ->
 //! check -> report. Each returns the process exit code.
 
+use crate::baseline::Baseline;
 use crate::cli::{CheckArgs, Command, RunArgs, SelectArgs};
 use crate::exit;
-use crate::report::{Console, json};
+use crate::report::{self, Console};
 use crate::run::{RunOptions, run_all};
 use crate::scenario::{Scenario, ScenarioError, Suite, load_files, load_suite};
 use crate::target::{Target, resolve_profile};
@@ -155,6 +156,18 @@ fn run(args: RunArgs) -> u8 {
             return exit::UNREACHABLE;
         }
     };
+    let baseline = match (&args.baseline, args.update_baseline) {
+        (Some(path), false) => match Baseline::load(path) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                print_errors(&[e]);
+                return exit::INVALID;
+            }
+        },
+        // Updating: an existing file only lends its reasons.
+        (Some(path), true) if path.exists() => Baseline::load(path).ok(),
+        _ => None,
+    };
     let profile = match resolve_profile(args.profile.as_deref(), args.target.is_none()) {
         Ok(p) => p,
         Err(e) => {
@@ -194,23 +207,44 @@ fn run(args: RunArgs) -> u8 {
             "target profile: {} ({})",
             options.profile.name, options.profile.description
         );
-        let outcomes = run_all(&scenarios, &options, &|o| console.scenario_done(o)).await;
+        let mut outcomes = run_all(&scenarios, &options, &|o| console.scenario_done(o)).await;
         target.stop().await;
 
         let mut written = Vec::new();
-        match json::write(&args.report_dir, &outcomes, &options.target) {
-            Ok(path) => written.push(path),
-            Err(e) => eprintln!("warning: {e}"),
+        if let (Some(path), true) = (&args.baseline, args.update_baseline) {
+            let fresh = crate::baseline::updated(&outcomes, baseline.as_ref());
+            match crate::baseline::write(path, &fresh) {
+                Ok(()) => println!(
+                    "baseline: wrote {} deviation(s) to {}",
+                    fresh.deviations.len(),
+                    path.display()
+                ),
+                Err(e) => eprintln!("error: {e}"),
+            }
+        } else if let Some(b) = &baseline {
+            crate::baseline::apply(&mut outcomes, b);
+            for id in b.stale_ids(&outcomes) {
+                println!("baseline: `{id}` did not run (renamed, removed or not selected)");
+            }
+        }
+        let coverage = report::suite_coverage(&scenario_dir(&args.select.scenarios), &outcomes);
+        let run_report = report::RunReport {
+            outcomes: &outcomes,
+            target: &label,
+            profile: &options.profile.name,
+            profile_description: &options.profile.description,
+            strict: options.strict,
+            coverage: coverage.as_deref(),
+        };
+        let (paths, problems) = report::write_all(&args.report_dir, &run_report);
+        written.extend(paths);
+        for e in problems {
+            eprintln!("warning: {e}");
         }
         console.finished(&outcomes, &written);
-        let all_good = outcomes.iter().all(|o| {
-            matches!(
-                o.verdict,
-                crate::outcome::Verdict::Pass
-                    | crate::outcome::Verdict::Skip
-                    | crate::outcome::Verdict::Warn
-            )
-        });
+        let totals = crate::outcome::Totals::of(&outcomes);
+        let all_good =
+            totals.failed + totals.errors == 0 || (args.update_baseline && args.baseline.is_some());
         if all_good { exit::PASSED } else { exit::FAILED }
     })
 }

@@ -21,6 +21,7 @@
 //! `cargo test` through libtest-mimic. The bundled reference server
 //! (`bitspec-server`) is only started from [`target`], never consulted by the checks.
 
+pub mod baseline;
 pub mod check;
 pub mod cli;
 pub mod commands;

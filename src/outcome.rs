@@ -53,6 +53,8 @@ pub struct ScenarioOutcome {
     /// Informational findings: MAY-level differences, notes attached to the reading
     /// the target chose, checks that could not be made on this target.
     pub notes: Vec<String>,
+    /// Set when a baseline lists this scenario as a known deviation.
+    pub baseline: Option<BaselineMark>,
     /// The Cancel-Session sent after the steps to release a session left open.
     pub cleanup: Vec<StepOutcome>,
     pub duration_ms: u64,
@@ -158,6 +160,22 @@ pub struct ReadingChoice {
     pub cite: String,
 }
 
+/// What a baseline says of an outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BaselineMark {
+    pub reason: String,
+    pub state: BaselineState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BaselineState {
+    /// It failed, as the baseline expects: not counted as a failure.
+    ExpectedFailure,
+    /// It passed although the baseline lists it: the entry can be pruned.
+    NowPasses,
+}
+
 /// Counts over a run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Totals {
@@ -166,12 +184,24 @@ pub struct Totals {
     pub skipped: usize,
     pub errors: usize,
     pub warnings: usize,
+    /// Failures (and warnings) a baseline expects; not in `failed`, `errors` or `warnings`.
+    pub baselined: usize,
+    /// Baselined scenarios that passed.
+    pub now_passing: usize,
 }
 
 impl Totals {
     pub fn of(outcomes: &[ScenarioOutcome]) -> Totals {
         let mut t = Totals::default();
         for o in outcomes {
+            match o.baseline.as_ref().map(|b| b.state) {
+                Some(BaselineState::ExpectedFailure) => {
+                    t.baselined += 1;
+                    continue;
+                }
+                Some(BaselineState::NowPasses) => t.now_passing += 1,
+                None => {}
+            }
             match o.verdict {
                 Verdict::Pass => t.passed += 1,
                 Verdict::Fail => t.failed += 1,

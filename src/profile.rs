@@ -18,6 +18,7 @@ pub const CAPABILITIES: &[&str] = &[
     "host-id",
     "no-host-id",
     "upload-reply",
+    "simple-upload",
     "auth",
     "uploads-disabled",
     "session-timeout",
@@ -66,6 +67,10 @@ struct ProfileDoc {
     /// For the bundled server only: its TOML configuration, relative to this file.
     #[serde(default)]
     reference_server_config: Option<PathBuf>,
+    /// For the bundled server only: start its example server application and point
+    /// the notification URL at it (upload-reply).
+    #[serde(default)]
+    reference_example_app: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -94,6 +99,7 @@ pub struct Profile {
     pub credentials: Option<Credentials>,
     pub url_prefix: String,
     pub reference_server_config: Option<PathBuf>,
+    pub reference_example_app: bool,
 }
 
 impl Profile {
@@ -102,6 +108,7 @@ impl Profile {
         Profile {
             name: "minimal".into(),
             description: "no optional capability is assumed".into(),
+            capabilities: vec!["simple-upload".into()],
             ..Profile::default()
         }
     }
@@ -170,6 +177,9 @@ impl Profile {
         }
         if doc.upload_reply.as_deref().is_some_and(|m| m != "none") {
             add("upload-reply");
+        } else {
+            // A plain upload target: the file lands at its URL and no reply is involved.
+            add("simple-upload");
         }
         if let Some(c) = &doc.credentials {
             add("auth");
@@ -195,6 +205,7 @@ impl Profile {
             credentials: doc.credentials,
             url_prefix: doc.url_prefix,
             reference_server_config: doc.reference_server_config.map(|p| base.join(p)),
+            reference_example_app: doc.reference_example_app,
         }
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 pub struct Target {
     pub base_url: String,
     embedded: Option<(bitspec_server::RunningServer, tempfile::TempDir)>,
+    example_app: Option<bitspec_server::example_app::ExampleApp>,
 }
 
 impl Target {
@@ -20,6 +21,7 @@ impl Target {
         Ok(Target {
             base_url,
             embedded: None,
+            example_app: None,
         })
     }
 
@@ -30,12 +32,23 @@ impl Target {
 
     /// The reference server configured as `profile` says (its `reference_server_config`).
     pub async fn embedded_for(profile: &Profile) -> Result<Target, String> {
-        let config = match &profile.reference_server_config {
+        let mut config = match &profile.reference_server_config {
             Some(path) => bitspec_server::Config::load(path)
                 .map_err(|e| format!("profile `{}`: {e}", profile.name))?,
             None => bitspec_server::Config::default(),
         };
-        Self::embedded_with(config).await
+        let mut app = None;
+        if profile.reference_example_app {
+            let started =
+                bitspec_server::example_app::spawn(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+                    .await
+                    .map_err(|e| format!("cannot start the example server application: {e}"))?;
+            config.notification_url = Some(started.base_url());
+            app = Some(started);
+        }
+        let mut target = Self::embedded_with(config).await?;
+        target.example_app = app;
+        Ok(target)
     }
 
     /// The reference server with `config`, whose address and root are replaced by
@@ -53,6 +66,7 @@ impl Target {
         Ok(Target {
             base_url: server.base_url(),
             embedded: Some((server, dir)),
+            example_app: None,
         })
     }
 
@@ -63,6 +77,9 @@ impl Target {
 
     /// Stops an embedded server and removes its upload directory.
     pub async fn stop(self) {
+        if let Some(app) = self.example_app {
+            app.stop();
+        }
         if let Some((server, dir)) = self.embedded {
             server.shutdown().await;
             drop(dir);

@@ -83,3 +83,8 @@ fn a_missing_capability_is_a_skip_with_its_reason_never_a_failure() {
         "content checks are reported as not verifiable:\n{all}"
     );
 }
+
+#[test]
+fn suite_passes_against_the_reference_server_in_upload_reply_mode() {
+    passes_cleanly("reference-reply");
+}

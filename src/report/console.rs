@@ -56,6 +56,7 @@ impl Console {
         let failures: Vec<_> = outcomes
             .iter()
             .filter(|o| matches!(o.verdict, Verdict::Fail | Verdict::Error | Verdict::Warn))
+            .filter(|o| o.baseline.is_none())
             .collect();
         if !failures.is_empty() {
             println!("\nfailures and warnings:\n");
@@ -116,6 +117,20 @@ impl Console {
                     "are errors"
                 }
             );
+        }
+        if t.baselined > 0 {
+            println!(
+                "{} known deviation{} (baseline): not counted as failures",
+                t.baselined,
+                if t.baselined == 1 { "" } else { "s" }
+            );
+        }
+        for o in outcomes.iter().filter(|o| {
+            o.baseline
+                .as_ref()
+                .is_some_and(|b| b.state == crate::outcome::BaselineState::NowPasses)
+        }) {
+            println!("baseline: {} now passes: remove it from the baseline", o.id);
         }
         if t.warnings > 0 {
             println!(

@@ -155,6 +155,7 @@ fn empty_outcome(scenario: &Scenario, upload_url: String) -> ScenarioOutcome {
         upload_url,
         steps: Vec::new(),
         notes: Vec::new(),
+        baseline: None,
         cleanup: Vec::new(),
         duration_ms: 0,
     }
