@@ -1,3 +1,6 @@
+// Each test crate uses a different part of this module.
+#![allow(dead_code)]
+
 //! Test doubles and helpers shared by the harness's own tests.
 
 pub mod double;
