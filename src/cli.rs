@@ -22,6 +22,18 @@ pub enum Command {
     /// For each requirement of the catalogue: the scenarios that test it and their
     /// verdicts (from the last run's results.json), and those left uncovered.
     Coverage(CoverageArgs),
+    /// Write the JSON Schemas of the scenario format and of results.json into schema/.
+    Schema(SchemaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Where the schemas are written.
+    #[arg(long, value_name = "DIR", default_value = "schema")]
+    pub dir: PathBuf,
+    /// Write nothing; exit 1 when the committed schemas differ from the code.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]

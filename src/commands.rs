@@ -18,6 +18,7 @@ pub fn execute(command: Command) -> u8 {
         Command::Run(args) => run(args),
         Command::List(args) => list(&args),
         Command::Check(args) => check(&args),
+        Command::Schema(args) => schema(&args),
         Command::Coverage(args) => crate::coverage_cmd::run(&args, &scenario_dir(&args.scenarios)),
     }
 }
@@ -251,4 +252,29 @@ fn run(args: RunArgs) -> u8 {
 
 fn seconds(value: f64) -> Option<Duration> {
     (value.is_finite() && value > 0.0 && value < 1e6).then(|| Duration::from_secs_f64(value))
+}
+
+fn schema(args: &crate::cli::SchemaArgs) -> u8 {
+    let mut stale = 0;
+    for (name, text) in crate::schema::all() {
+        let path = args.dir.join(name);
+        if args.check {
+            if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+                eprintln!("{} is out of date: run `bitspec schema`", path.display());
+                stale += 1;
+            }
+        } else if let Err(e) =
+            std::fs::create_dir_all(&args.dir).and_then(|()| std::fs::write(&path, text))
+        {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return exit::INVALID;
+        } else {
+            println!("wrote {}", path.display());
+        }
+    }
+    if stale > 0 {
+        exit::FAILED
+    } else {
+        exit::PASSED
+    }
 }

@@ -36,5 +36,6 @@ pub mod report;
 pub mod requirements;
 pub mod run;
 pub mod scenario;
+pub mod schema;
 pub mod target;
 pub mod upload_data;

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 /// A `file:line:column` position in a scenario file (1-based line and column).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Loc {
     pub file: Arc<str>,
     pub line: u32,

@@ -6,7 +6,7 @@ use crate::scenario::model::Level;
 use serde::Serialize;
 
 /// How a scenario ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// Every expectation held.
@@ -34,7 +34,7 @@ impl Verdict {
 }
 
 /// The result of one scenario.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ScenarioOutcome {
     pub id: String,
     pub name: String,
@@ -78,7 +78,7 @@ impl ScenarioOutcome {
 }
 
 /// One request/response exchange and its checks.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct StepOutcome {
     pub number: usize,
     pub label: String,
@@ -95,7 +95,7 @@ pub struct StepOutcome {
 }
 
 /// What was sent.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RecordedRequest {
     pub method: String,
     pub url: String,
@@ -104,7 +104,7 @@ pub struct RecordedRequest {
 }
 
 /// What came back.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RecordedResponse {
     pub version: String,
     pub status: u16,
@@ -133,7 +133,7 @@ impl RecordedResponse {
 }
 
 /// One broken expectation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Mismatch {
     /// `status`, `header`, `error`, `body`, or `reading`.
     pub kind: &'static str,
@@ -151,7 +151,7 @@ pub struct Mismatch {
 }
 
 /// A reading chosen by the target for one ambiguity.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ReadingChoice {
     /// What was ambiguous (`error header name`, or the step's reading set).
     pub topic: String,
@@ -161,13 +161,13 @@ pub struct ReadingChoice {
 }
 
 /// What a baseline says of an outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct BaselineMark {
     pub reason: String,
     pub state: BaselineState,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum BaselineState {
     /// It failed, as the baseline expects: not counted as a failure.
@@ -177,7 +177,7 @@ pub enum BaselineState {
 }
 
 /// Counts over a run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Totals {
     pub passed: usize,
     pub failed: usize,

@@ -7,7 +7,9 @@ use std::path::Path;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Serialize)]
+/// The top level of `results.json`.
+#[derive(Serialize, schemars::JsonSchema)]
+#[schemars(title = "bitspec results")]
 struct Results<'a> {
     schema_version: u32,
     tool: &'static str,
@@ -42,4 +44,9 @@ pub fn write(dir: &Path, outcomes: &[ScenarioOutcome], target: &str) -> Result<S
     std::fs::rename(&partial, &path)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(path.display().to_string())
+}
+
+/// The JSON Schema of `results.json`.
+pub fn results_schema() -> schemars::Schema {
+    schemars::schema_for!(Results<'static>)
 }

@@ -6,6 +6,7 @@
 //! No `untagged` or `flatten`: both lose locations and blur error messages.
 
 use indexmap::IndexMap;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::fmt;
@@ -13,10 +14,12 @@ use std::fmt;
 pub use serde_saphyr::Spanned;
 
 /// One scenario file: metadata, an optional generated upload file, and steps.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "bitspec scenario")]
 pub struct ScenarioDoc {
     /// Stable identifier, unique across the suite (kebab-case by convention).
+    #[schemars(with = "String")]
     pub id: Spanned<String>,
     /// One line saying what the scenario checks.
     pub title: String,
@@ -32,6 +35,7 @@ pub struct ScenarioDoc {
     pub requirements: Vec<String>,
     /// Target capabilities this scenario needs (see `profiles/`); without them it is skipped.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub requires: Vec<Spanned<String>>,
     /// Longer explanation, shown in reports.
     #[serde(default)]
@@ -43,11 +47,12 @@ pub struct ScenarioDoc {
     #[serde(default)]
     pub vars: IndexMap<String, String>,
     /// The packet exchanges, run in order on one keep-alive connection.
+    #[schemars(with = "Vec<Step>")]
     pub steps: Vec<Spanned<Step>>,
 }
 
 /// How binding a requirement is (RFC 2119 keyword of the cited sentence).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     Must,
@@ -66,10 +71,11 @@ impl Level {
 }
 
 /// A deterministic pseudo-random file: the same size and seed give the same bytes.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UploadFileSpec {
     /// Size in bytes (at least 1: a zero-byte upload cannot be expressed in a Content-Range).
+    #[schemars(with = "u64")]
     pub size: Spanned<u64>,
     /// Seed of the byte generator.
     #[serde(default)]
@@ -77,7 +83,7 @@ pub struct UploadFileSpec {
 }
 
 /// One request and what its response must look like.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// Human label shown in reports; defaults to the packet type or method.
@@ -85,22 +91,28 @@ pub struct Step {
     pub name: Option<String>,
     /// BITS packet type, sent as `BITS-Packet-Type` (any spelling is sent verbatim).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub packet: Option<Spanned<String>>,
     /// HTTP method; default `BITS_POST`.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub method: Option<Spanned<String>>,
     /// Request URL; default `${upload_url}`.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub url: Option<Spanned<String>>,
     /// Headers to add (or to override the defaults with).
     #[serde(default)]
+    #[schemars(with = "IndexMap<String, String>")]
     pub headers: IndexMap<String, Spanned<String>>,
     /// Default headers to leave out (`BITS-Packet-Type`, `Content-Length`, ...).
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub omit: Vec<Spanned<String>>,
     /// A byte range of the upload file, `first-last` (inclusive, zero-based):
     /// fills Content-Range, Content-Length and the body.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub range: Option<Spanned<String>>,
     /// Overrides the total in Content-Range (default: the upload file's size).
     #[serde(default)]
@@ -111,6 +123,7 @@ pub struct Step {
     pub seed: Option<u64>,
     /// A literal request body (templated).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub body: Option<Spanned<String>>,
     /// `new` opens a fresh TCP connection for this step and those after it.
     #[serde(default)]
@@ -121,16 +134,19 @@ pub struct Step {
     /// Target capabilities this step needs; without them the step is not sent and the
     /// outcome notes what could not be verified (e.g. content without `get-uploads`).
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub requires: Vec<Spanned<String>>,
     /// What the response must look like.
+    #[schemars(with = "Expect")]
     pub expect: Spanned<Expect>,
     /// Response header -> variable name, usable as `${name}` in later steps.
     #[serde(default)]
+    #[schemars(with = "IndexMap<String, String>")]
     pub capture: IndexMap<String, Spanned<String>>,
 }
 
 /// Which TCP connection a step is sent on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ConnectionMode {
     /// The scenario's keep-alive connection (the default).
@@ -140,30 +156,35 @@ pub enum ConnectionMode {
 }
 
 /// Expectations on one response.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     /// A status or a list of acceptable statuses.
     #[serde(default)]
+    #[schemars(with = "Option<StatusSpec>")]
     pub status: Option<Spanned<StatusSpec>>,
     /// Per-header checks; names are case-insensitive.
     #[serde(default)]
+    #[schemars(with = "IndexMap<String, HeaderCheck>")]
     pub headers: IndexMap<String, Spanned<HeaderCheck>>,
     /// The BITS error headers: `none`, or a code and context, matched under
     /// either header name (`BITS-Error-Code` or `BITS-Error`) and any hex spelling.
     #[serde(default)]
+    #[schemars(with = "Option<ErrorSpec>")]
     pub error: Option<Spanned<ErrorSpec>>,
     /// The response body.
     #[serde(default)]
+    #[schemars(with = "Option<BodyCheck>")]
     pub body: Option<Spanned<BodyCheck>>,
     /// Alternative legal readings of an ambiguous requirement; at least one
     /// must hold. The outcome records which one the target followed.
     #[serde(default)]
+    #[schemars(with = "Vec<Reading>")]
     pub readings: Vec<Spanned<Reading>>,
 }
 
 /// One named, cited reading of an ambiguity.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reading {
     /// Short name, e.g. `msdn` or `mc-bup`.
@@ -175,10 +196,13 @@ pub struct Reading {
     #[serde(default)]
     pub note: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<StatusSpec>")]
     pub status: Option<Spanned<StatusSpec>>,
     #[serde(default)]
+    #[schemars(with = "IndexMap<String, HeaderCheck>")]
     pub headers: IndexMap<String, Spanned<HeaderCheck>>,
     #[serde(default)]
+    #[schemars(with = "Option<ErrorSpec>")]
     pub error: Option<Spanned<ErrorSpec>>,
 }
 
@@ -224,7 +248,7 @@ fn status_code<E: de::Error>(v: u64) -> Result<u16, E> {
 }
 
 /// A check on one response header. Values are templated (`${name}`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum HeaderCheck {
     /// The header is there, whatever its value.
@@ -317,7 +341,7 @@ impl<'de> Deserialize<'de> for HexText {
 }
 
 /// Expectation on the response body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum BodyCheck {
     /// No body bytes at all.
@@ -326,4 +350,42 @@ pub enum BodyCheck {
     File,
     /// Exactly this text (templated).
     Equals(String),
+}
+
+// Hand-written schemas for the types with hand-written deserializers.
+
+impl JsonSchema for StatusSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StatusSpec".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "An HTTP status (100-599) or a non-empty list of acceptable statuses.",
+            "oneOf": [
+                { "type": "integer", "minimum": 100, "maximum": 599 },
+                { "type": "array", "minItems": 1, "items": { "type": "integer", "minimum": 100, "maximum": 599 } }
+            ]
+        })
+    }
+}
+
+impl JsonSchema for ErrorSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ErrorSpec".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let hex = serde_json::json!({ "type": ["string", "integer"], "description": "A hexadecimal number such as 0x8020001F" });
+        schemars::json_schema!({
+            "description": "`none` (no BITS error headers), or the expected error code and/or context, matched under BITS-Error-Code or BITS-Error in any hexadecimal spelling.",
+            "oneOf": [
+                { "const": "none" },
+                {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "minProperties": 1,
+                    "properties": { "code": hex, "context": hex }
+                }
+            ]
+        })
+    }
 }
