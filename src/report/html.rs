@@ -5,7 +5,7 @@
 
 use super::RunReport;
 use super::summary::{self, Counts, Row, VERDICTS};
-use crate::outcome::{ScenarioOutcome, StepOutcome};
+use crate::outcome::{BaselineState, ScenarioOutcome, StepOutcome};
 use crate::render::{failure_text, mismatch_line, verdict_word};
 use crate::requirements::coverage_totals;
 use std::fmt::Write;
@@ -82,6 +82,7 @@ pub fn render(report: &RunReport) -> String {
         h.push_str("</details>\n");
     }
     h.push_str("</section>\n");
+    baseline_sections(&mut h, outcomes);
 
     let _ = writeln!(
         h,
@@ -184,6 +185,46 @@ pub fn render(report: &RunReport) -> String {
     }
     h.push_str("</section>\n</body>\n</html>\n");
     h
+}
+
+/// Known deviations (closed: not this run's news) and baseline entries that can go.
+fn baseline_sections(h: &mut String, outcomes: &[ScenarioOutcome]) {
+    let reason = |o: &ScenarioOutcome| esc(o.baseline.as_ref().map_or("", |b| b.reason.as_str()));
+    let known = summary::baselined(outcomes, BaselineState::ExpectedFailure);
+    if !known.is_empty() {
+        let _ = writeln!(
+            h,
+            "<section id=\"baselined\">\n<h2>Known deviations (baseline, {})</h2>",
+            known.len()
+        );
+        for o in known {
+            let _ = writeln!(
+                h,
+                "<details class=\"problem warn\">\n<summary>{}</summary>\n<p>Baseline: {}</p>\n<pre class=\"failure-text\">{}</pre>",
+                scenario_summary(o),
+                reason(o),
+                failure_html(&failure_text(o, false))
+            );
+            steps(h, o);
+            h.push_str("</details>\n");
+        }
+        h.push_str("</section>\n");
+    }
+    let passing = summary::baselined(outcomes, BaselineState::NowPasses);
+    if !passing.is_empty() {
+        h.push_str(
+            "<section id=\"now-passing\">\n<h2>Now passing: remove from the baseline</h2>\n<ul>\n",
+        );
+        for o in passing {
+            let _ = writeln!(
+                h,
+                "<li><code>{}</code> (listed: {})</li>",
+                esc(&o.id),
+                reason(o)
+            );
+        }
+        h.push_str("</ul>\n</section>\n");
+    }
 }
 
 /// `<verdict> name: title (N ms)` for a scenario's `<summary>`.

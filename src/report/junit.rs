@@ -2,7 +2,7 @@
 //! testcase per scenario, the failure body being the console's failure text.
 
 use super::RunReport;
-use crate::outcome::{ScenarioOutcome, Verdict};
+use crate::outcome::{BaselineState, ScenarioOutcome, Verdict};
 use crate::render::{failure_text, mismatch_line};
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 use std::fmt::Write;
@@ -60,7 +60,20 @@ fn without_root_skipped(text: String) -> String {
 }
 
 fn test_case(o: &ScenarioOutcome, strict: bool) -> TestCase {
+    let known = o
+        .baseline
+        .as_ref()
+        .filter(|b| b.state == BaselineState::ExpectedFailure);
     let status = match o.verdict {
+        // A known deviation is reported like an expected failure (xfail): skipped, with why.
+        Verdict::Fail | Verdict::Error | Verdict::Warn if known.is_some() => {
+            let mut s = TestCaseStatus::skipped();
+            let reason = known.map_or("", |b| b.reason.as_str());
+            s.set_message(format!("known deviation (baseline): {reason}"))
+                .set_type("baselined")
+                .set_description(failure_text(o, false));
+            s
+        }
         Verdict::Pass => TestCaseStatus::success(),
         Verdict::Warn if !strict => TestCaseStatus::success(),
         Verdict::Fail | Verdict::Warn => {
@@ -105,7 +118,16 @@ fn summary(o: &ScenarioOutcome) -> String {
 /// What a CI viewer shows beside the verdict: warnings, readings and notes.
 fn system_out(o: &ScenarioOutcome, strict: bool) -> String {
     let mut out = String::new();
-    if o.verdict == Verdict::Warn && !strict {
+    if let Some(b) = &o.baseline
+        && b.state == BaselineState::NowPasses
+    {
+        let _ = writeln!(
+            out,
+            "NOW PASSES: the baseline lists it ({}); remove the entry",
+            b.reason
+        );
+    }
+    if o.verdict == Verdict::Warn && !strict && o.baseline.is_none() {
         let _ = writeln!(
             out,
             "WARNING: a SHOULD-level expectation was not met (a failure with --strict)\n{}",

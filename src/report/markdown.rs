@@ -3,6 +3,7 @@
 
 use super::RunReport;
 use super::summary::{self, Counts, Row, VERDICTS};
+use crate::outcome::BaselineState;
 use crate::render::{failure_text, verdict_word};
 use crate::requirements::coverage_totals;
 use std::fmt::Write;
@@ -47,6 +48,8 @@ pub fn render(report: &RunReport) -> String {
         md.push_str(&fenced(&failure_text(o, false)));
         md.push('\n');
     }
+
+    baseline_sections(&mut md, outcomes);
 
     let readings = summary::readings(outcomes);
     if !readings.is_empty() {
@@ -109,6 +112,35 @@ pub fn render(report: &RunReport) -> String {
         }
     }
     md
+}
+
+/// Known deviations (not failures of this run) and baseline entries that can go.
+fn baseline_sections(md: &mut String, outcomes: &[crate::outcome::ScenarioOutcome]) {
+    let known = summary::baselined(outcomes, BaselineState::ExpectedFailure);
+    if !known.is_empty() {
+        let _ = writeln!(md, "## Known deviations (baseline)\n");
+        for o in known {
+            let reason = o.baseline.as_ref().map_or("", |b| b.reason.as_str());
+            let _ = writeln!(
+                md,
+                "<details><summary>{} {}: {}</summary>\n",
+                verdict_word(o.verdict),
+                text(&o.name),
+                text(reason)
+            );
+            md.push_str(&fenced(&failure_text(o, false)));
+            let _ = writeln!(md, "\n</details>\n");
+        }
+    }
+    let passing = summary::baselined(outcomes, BaselineState::NowPasses);
+    if !passing.is_empty() {
+        let _ = writeln!(md, "## Now passing: remove from the baseline\n");
+        for o in passing {
+            let reason = o.baseline.as_ref().map_or("", |b| b.reason.as_str());
+            let _ = writeln!(md, "- {} (listed: {})", text(&o.id), text(reason));
+        }
+        md.push('\n');
+    }
 }
 
 fn counts_table(md: &mut String, label: &str, rows: &[Row]) {

@@ -2,7 +2,7 @@
 //! formats cannot disagree: counts per packet type and level, the failures in the
 //! order they are shown, the readings table and the notes.
 
-use crate::outcome::{ScenarioOutcome, Verdict};
+use crate::outcome::{BaselineState, ScenarioOutcome, Verdict};
 use crate::scenario::model::Level;
 
 /// The verdicts, in the column order of every table.
@@ -74,11 +74,13 @@ pub fn total(rows: &[Row]) -> Counts {
     t
 }
 
-/// Failures, errors, then warnings: what a reader must look at, worst first.
+/// Failures, errors, then warnings: what a reader must look at, worst first. Those a
+/// baseline expects are left out: they are listed by [`baselined`].
 pub fn problems(outcomes: &[ScenarioOutcome]) -> Vec<&ScenarioOutcome> {
     let mut list: Vec<&ScenarioOutcome> = outcomes
         .iter()
         .filter(|o| matches!(o.verdict, Verdict::Fail | Verdict::Error | Verdict::Warn))
+        .filter(|o| baseline_state(o) != Some(BaselineState::ExpectedFailure))
         .collect();
     list.sort_by_key(|o| match o.verdict {
         Verdict::Fail => 0,
@@ -86,6 +88,19 @@ pub fn problems(outcomes: &[ScenarioOutcome]) -> Vec<&ScenarioOutcome> {
         _ => 2,
     });
     list
+}
+
+/// What a baseline said of this outcome, if it lists it.
+pub fn baseline_state(o: &ScenarioOutcome) -> Option<BaselineState> {
+    o.baseline.as_ref().map(|b| b.state)
+}
+
+/// Outcomes a baseline lists in `state`: known deviations, or entries to prune.
+pub fn baselined(outcomes: &[ScenarioOutcome], state: BaselineState) -> Vec<&ScenarioOutcome> {
+    outcomes
+        .iter()
+        .filter(|o| baseline_state(o) == Some(state))
+        .collect()
 }
 
 /// One row of the readings table.
@@ -139,14 +154,20 @@ pub fn totals_line(outcomes: &[ScenarioOutcome]) -> String {
             .filter(|(n, _)| **n > 0)
             .map(|(n, w)| format!("{n} {w}"))
             .collect();
+    let known = baselined(outcomes, BaselineState::ExpectedFailure).len();
     format!(
-        "{} scenario{}: {}",
+        "{} scenario{}: {}{}",
         c.total(),
         if c.total() == 1 { "" } else { "s" },
         if parts.is_empty() {
             "none run".to_owned()
         } else {
             parts.join(", ")
+        },
+        if known > 0 {
+            format!(" ({known} of them known deviations in the baseline)")
+        } else {
+            String::new()
         }
     )
 }
