@@ -22,8 +22,23 @@ pub enum Command {
     /// For each requirement of the catalogue: the scenarios that test it and their
     /// verdicts (from the last run's results.json), and those left uncovered.
     Coverage(CoverageArgs),
+    /// Rewrite scenario files in canonical form (comments kept); `--check` for CI.
+    Fmt(FmtArgs),
     /// Write the JSON Schemas of the scenario format and of results.json into schema/.
     Schema(SchemaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FmtArgs {
+    /// Directory of scenario files.
+    #[arg(long, value_name = "DIR", default_value = "scenarios")]
+    pub scenarios: PathBuf,
+    /// Format these files instead of the directory.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Write nothing; exit 1 and list the files that are not in canonical form.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,7 @@ pub fn execute(command: Command) -> u8 {
         Command::List(args) => list(&args),
         Command::Check(args) => check(&args),
         Command::Schema(args) => schema(&args),
+        Command::Fmt(args) => fmt(&args),
         Command::Coverage(args) => crate::coverage_cmd::run(&args, &scenario_dir(&args.scenarios)),
     }
 }
@@ -273,6 +274,65 @@ fn schema(args: &crate::cli::SchemaArgs) -> u8 {
         }
     }
     if stale > 0 {
+        exit::FAILED
+    } else {
+        exit::PASSED
+    }
+}
+
+fn fmt(args: &crate::cli::FmtArgs) -> u8 {
+    let dir = scenario_dir(&args.scenarios);
+    let files: Vec<PathBuf> = if args.files.is_empty() {
+        match crate::scenario::find_scenario_files(&dir) {
+            Ok(found) => found.into_iter().map(|(p, _, _)| p).collect(),
+            Err(e) => {
+                print_errors(&[e]);
+                return exit::INVALID;
+            }
+        }
+    } else {
+        args.files.clone()
+    };
+    let (mut changed, mut broken) = (0, 0);
+    for path in &files {
+        // The schema sits in `schema/` beside the scenario directory.
+        let depth = path
+            .parent()
+            .and_then(|p| p.strip_prefix(&dir).ok())
+            .map(|p| p.components().count() + 1);
+        let schema = depth.map(|d| format!("{}schema/scenario.schema.json", "../".repeat(d)));
+        let result = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| {
+                crate::fmt::format_scenario(&text, schema.as_deref()).map(|f| (text, f))
+            });
+        match result {
+            Ok((text, formatted)) if text != formatted => {
+                changed += 1;
+                if args.check {
+                    println!("{} is not in canonical form", path.display());
+                } else if let Err(e) = std::fs::write(path, formatted) {
+                    eprintln!("error: cannot write {}: {e}", path.display());
+                    broken += 1;
+                } else {
+                    println!("formatted {}", path.display());
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                broken += 1;
+            }
+        }
+    }
+    println!(
+        "{} file(s), {changed} {}",
+        files.len(),
+        if args.check { "to format" } else { "formatted" }
+    );
+    if broken > 0 {
+        exit::INVALID
+    } else if args.check && changed > 0 {
         exit::FAILED
     } else {
         exit::PASSED

@@ -27,6 +27,7 @@ pub mod cli;
 pub mod commands;
 pub mod coverage_cmd;
 pub mod exit;
+pub mod fmt;
 pub mod harness;
 pub mod location;
 pub mod outcome;
