@@ -69,11 +69,11 @@ pub fn format_scenario(text: &str, schema_path: Option<&str>) -> Result<String, 
         .find(|l| l.starts_with(SCHEMA_PREFIX))
         .map(|l| l.to_string());
     header.retain(|l| !l.starts_with(SCHEMA_PREFIX));
-    if let Some((_, first)) = blocks.first_mut() {
-        if let Some(pos) = first.iter().position(|l| l.starts_with(SCHEMA_PREFIX)) {
-            schema_line.get_or_insert_with(|| first[pos].to_string());
-            first.remove(pos);
-        }
+    if let Some((_, first)) = blocks.first_mut()
+        && let Some(pos) = first.iter().position(|l| l.starts_with(SCHEMA_PREFIX))
+    {
+        schema_line.get_or_insert_with(|| first[pos].to_string());
+        first.remove(pos);
     }
     if schema_line.is_none() {
         schema_line = schema_path.map(|p| format!("{SCHEMA_PREFIX}{p}"));
