@@ -173,3 +173,26 @@ fn the_whole_suite_passes_against_a_separately_started_server_under_a_subdirecto
         "{last}"
     );
 }
+
+#[test]
+fn the_shipped_scenarios_are_in_canonical_form() {
+    let out = bitspec(&["fmt", "--check"], &root());
+    assert_eq!(out.status.code(), Some(0), "run `cargo run -- fmt`:\n{}", text(&out));
+}
+
+#[test]
+fn fmt_check_flags_a_file_out_of_canonical_form() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let group = dir.path().join("ping");
+    std::fs::create_dir(&group).expect("mkdir");
+    let file = group.join("001-x.yaml");
+    std::fs::write(&file, "title: t\nid: x\nspec: s\nlevel: must\nsteps:\n  - packet: Ping\n    expect: { status: 200 }\n").expect("write");
+    let scenarios = dir.path().to_string_lossy().into_owned();
+    let out = bitspec(&["fmt", "--check", "--scenarios", &scenarios], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("001-x.yaml is not in canonical form"));
+    let out = bitspec(&["fmt", "--scenarios", &scenarios], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let formatted = std::fs::read_to_string(&file).expect("read");
+    assert!(formatted.starts_with("# yaml-language-server: $schema=../../schema/scenario.schema.json\nid: x\ntitle: t\n"), "{formatted}");
+}
