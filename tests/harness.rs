@@ -177,7 +177,12 @@ fn the_whole_suite_passes_against_a_separately_started_server_under_a_subdirecto
 #[test]
 fn the_shipped_scenarios_are_in_canonical_form() {
     let out = bitspec(&["fmt", "--check"], &root());
-    assert_eq!(out.status.code(), Some(0), "run `cargo run -- fmt`:\n{}", text(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "run `cargo run -- fmt`:\n{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -194,5 +199,10 @@ fn fmt_check_flags_a_file_out_of_canonical_form() {
     let out = bitspec(&["fmt", "--scenarios", &scenarios], dir.path());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let formatted = std::fs::read_to_string(&file).expect("read");
-    assert!(formatted.starts_with("# yaml-language-server: $schema=../../schema/scenario.schema.json\nid: x\ntitle: t\n"), "{formatted}");
+    assert!(
+        formatted.starts_with(
+            "# yaml-language-server: $schema=../../schema/scenario.schema.json\nid: x\ntitle: t\n"
+        ),
+        "{formatted}"
+    );
 }
