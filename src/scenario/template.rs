@@ -15,7 +15,19 @@ pub struct Template {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 enum Part {
     Text(String),
-    Var(String),
+    Var(String, Filter),
+}
+
+/// What to do with a variable's value before inserting it: `${name|resolve}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+enum Filter {
+    /// The value as it is.
+    None,
+    /// The value as a URL reference, resolved against `${upload_url}` the way the
+    /// Windows client resolves a `BITS-Reply-URL` (summary §10.18): `\` becomes `/`,
+    /// `{` and `}` are percent-encoded, and a relative path is taken from the upload
+    /// URL's directory.
+    Resolve,
 }
 
 /// Variable name -> value, for rendering.
@@ -37,7 +49,13 @@ impl Template {
                 let end = inner
                     .find('}')
                     .ok_or_else(|| format!("unterminated `${{` in {text:?}"))?;
-                let name = inner[..end].trim();
+                let (name, filter) = match inner[..end].split_once('|') {
+                    Some((name, "resolve")) => (name.trim(), Filter::Resolve),
+                    Some((_, other)) => {
+                        return Err(format!("unknown filter `|{other}` (known: `|resolve`)"));
+                    }
+                    None => (inner[..end].trim(), Filter::None),
+                };
                 if name.is_empty()
                     || !name
                         .chars()
@@ -45,13 +63,13 @@ impl Template {
                 {
                     return Err(format!(
                         "`${{{}}}` is not a valid variable name (letters, digits, `_`, `-`)",
-                        &inner[..end]
+                        name
                     ));
                 }
                 if !literal.is_empty() {
                     parts.push(Part::Text(std::mem::take(&mut literal)));
                 }
-                parts.push(Part::Var(name.to_owned()));
+                parts.push(Part::Var(name.to_owned(), filter));
                 rest = &inner[end + 1..];
             } else {
                 literal.push('$');
@@ -75,7 +93,7 @@ impl Template {
     /// The variable names this template uses, in order.
     pub fn variables(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().filter_map(|p| match p {
-            Part::Var(name) => Some(name.as_str()),
+            Part::Var(name, _) => Some(name.as_str()),
             Part::Text(_) => None,
         })
     }
@@ -86,7 +104,11 @@ impl Template {
         for part in &self.parts {
             match part {
                 Part::Text(text) => out.push_str(text),
-                Part::Var(name) => match vars.get(name) {
+                Part::Var(name, filter) => match vars.get(name) {
+                    Some(value) if *filter == Filter::Resolve => {
+                        let base = vars.get("upload_url").map(String::as_str).unwrap_or("");
+                        out.push_str(&resolve_reference(base, value));
+                    }
                     Some(value) => out.push_str(value),
                     None => return Err(format!("variable `${{{name}}}` is not set")),
                 },
@@ -94,6 +116,31 @@ impl Template {
         }
         Ok(out)
     }
+}
+
+/// Resolves `reference` against `base` as the Windows BITS client does with a
+/// reply URL: backslashes are path separators and braces are percent-encoded.
+pub fn resolve_reference(base: &str, reference: &str) -> String {
+    let reference = reference
+        .trim()
+        .replace('\\', "/")
+        .replace('{', "%7B")
+        .replace('}', "%7D");
+    if reference.contains("://") {
+        return reference;
+    }
+    let (origin, path) = match base.find("://").map(|i| i + 3) {
+        Some(start) => match base[start..].find('/') {
+            Some(slash) => (&base[..start + slash], &base[start + slash..]),
+            None => (base, "/"),
+        },
+        None => ("", base),
+    };
+    if let Some(absolute) = reference.strip_prefix('/') {
+        return format!("{origin}/{absolute}");
+    }
+    let directory = path.rfind('/').map(|i| &path[..=i]).unwrap_or("/");
+    format!("{origin}{directory}{reference}")
 }
 
 #[cfg(test)]
@@ -111,6 +158,23 @@ mod tests {
         let t = Template::parse("id={${session}} $5 $${x}").expect("valid");
         assert_eq!(t.render(&vars()).expect("set"), "id={{ABC}} $5 ${x}");
         assert_eq!(t.variables().collect::<Vec<_>>(), ["session"]);
+    }
+
+    #[test]
+    fn resolve_follows_the_windows_client() {
+        let base = "http://h:81/vdir/up.bin";
+        assert_eq!(
+            resolve_reference(base, "BITS-Sessions\\Replies\\{AB}\\responsefile.bin"),
+            "http://h:81/vdir/BITS-Sessions/Replies/%7BAB%7D/responsefile.bin"
+        );
+        assert_eq!(resolve_reference(base, "/r/x"), "http://h:81/r/x");
+        assert_eq!(resolve_reference(base, "http://o/x"), "http://o/x");
+        let mut vars = vars();
+        vars.insert("upload_url".into(), base.into());
+        vars.insert("reply".into(), "a\\b".into());
+        let t = Template::parse("${reply|resolve}").expect("valid");
+        assert_eq!(t.render(&vars).expect("set"), "http://h:81/vdir/a/b");
+        assert!(Template::parse("${reply|upper}").is_err());
     }
 
     #[test]
