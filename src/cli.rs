@@ -24,6 +24,9 @@ pub enum Command {
     Coverage(CoverageArgs),
     /// Rewrite scenario files in canonical form (comments kept); `--check` for CI.
     Fmt(FmtArgs),
+    /// Run the same scenarios against two servers and show, header by header, where
+    /// their Acks differ.
+    Diff(DiffArgs),
     /// Write the JSON Schemas of the scenario format and of results.json into schema/.
     Schema(SchemaArgs),
 }
@@ -39,6 +42,27 @@ pub struct FmtArgs {
     /// Write nothing; exit 1 and list the files that are not in canonical form.
     #[arg(long)]
     pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// The server under comparison (A).
+    #[arg(long, value_name = "URL")]
+    pub target: String,
+    /// The server to compare with (B). Default: the bundled reference server.
+    #[arg(long, value_name = "URL")]
+    pub against: Option<String>,
+    /// Target profile for both (a file or a shipped name). Default: `minimal`.
+    #[arg(long, value_name = "FILE|NAME")]
+    pub profile: Option<PathBuf>,
+    /// Scenarios run at the same time, per target.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub jobs: usize,
+    /// Where `diff.json` is written.
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub report_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,7 @@ pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod coverage_cmd;
+pub mod differential;
 pub mod exit;
 pub mod fmt;
 pub mod harness;
