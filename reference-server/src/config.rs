@@ -160,6 +160,8 @@ pub struct Config {
     pub reply_url_style: ReplyUrlStyle,
     /// Basic-auth accounts; empty means no authentication.
     pub users: Vec<User>,
+    /// Testing aid: deliberate protocol bugs (`fault.rs`, `--fault`); empty in normal use.
+    pub faults: Vec<crate::fault::Fault>,
 }
 
 impl Default for Config {
@@ -194,6 +196,7 @@ impl Default for Config {
             closed_session_retention: 86_400,
             reply_url_style: ReplyUrlStyle::Absolute,
             users: Vec::new(),
+            faults: Vec::new(),
         }
     }
 }

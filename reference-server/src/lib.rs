@@ -34,6 +34,7 @@ mod cleanup;
 pub mod config;
 mod download;
 pub mod example_app;
+pub mod fault;
 mod packets;
 mod paths;
 pub mod protocol;
@@ -52,6 +53,7 @@ pub use config::{
     CommitPoint, Config, ConfigError, ErrorHeader, NotificationType, OverlapPolicy, ReplyUrlStyle,
     User,
 };
+pub use fault::Fault;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +103,7 @@ impl RunningServer {
 /// Binds `config.listen`, prepares `config.root` and starts serving. Returns at once.
 pub async fn spawn(config: Config) -> Result<RunningServer, ServerError> {
     config.validate()?;
+    let config = fault::adjusted(config);
     let root = config.root.clone();
     let shared = server::Shared::new(config)
         .map_err(|source| ServerError::Storage { path: root, source })?;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use bitspec_server::{
-    CommitPoint, Config, ErrorHeader, NotificationType, OverlapPolicy, ReplyUrlStyle, User,
+    CommitPoint, Config, ErrorHeader, Fault, NotificationType, OverlapPolicy, ReplyUrlStyle, User,
 };
 use clap::Parser;
 
@@ -106,6 +106,18 @@ struct Cli {
     /// Basic-auth account NAME:PASSWORD[:PREFIX,PREFIX...] (repeatable); enables authentication.
     #[arg(long = "user", value_name = "SPEC")]
     users: Vec<String>,
+    /// TESTING AID: inject a deliberate protocol bug (repeatable; see --list-faults).
+    /// Never use it for real uploads.
+    #[arg(
+        long = "fault",
+        value_name = "NAME",
+        value_enum,
+        hide_possible_values = true
+    )]
+    faults: Vec<Fault>,
+    /// Print the fault names, what each breaks and the bug it imitates, and exit.
+    #[arg(long)]
+    list_faults: bool,
 }
 
 macro_rules! override_fields {
@@ -154,6 +166,7 @@ impl Cli {
             [notification_url, host_id]
         );
         config.disabled_paths.append(&mut self.disabled_paths);
+        config.faults.append(&mut self.faults);
         for spec in &self.users {
             config.users.push(parse_user(spec)?);
         }
@@ -195,13 +208,26 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let config = match Cli::parse().into_config() {
+    let cli = Cli::parse();
+    if cli.list_faults {
+        for fault in Fault::ALL {
+            println!(
+                "{:<32} {:<28} {}",
+                fault.name(),
+                fault.breaks(),
+                fault.description()
+            );
+        }
+        return ExitCode::SUCCESS;
+    }
+    let config = match cli.into_config() {
         Ok(config) => config,
         Err(message) => {
             eprintln!("error: {message}");
             return ExitCode::from(2);
         }
     };
+    let config_faults: Vec<&str> = config.faults.iter().map(|f| f.name()).collect();
     let server = match bitspec_server::spawn(config).await {
         Ok(server) => server,
         Err(e) => {
@@ -209,6 +235,9 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if !config_faults.is_empty() {
+        eprintln!("warning: faults injected on purpose (testing aid): {config_faults:?}");
+    }
     println!("bitspec-server listening on {}", server.base_url());
     wait_for_signal().await;
     server.shutdown().await;

@@ -9,6 +9,7 @@ use hyper::body::Incoming;
 
 use crate::ack::{Ack, BG_E_TOO_LARGE, CONTEXT_SERVER, E_ACCESSDENIED};
 use crate::config::{CommitPoint, NotificationType, OverlapPolicy};
+use crate::fault::Fault;
 use crate::paths::UrlPath;
 use crate::protocol::{self, ContentRange, PacketType};
 use crate::server::Shared;
@@ -219,6 +220,14 @@ async fn fragment(
     if range.first < expected && config.overlap == OverlapPolicy::Reject {
         return reject(body, idle, out_of_sync).await;
     }
+    if range.first < expected && shared.has_fault(Fault::OverlapOverwrites) {
+        let data = shared.sessions.data_path(&record.id);
+        return match crate::fault::write_at(body, range.first, &data, idle).await {
+            Ok(next) if next == range.total => complete(shared, &mut record, parts).await,
+            Ok(next) => received(next),
+            Err(ack) => ack,
+        };
+    }
     if range.last < expected {
         // Entirely old data: nothing to write. A replayed final fragment gets the same Ack.
         storage::drain(body, 1 << 20, idle).await;
@@ -331,9 +340,15 @@ async fn close(shared: &Shared, mut record: Record) -> Ack {
         Ok(received) => record.total.is_some_and(|total| total == received),
         Err(e) => return Ack::from_io(&e),
     };
+    // Faults (testing aid): publish a partial upload, or never publish.
+    let complete = (complete || shared.has_fault(Fault::ClosePublishesPartial))
+        && !shared.has_fault(Fault::CloseNoPublish);
     if complete && let Err(error) = publish(shared, &mut record).await {
         let _ = finish(shared, &mut record, State::Cancelled).await;
         return error;
+    }
+    if shared.has_fault(Fault::CloseKeepsSession) {
+        return Ack::ok();
     }
     match finish(shared, &mut record, State::Closed).await {
         Ok(()) => Ack::ok(),
@@ -346,6 +361,9 @@ async fn close(shared: &Shared, mut record: Record) -> Ack {
 async fn cancel(shared: &Shared, mut record: Record) -> Ack {
     if record.state != State::Active {
         return Ack::session_not_found();
+    }
+    if shared.has_fault(Fault::CancelKeepsSession) {
+        return Ack::ok();
     }
     match finish(shared, &mut record, State::Cancelled).await {
         Ok(()) => Ack::ok(),

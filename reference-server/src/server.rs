@@ -150,6 +150,9 @@ async fn route(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
     let method = parts.method.clone();
     let path = parts.uri.path().to_string();
     if method.as_str() == "BITS_POST" {
+        if !shared.config.faults.is_empty() {
+            return crate::fault::bits_post(shared, parts, body, peer).await;
+        }
         let mut outcome = Outcome::default();
         let ack = packets::handle(shared, parts, body, &mut outcome).await;
         tracing::info!(

@@ -1,0 +1,220 @@
+//! Request faults: answer instead of the handler, or rewrite the request it sees so it
+//! behaves as the buggy server would (a check skipped, an offset ignored).
+
+use std::io::SeekFrom;
+use std::path::Path;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue, request::Parts};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+
+use super::Fault;
+use crate::ack::Ack;
+use crate::packets::header;
+use crate::protocol::{ContentRange, PacketType, UPLOAD_PROTOCOL};
+use crate::server::Shared;
+use crate::session::{self, Record, State};
+
+/// What the Ack faults need to know about the request.
+#[derive(Debug, Default)]
+pub(super) struct Seen {
+    pub path: String,
+    /// `BITS-Packet-Type` as sent.
+    pub packet: Option<String>,
+    pub kind: Option<PacketType>,
+    /// `BITS-Session-Id` as sent.
+    pub session: Option<String>,
+    pub range: Option<ContentRange>,
+    pub protocols: Option<String>,
+}
+
+impl Seen {
+    pub fn of(parts: &Parts) -> Seen {
+        let headers = &parts.headers;
+        let packet = header(headers, "BITS-Packet-Type").map(str::to_string);
+        Seen {
+            path: parts.uri.path().to_string(),
+            kind: packet.as_deref().and_then(PacketType::parse),
+            packet,
+            session: header(headers, "BITS-Session-Id").map(str::to_string),
+            range: header(headers, "Content-Range").and_then(ContentRange::parse),
+            protocols: header(headers, "BITS-Supported-Protocols").map(str::to_string),
+        }
+    }
+}
+
+/// The packet names as Windows spells them.
+const CANONICAL: [&str; 5] = [
+    "Ping",
+    "Create-Session",
+    "Fragment",
+    "Close-Session",
+    "Cancel-Session",
+];
+
+/// BITS headers a strict server knows; any other `BITS-*` header is refused.
+const KNOWN_BITS_HEADERS: [&str; 3] = [
+    "bits-packet-type",
+    "bits-session-id",
+    "bits-supported-protocols",
+];
+
+/// Applies the request faults: `Some` is the answer, given without the handler.
+pub(super) async fn before(shared: &Shared, seen: &Seen, parts: &mut Parts) -> Option<Ack> {
+    let on = |f| shared.has_fault(f);
+    let headers = &mut parts.headers;
+    match seen.packet.as_deref() {
+        None if on(Fault::MissingPacketTypePing) => return Some(Ack::ok()),
+        Some(p) if p.trim().eq_ignore_ascii_case("Ack") && on(Fault::AckPacketAccepted) => {
+            return Some(Ack::ok());
+        }
+        Some(_) if seen.kind.is_none() && on(Fault::UnknownPacketTypePing) => {
+            return Some(Ack::ok());
+        }
+        Some(p) if on(Fault::PacketTypeCaseSensitive) && !CANONICAL.contains(&p.trim()) => {
+            return Some(Ack::invalid());
+        }
+        _ => {}
+    }
+    if on(Fault::UnknownBitsHeaderRejected)
+        && headers.keys().any(|name| {
+            let name = name.as_str();
+            name.starts_with("bits-") && !KNOWN_BITS_HEADERS.contains(&name)
+        })
+    {
+        return Some(Ack::invalid());
+    }
+    let kind = seen.kind?;
+    if kind.needs_session() && seen.session.is_none() && on(Fault::MissingSessionIdNotFound) {
+        return Some(Ack::session_not_found());
+    }
+    let length = header(headers, "Content-Length");
+    if kind != PacketType::Fragment
+        && ((length.is_none() && on(Fault::MissingContentLengthAccepted))
+            || (length.is_some_and(|l| l.trim() != "0") && on(Fault::BodilessBodyAccepted)))
+    {
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    }
+    match kind {
+        PacketType::Ping if on(Fault::PingChecksSession) => {
+            let id = seen.session.as_deref()?;
+            match active(shared, id).await {
+                Some(_) => None,
+                None => Some(Ack::session_not_found()),
+            }
+        }
+        PacketType::CreateSession => create(shared, seen, headers),
+        PacketType::Fragment => fragment(shared, seen, headers).await,
+        PacketType::CloseSession if on(Fault::DestinationWrittenDirectly) => {
+            // The destination is the entity itself: unlink it so Close can publish a
+            // complete upload; a partial one stays where it was written.
+            let (record, expected) = active(shared, seen.session.as_deref()?).await?;
+            if record.total == Some(expected) {
+                let _ = tokio::fs::remove_file(shared.root.join(&record.destination)).await;
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+fn create(shared: &Shared, seen: &Seen, headers: &mut HeaderMap) -> Option<Ack> {
+    let on = |f| shared.has_fault(f);
+    if on(Fault::CreateRequiresContentName) && !headers.contains_key("Content-Name") {
+        return Some(Ack::invalid());
+    }
+    let list = seen.protocols.as_deref().unwrap_or("");
+    let any_separator = |c: char| c == ',' || c.is_ascii_whitespace();
+    let refused = (on(Fault::ProtocolCaseSensitive)
+        && !list.split(any_separator).any(|g| g == UPLOAD_PROTOCOL))
+        || (on(Fault::ProtocolCommaRejected)
+            && !list
+                .split_ascii_whitespace()
+                .any(|g| g.eq_ignore_ascii_case(UPLOAD_PROTOCOL)));
+    if refused {
+        headers.remove("BITS-Supported-Protocols");
+    } else if on(Fault::ProtocolMismatchAccepted) {
+        // The list is never read: every session speaks BITS 1.5.
+        headers.insert(
+            "BITS-Supported-Protocols",
+            HeaderValue::from_static(UPLOAD_PROTOCOL),
+        );
+    }
+    None
+}
+
+async fn fragment(shared: &Shared, seen: &Seen, headers: &mut HeaderMap) -> Option<Ack> {
+    let on = |f| shared.has_fault(f);
+    if on(Fault::RangeUnitCaseSensitive)
+        && header(headers, "Content-Range").is_some_and(|r| !r.trim_start().starts_with("bytes "))
+    {
+        headers.remove("Content-Range");
+        return None;
+    }
+    let range = seen.range?;
+    let (record, expected) = active(shared, seen.session.as_deref()?).await?;
+    let mut wanted = range;
+    // A server that ignores the first offset appends every body at the end.
+    if (range.first > expected && on(Fault::GapAccepted))
+        || (range.first < expected && on(Fault::OverlapAppended))
+    {
+        wanted.first = expected;
+        wanted.last = expected + range.len() - 1;
+    }
+    if let Some(total) = record.total.filter(|_| on(Fault::TotalChangeAccepted)) {
+        wanted.total = total;
+    }
+    if wanted != range {
+        let text = format!("bytes {}-{}/{}", wanted.first, wanted.last, wanted.total);
+        if let Ok(value) = HeaderValue::from_str(&text) {
+            headers.insert("Content-Range", value);
+        }
+    }
+    None
+}
+
+/// An active session and its next expected byte.
+pub(super) async fn active(shared: &Shared, raw_id: &str) -> Option<(Record, u64)> {
+    let id = session::normalise_id(raw_id)?;
+    let record = shared.sessions.load(&id).await.ok()??;
+    if record.state != State::Active {
+        return None;
+    }
+    let expected = shared.sessions.received(&record).await.ok()?;
+    Some((record, expected))
+}
+
+/// `overlap-overwrites`: writes a fragment at its own offset (a positional write),
+/// replacing stored bytes. Returns the next expected byte.
+pub(crate) async fn write_at(
+    mut body: Incoming,
+    first: u64,
+    data: &Path,
+    idle: Duration,
+) -> Result<u64, Ack> {
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .open(data)
+        .await
+        .map_err(|e| Ack::from_io(&e))?;
+    let stored = file.metadata().await.map_err(|e| Ack::from_io(&e))?.len();
+    file.seek(SeekFrom::Start(first))
+        .await
+        .map_err(|e| Ack::from_io(&e))?;
+    let mut end = first;
+    loop {
+        let frame = match tokio::time::timeout(idle, body.frame()).await {
+            Ok(Some(Ok(frame))) => frame,
+            Ok(None) => break,
+            _ => return Err(Ack::invalid()),
+        };
+        if let Ok(data) = frame.into_data() {
+            file.write_all(&data).await.map_err(|e| Ack::from_io(&e))?;
+            end += data.len() as u64;
+        }
+    }
+    file.flush().await.map_err(|e| Ack::from_io(&e))?;
+    Ok(stored.max(end))
+}
