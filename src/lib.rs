@@ -9,9 +9,11 @@
 //! 2. **validate** ([`scenario::validate`]): semantic checks (undefined variables,
 //!    captures used too early, malformed ranges, bad regexes) that produce a runnable
 //!    [`scenario::plan::Scenario`].
-//! 3. **run** ([`run`]): render each step's request, send it with reqwest on the
-//!    scenario's keep-alive connection, and record the exchange; scenarios run
-//!    concurrently, and an open session is cancelled at the end.
+//! 3. **run** ([`run`]): render each step's request (built from its keys, or raw bytes),
+//!    send it over bitspec's own TCP connection (the scenario's keep-alive one, a new
+//!    one, or through the fault proxy, [`proxy`]) and read the answer with a lenient,
+//!    bounded parser ([`raw`]); `generate` steps run seeded schedules ([`generate`]).
+//!    Scenarios run concurrently, and an open session is cancelled at the end.
 //! 4. **check** ([`check`]): compare each response with its expectations, tolerating
 //!    every reading the documents allow and recording the one the target chose.
 //! 5. **report** ([`report`], [`render`]): results are plain data ([`outcome`]);
@@ -29,10 +31,13 @@ pub mod coverage_cmd;
 pub mod differential;
 pub mod exit;
 pub mod fmt;
+pub mod generate;
 pub mod harness;
 pub mod location;
 pub mod outcome;
 pub mod profile;
+pub mod proxy;
+pub mod raw;
 pub mod render;
 pub mod report;
 pub mod requirements;

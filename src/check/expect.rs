@@ -2,6 +2,7 @@
 //! Order per step: status, BITS error headers, other headers, body, then readings.
 
 use super::header::check_header;
+use super::transport::{TransportObservation, check_transport};
 use crate::location::Loc;
 use crate::outcome::{Mismatch, ReadingChoice, RecordedResponse};
 use crate::scenario::plan::{
@@ -34,22 +35,61 @@ pub fn check_response(
     body: &BodyObservation,
     vars: &Vars,
 ) -> (Vec<Mismatch>, Vec<ReadingChoice>) {
-    let mut mismatches = Vec::new();
+    check_exchange(
+        plan,
+        Some(response),
+        body,
+        &TransportObservation::default(),
+        vars,
+    )
+}
+
+/// Every broken expectation of one exchange, answered or not, and the readings it followed.
+pub fn check_exchange(
+    plan: &ExpectPlan,
+    response: Option<&RecordedResponse>,
+    body: &BodyObservation,
+    observed: &TransportObservation,
+    vars: &Vars,
+) -> (Vec<Mismatch>, Vec<ReadingChoice>) {
+    let mut mismatches = check_transport(
+        response,
+        plan.response.as_ref(),
+        plan.connection.as_ref(),
+        observed,
+    );
     let mut readings = Vec::new();
-    if let Some(status) = &plan.status {
-        mismatches.extend(check_status(status, response));
-    }
-    if let Some(error) = &plan.error {
-        let (found, reading) = check_error(error, response);
-        mismatches.extend(found);
-        readings.extend(reading);
-    }
-    mismatches.extend(check_headers(&plan.headers, response, vars));
-    if let Some(expected) = &plan.body {
-        mismatches.extend(check_body(expected, body, vars));
+    if let Some(response) = response {
+        if let Some(versions) = &plan.version
+            && !versions
+                .value
+                .iter()
+                .any(|v| v.eq_ignore_ascii_case(&response.version))
+        {
+            mismatches.push(Mismatch {
+                kind: "version",
+                header: None,
+                expected: versions.value.join(" or "),
+                actual: Some(response.version.clone()),
+                expected_line: None,
+                loc: versions.loc.clone(),
+            });
+        }
+        if let Some(status) = &plan.status {
+            mismatches.extend(check_status(status, response));
+        }
+        if let Some(error) = &plan.error {
+            let (found, reading) = check_error(error, response);
+            mismatches.extend(found);
+            readings.extend(reading);
+        }
+        mismatches.extend(check_headers(&plan.headers, response, vars));
+        if let Some(expected) = &plan.body {
+            mismatches.extend(check_body(expected, body, vars));
+        }
     }
     if !plan.readings.is_empty() {
-        match check_readings(&plan.readings, response, vars) {
+        match check_readings(&plan.readings, response, observed, vars) {
             Ok(choice) => readings.push(choice),
             Err(found) => mismatches.extend(found),
         }
@@ -245,19 +285,40 @@ fn check_body(
 /// The first reading that holds, or the mismatches of every reading.
 fn check_readings(
     readings: &[ReadingPlan],
-    response: &RecordedResponse,
+    response: Option<&RecordedResponse>,
+    observed: &TransportObservation,
     vars: &Vars,
 ) -> Result<ReadingChoice, Vec<Mismatch>> {
     let mut all = Vec::new();
     for reading in readings {
-        let mut found = Vec::new();
-        if let Some(status) = &reading.status {
-            found.extend(check_status(status, response));
+        let mut found = check_transport(
+            response,
+            reading.response.as_ref(),
+            reading.connection.as_ref(),
+            observed,
+        );
+        let checks_answer =
+            reading.status.is_some() || reading.error.is_some() || !reading.headers.is_empty();
+        match response {
+            Some(response) => {
+                if let Some(status) = &reading.status {
+                    found.extend(check_status(status, response));
+                }
+                if let Some(error) = &reading.error {
+                    found.extend(check_error(error, response).0);
+                }
+                found.extend(check_headers(&reading.headers, response, vars));
+            }
+            None if checks_answer => found.push(Mismatch {
+                kind: "response",
+                header: None,
+                expected: "a response".into(),
+                actual: observed.failure.clone(),
+                expected_line: None,
+                loc: reading.loc.clone(),
+            }),
+            None => {}
         }
-        if let Some(error) = &reading.error {
-            found.extend(check_error(error, response).0);
-        }
-        found.extend(check_headers(&reading.headers, response, vars));
         if found.is_empty() {
             return Ok(ReadingChoice {
                 topic: format!("step at {}", reading.loc),
@@ -380,6 +441,8 @@ mod tests {
             }),
             headers: Vec::new(),
             error: None,
+            response: None,
+            connection: None,
         };
         let plan = ExpectPlan {
             readings: vec![reading("msdn", 200), reading("mc-bup", 416)],

@@ -57,6 +57,19 @@ pub fn check_header(
             format!("matching /{}/", re.as_str()),
             Some(format!("/{}/", re.as_str())),
         ),
+        HeaderMatch::Between(a, b) => {
+            let (first, last) = (render(a), render(b));
+            let bound = |t: &str| t.trim().parse::<u64>().ok();
+            let holds = match (actual.and_then(bound), bound(&first), bound(&last)) {
+                (Some(n), Some(lo), Some(hi)) => lo <= n && n <= hi,
+                _ => false,
+            };
+            (
+                holds,
+                format!("a number from {first} to {last}"),
+                Some(format!("{first}..={last}")),
+            )
+        }
         HeaderMatch::Hex(n) => {
             let holds = actual.and_then(parse_hex) == Some(*n);
             (

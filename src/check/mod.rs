@@ -2,6 +2,10 @@
 
 mod expect;
 mod header;
+mod transport;
 
-pub use expect::{BodyObservation, ERROR_CODE_HEADERS, ERROR_CONTEXT_HEADER, check_response};
+pub use expect::{
+    BodyObservation, ERROR_CODE_HEADERS, ERROR_CONTEXT_HEADER, check_exchange, check_response,
+};
 pub use header::check_header;
+pub use transport::{TransportObservation, check_transport, is_silence};

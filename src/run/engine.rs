@@ -1,14 +1,14 @@
 //! Stage 3 of the pipeline: run scenarios against a target.
 //!
-//! A scenario's steps run in order on one keep-alive connection; scenarios run
-//! concurrently up to `jobs`. Every step has a timeout. A session that a scenario
+//! A scenario's steps run in order on one keep-alive connection (reopened when the
+//! server closes it, replaced where a step says so); scenarios run concurrently up to `jobs`. Every step has a timeout. A session that a scenario
 //! opened and did not close gets a Cancel-Session at the end, whatever the verdict.
 
 use super::step::{cancel_session, run_step, track_sessions};
 use super::transport::Connection;
 use crate::outcome::{ScenarioOutcome, StepOutcome, Verdict};
 use crate::profile::Profile;
-use crate::scenario::model::{ConnectionMode, Level};
+use crate::scenario::model::Level;
 use crate::scenario::plan::{Scenario, StepPlan};
 use crate::scenario::template::Vars;
 use std::sync::Arc;
@@ -186,14 +186,7 @@ pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Scenario
             return outcome;
         }
     };
-    let mut connection = match Connection::open(options.connect_timeout) {
-        Ok(c) => c,
-        Err(e) => {
-            outcome.verdict = Verdict::Error;
-            outcome.reason = Some(e);
-            return outcome;
-        }
-    };
+    let mut connection = Connection::new(options.connect_timeout);
     let mut open_sessions: Vec<String> = Vec::new();
 
     for step in &scenario.steps {
@@ -204,17 +197,15 @@ pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Scenario
             ));
             continue;
         }
-        if step.connection == ConnectionMode::New {
-            match Connection::open(options.connect_timeout) {
-                Ok(c) => connection = c,
-                Err(e) => {
-                    outcome.verdict = Verdict::Error;
-                    outcome.reason = Some(e);
-                    break;
-                }
+        let result = match step.generate {
+            Some(plan) => {
+                let (result, notes) =
+                    crate::generate::run_generated(step, plan, scenario, &vars, options).await;
+                outcome.notes.extend(notes);
+                result
             }
-        }
-        let result = run_step(step, scenario, &connection, &mut vars, options).await;
+            None => run_step(step, scenario, &mut connection, &mut vars, options).await,
+        };
         track_sessions(step, &result, &mut open_sessions);
         outcome.notes.extend(reading_notes(step, &result));
         let stop = if let Some(error) = &result.error {
@@ -249,7 +240,7 @@ pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Scenario
     for session in open_sessions {
         outcome
             .cleanup
-            .push(cancel_session(&session, &connection, &vars, options).await);
+            .push(cancel_session(&session, &mut connection, &vars, options).await);
     }
     outcome.duration_ms = millis(started.elapsed());
     outcome
@@ -310,6 +301,6 @@ fn scenario_vars(
     Ok(vars)
 }
 
-pub(super) fn millis(d: Duration) -> u64 {
+pub fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -4,10 +4,13 @@ mod engine;
 mod probe;
 mod step;
 mod transport;
+mod wire;
 
 pub use engine::{
     BITS_15_UPLOAD_PROTOCOL, RunOptions, normalise_target, run_all, run_nonce, run_scenario,
 };
+pub use engine::{grade, millis};
 pub use probe::probe_target;
 pub use step::build_request;
-pub use transport::{Connection, OutgoingRequest, canonical_header_name};
+pub use transport::{Connection, OutgoingRequest, WatchClose, WireRequest, canonical_header_name};
+pub use wire::Exchange;

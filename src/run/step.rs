@@ -2,10 +2,12 @@
 //! and the sessions a scenario leaves open, cancelled at the end.
 
 use super::engine::{RunOptions, millis};
-use super::transport::{Connection, OutgoingRequest};
-use crate::check::check_response;
-use crate::outcome::{Mismatch, StepOutcome};
-use crate::scenario::plan::{BodyExpectation, Scenario, StepPlan};
+use super::transport::{Connection, OutgoingRequest, WatchClose, WireRequest};
+use crate::check::check_exchange;
+use crate::outcome::{Mismatch, RecordedRequest, StepOutcome};
+use crate::raw::request;
+use crate::scenario::model::{ConnectionMode, ConnectionState, Eol, ResponsePresence};
+use crate::scenario::plan::{BodyExpectation, ExpectPlan, Scenario, StepPlan};
 use crate::scenario::template::Vars;
 use crate::upload_data;
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use std::time::Instant;
 pub(super) async fn run_step(
     step: &StepPlan,
     scenario: &Scenario,
-    connection: &Connection,
+    connection: &mut Connection,
     vars: &mut Vars,
     options: &RunOptions,
 ) -> StepOutcome {
@@ -37,31 +39,148 @@ pub(super) async fn run_step(
         error: None,
         elapsed_ms: 0,
     };
-    let request = match build_request(step, scenario, vars, &options.default_headers()) {
+    let request = match wire_request(step, scenario, vars, options) {
         Ok(r) => r,
         Err(e) => {
             result.error = Some(e);
             return result;
         }
     };
-    result.request = request.record();
+    result.request = request.record.clone();
     let compare_with = match step.expect.body.as_ref().map(|b| &b.value) {
         Some(BodyExpectation::File) => scenario.upload,
         _ => None,
     };
     let timeout = step.timeout.unwrap_or(options.step_timeout);
-    match connection.exchange(&request, timeout, compare_with).await {
-        Ok((response, body)) => {
-            let (mut mismatches, readings) = check_response(&step.expect, &response, &body, vars);
-            mismatches.extend(capture(step, &response, vars));
+    if step.connection == ConnectionMode::New {
+        connection.close();
+    }
+    let exchange = connection
+        .exchange(
+            &request,
+            timeout,
+            compare_with,
+            step.fault.as_ref(),
+            watch_close(&step.expect),
+        )
+        .await;
+    if step.connection == ConnectionMode::CloseAfter {
+        connection.close();
+    }
+    let expect = &step.expect;
+    let explicit_present = expect
+        .response
+        .as_ref()
+        .is_some_and(|r| r.value == ResponsePresence::Present);
+    match &exchange.response {
+        None if !(expect.allows_no_response() || explicit_present) => {
+            result.error = exchange
+                .observed
+                .failure
+                .clone()
+                .or_else(|| Some("no response".into()));
+        }
+        Some(response)
+            if expect.version.is_none() && !response.version.eq_ignore_ascii_case("HTTP/1.1") =>
+        {
+            result.error = Some(format!(
+                "the target answered {} where BITS messages are HTTP/1.1 (MC-BUP 2.2.1); a step may accept it with `version:`",
+                response.status_line()
+            ));
+            result.response = exchange.response.clone();
+        }
+        _ => {
+            let (mut mismatches, readings) = check_exchange(
+                expect,
+                exchange.response.as_ref(),
+                &exchange.body,
+                &exchange.observed,
+                vars,
+            );
+            if let Some(response) = &exchange.response {
+                mismatches.extend(capture(step, response, vars));
+            }
             result.mismatches = mismatches;
             result.readings = readings;
-            result.response = Some(response);
+            result.response = exchange.response;
         }
-        Err(e) => result.error = Some(e),
     }
     result.elapsed_ms = millis(started.elapsed());
     result
+}
+
+/// How long to watch the connection after the response, from what the step expects.
+fn watch_close(expect: &ExpectPlan) -> WatchClose {
+    let states = expect
+        .connection
+        .iter()
+        .chain(expect.readings.iter().filter_map(|r| r.connection.as_ref()))
+        .map(|c| c.value);
+    let mut watch = WatchClose::No;
+    for state in states {
+        watch = match state {
+            ConnectionState::Closed => WatchClose::UntilDeadline,
+            ConnectionState::Open if watch == WatchClose::No => WatchClose::Grace,
+            ConnectionState::Open => watch,
+        };
+    }
+    watch
+}
+
+/// The bytes a step sends: its raw lines, or the request its keys describe.
+fn wire_request(
+    step: &StepPlan,
+    scenario: &Scenario,
+    vars: &Vars,
+    options: &RunOptions,
+) -> Result<WireRequest, String> {
+    let Some(raw) = &step.raw else {
+        let request = build_request(step, scenario, vars, &options.default_headers())?;
+        return request.to_wire(&step.omit);
+    };
+    let url = step.url.render(vars)?;
+    let endpoint = request::endpoint(&url)?;
+    let upload = request::endpoint(vars.get("upload_url").map_or("", String::as_str))?;
+    let mut vars = vars.clone();
+    let body = match (&raw.body, &step.range, scenario.upload) {
+        (Some(body), _, _) => body.render(&vars)?.into_bytes(),
+        (None, Some(range), Some(file)) => {
+            let range = range.resolve(&vars, file.size)?;
+            let total = step.total.unwrap_or(file.size);
+            vars.insert(
+                "content_range".into(),
+                format!("bytes {}-{}/{total}", range.first, range.last),
+            );
+            upload_data::range(step.seed.unwrap_or(file.seed), range.first, range.last)
+        }
+        _ => Vec::new(),
+    };
+    vars.insert("host".into(), endpoint.authority.clone());
+    vars.insert("upload_path".into(), upload.target);
+    vars.insert("content_length".into(), body.len().to_string());
+    let lines = raw
+        .lines
+        .iter()
+        .map(|l| l.render(&vars))
+        .collect::<Result<Vec<_>, _>>()?;
+    let eol = match raw.eol {
+        Eol::Crlf => request::Eol::Crlf,
+        Eol::Lf => request::Eol::Lf,
+    };
+    let bytes = request::assemble(&lines, eol, raw.end_head, &body);
+    let (method, target, headers) = request::describe(&bytes);
+    Ok(WireRequest {
+        address: endpoint.address,
+        record: RecordedRequest {
+            method: method.clone(),
+            url: target,
+            headers,
+            body_len: body.len() as u64,
+        },
+        bytes,
+        method,
+        half_close: raw.half_close,
+    })
 }
 
 /// The request a step describes: defaults, then the generated fragment, then the
@@ -74,7 +193,11 @@ pub fn build_request(
     defaults: &[(String, String)],
 ) -> Result<OutgoingRequest, String> {
     let url = step.url.render(vars)?;
-    let body = if let (Some(range), Some(file)) = (step.range, scenario.upload) {
+    let range = match (&step.range, scenario.upload) {
+        (Some(range), Some(file)) => Some((range.resolve(vars, file.size)?, file)),
+        _ => None,
+    };
+    let body = if let Some((range, file)) = range {
         upload_data::range(step.seed.unwrap_or(file.seed), range.first, range.last)
     } else if let Some(body) = &step.body {
         body.render(vars)?.into_bytes()
@@ -85,7 +208,7 @@ pub fn build_request(
     if let Some(packet) = &step.packet {
         headers.push(("BITS-Packet-Type".into(), packet.clone()));
     }
-    if let (Some(range), Some(file)) = (step.range, scenario.upload) {
+    if let Some((range, file)) = range {
         let total = step.total.unwrap_or(file.size);
         headers.push((
             "Content-Range".into(),
@@ -170,7 +293,7 @@ pub(super) fn track_sessions(step: &StepPlan, result: &StepOutcome, open: &mut V
 /// The always-run cleanup: a Cancel-Session for a session the steps left open.
 pub(super) async fn cancel_session(
     session: &str,
-    connection: &Connection,
+    connection: &mut Connection,
     vars: &Vars,
     options: &RunOptions,
 ) -> StepOutcome {
@@ -190,11 +313,13 @@ pub(super) async fn cancel_session(
             .collect(),
         body: Vec::new(),
     };
-    let (response, error) = match connection
-        .exchange(&request, options.step_timeout, None)
-        .await
-    {
-        Ok((response, _)) => (Some(response), None),
+    let (response, error) = match request.to_wire(&[]) {
+        Ok(wire) => {
+            let exchange = connection
+                .exchange(&wire, options.step_timeout, None, None, WatchClose::No)
+                .await;
+            (exchange.response, exchange.observed.failure)
+        }
         Err(e) => (None, Some(e)),
     };
     StepOutcome {

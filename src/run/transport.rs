@@ -1,21 +1,19 @@
-//! The HTTP edge: sends one rendered request with reqwest and records the exchange.
+//! The connection a scenario's steps share, and the bytes each step sends.
 //!
-//! One [`Connection`] is one reqwest client with a single-connection pool, so the
-//! steps of a scenario share one keep-alive TCP connection; a step that asks for a
-//! new connection gets a new client.
+//! Requests go out as bytes over bitspec's own TCP connections ([`super::wire`]), both
+//! those built from a step's keys and raw ones, so both give the same recorded exchange
+//! and the harness decides what is sent, which connection carries it and when it closes.
 
-use crate::check::BodyObservation;
-use crate::outcome::{RecordedRequest, RecordedResponse};
+use super::wire::{Exchange, Wire};
+use crate::outcome::RecordedRequest;
+use crate::proxy::FaultProxy;
+use crate::raw::request;
+use crate::scenario::model::Fault;
 use crate::scenario::plan::UploadFile;
-use crate::upload_data::StreamComparer;
 use std::time::Duration;
+use tokio::time::Instant;
 
-/// Bodies up to this size are kept as text for `body: { equals }` and reports.
-const KEPT_BODY_BYTES: usize = 64 * 1024;
-/// Shown in reports.
-const PREVIEW_BYTES: usize = 512;
-
-/// A request ready to send.
+/// A request built from a step's keys.
 #[derive(Debug, Clone)]
 pub struct OutgoingRequest {
     pub method: String,
@@ -33,144 +31,165 @@ impl OutgoingRequest {
             body_len: self.body.len() as u64,
         }
     }
+
+    /// The bytes on the wire: Host and User-Agent are added unless the step set
+    /// them (or omitted them, which `omit` records by leaving them out of `headers`).
+    pub fn to_wire(&self, omit: &[String]) -> Result<WireRequest, String> {
+        let endpoint = request::endpoint(&self.url)?;
+        let mut headers = Vec::new();
+        let has = |name: &str| {
+            self.headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(name))
+        };
+        let omitted = |name: &str| omit.iter().any(|o| o.eq_ignore_ascii_case(name));
+        if !has("Host") && !omitted("Host") {
+            headers.push(("Host".to_owned(), endpoint.authority.clone()));
+        }
+        if !has("User-Agent") && !omitted("User-Agent") {
+            headers.push((
+                "User-Agent".to_owned(),
+                concat!("bitspec/", env!("CARGO_PKG_VERSION")).to_owned(),
+            ));
+        }
+        headers.extend(self.headers.iter().cloned());
+        for (name, value) in &headers {
+            if value.contains(['\r', '\n']) {
+                return Err(format!("the value of header {name} contains a line break"));
+            }
+        }
+        let bytes = request::serialize(&self.method, &endpoint.target, &headers, &self.body);
+        Ok(WireRequest {
+            address: endpoint.address,
+            record: RecordedRequest {
+                method: self.method.clone(),
+                url: self.url.clone(),
+                headers,
+                body_len: self.body.len() as u64,
+            },
+            bytes,
+            method: self.method.clone(),
+            half_close: false,
+        })
+    }
 }
 
-/// A keep-alive connection to the target.
+/// Bytes ready to send, where to, and how they are shown in the report.
 #[derive(Debug, Clone)]
+pub struct WireRequest {
+    /// `host:port`.
+    pub address: String,
+    pub bytes: Vec<u8>,
+    /// The method, which decides whether the response has a body (HEAD).
+    pub method: String,
+    pub half_close: bool,
+    pub record: RecordedRequest,
+}
+
+/// The connection of one scenario: reused while the server keeps it open, replaced
+/// when it closes, when a step asks for a new one or goes through the fault proxy.
+#[derive(Debug)]
 pub struct Connection {
-    client: reqwest::Client,
+    wire: Option<Wire>,
+    connect_timeout: Duration,
 }
 
 impl Connection {
-    pub fn open(connect_timeout: Duration) -> Result<Connection, String> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .http1_only()
-            .http1_title_case_headers()
-            .pool_max_idle_per_host(1)
-            .connect_timeout(connect_timeout)
-            .no_proxy()
-            .user_agent(concat!("bitspec/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot create the HTTP client: {e}"))?;
-        Ok(Connection { client })
+    pub fn new(connect_timeout: Duration) -> Connection {
+        Connection {
+            wire: None,
+            connect_timeout,
+        }
     }
 
-    /// Sends `request` and reads the whole response within `timeout`. When
-    /// `compare_with` is given, the body is compared with that upload file as it streams.
+    /// Forgets the current connection (closing it); the next exchange opens another.
+    pub fn close(&mut self) {
+        self.wire = None;
+    }
+
+    /// Sends `request` and reads its response within `timeout`; with `fault`, through
+    /// a fault proxy on a connection of its own, closed afterwards. `watch_close`
+    /// says how long to wait after the response to learn whether the server closes.
     pub async fn exchange(
-        &self,
-        request: &OutgoingRequest,
+        &mut self,
+        request: &WireRequest,
         timeout: Duration,
         compare_with: Option<UploadFile>,
-    ) -> Result<(RecordedResponse, BodyObservation), String> {
-        match tokio::time::timeout(timeout, self.exchange_inner(request, compare_with)).await {
-            Ok(result) => result,
-            Err(_) => Err(format!(
-                "no complete response within {:.1}s",
-                timeout.as_secs_f64()
-            )),
-        }
-    }
-
-    async fn exchange_inner(
-        &self,
-        request: &OutgoingRequest,
-        compare_with: Option<UploadFile>,
-    ) -> Result<(RecordedResponse, BodyObservation), String> {
-        let method = reqwest::Method::from_bytes(request.method.as_bytes())
-            .map_err(|e| format!("invalid method {:?}: {e}", request.method))?;
-        let mut headers = reqwest::header::HeaderMap::new();
-        for (name, value) in &request.headers {
-            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|e| format!("invalid header name {name:?}: {e}"))?;
-            let value = reqwest::header::HeaderValue::from_str(value)
-                .map_err(|e| format!("invalid value for header {name}: {e}"))?;
-            headers.append(name, value);
-        }
-        let mut response = self
-            .client
-            .request(method, &request.url)
-            .headers(headers)
-            .body(request.body.clone())
-            .send()
-            .await
-            .map_err(describe_error)?;
-
-        let status = response.status();
-        let version = match response.version() {
-            reqwest::Version::HTTP_09 => "HTTP/0.9",
-            reqwest::Version::HTTP_10 => "HTTP/1.0",
-            reqwest::Version::HTTP_2 => "HTTP/2",
-            _ => "HTTP/1.1",
-        };
-        let recorded_headers = response
-            .headers()
-            .iter()
-            .map(|(n, v)| {
-                (
-                    canonical_header_name(n.as_str()),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-
-        let mut comparer = compare_with.map(|f| StreamComparer::new(f.seed, f.size));
-        let mut kept = Vec::new();
-        let mut len = 0u64;
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| format!("the response body broke off: {}", describe_error(e)))?
-        {
-            len += chunk.len() as u64;
-            if kept.len() < KEPT_BODY_BYTES {
-                let room = KEPT_BODY_BYTES - kept.len();
-                kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            }
-            if let Some(c) = comparer.as_mut() {
-                c.update(&chunk);
+        fault: Option<&Fault>,
+        watch_close: WatchClose,
+    ) -> Exchange {
+        let deadline = Instant::now() + timeout;
+        let mut proxy = None;
+        if let Some(fault) = fault {
+            self.wire = None;
+            match FaultProxy::start(&request.address, fault.clone()).await {
+                Ok(p) => proxy = Some(p),
+                Err(e) => return failed(e),
             }
         }
-        let text = (len as usize <= KEPT_BODY_BYTES)
-            .then(|| String::from_utf8(kept.clone()).ok())
-            .flatten();
-        let preview = String::from_utf8_lossy(&kept[..kept.len().min(PREVIEW_BYTES)]).into_owned();
-        let recorded = RecordedResponse {
-            version: version.to_owned(),
-            status: status.as_u16(),
-            reason: status.canonical_reason().unwrap_or("").to_owned(),
-            headers: recorded_headers,
-            body_len: len,
-            body_preview: preview,
+        let address = proxy
+            .as_ref()
+            .map_or_else(|| request.address.clone(), |p| p.address());
+        let reuse = self
+            .wire
+            .as_mut()
+            .is_some_and(|w| w.address == address && w.is_usable());
+        if !reuse {
+            match Wire::connect(&address, self.connect_timeout).await {
+                Ok(w) => self.wire = Some(w),
+                Err(e) => {
+                    self.wire = None;
+                    return failed(e);
+                }
+            }
+        }
+        let Some(wire) = self.wire.as_mut() else {
+            return failed("no connection".into());
         };
-        let body = BodyObservation {
-            len,
-            text,
-            matches_file: comparer.map(StreamComparer::finish),
-        };
-        Ok((recorded, body))
+        let mut exchange = wire
+            .exchange(
+                &request.bytes,
+                &request.method,
+                request.half_close,
+                deadline,
+                compare_with,
+            )
+            .await;
+        if exchange.response.is_some() && exchange.observed.closed == Some(false) {
+            let until = match watch_close {
+                WatchClose::No => None,
+                WatchClose::Grace => Some((Instant::now() + OPEN_GRACE).min(deadline)),
+                WatchClose::UntilDeadline => Some(deadline),
+            };
+            if let Some(until) = until {
+                exchange.observed.closed = Some(wire.watch_close(until).await);
+            }
+        }
+        // A connection the fault proxy cut, half-closed, or left mid-response is spent.
+        if proxy.is_some() || request.half_close || exchange.response.is_none() {
+            self.wire = None;
+        }
+        exchange
     }
 }
 
-/// One line saying why the exchange failed, with the underlying cause.
-fn describe_error(e: reqwest::Error) -> String {
-    let mut message = if e.is_connect() {
-        "cannot connect to the target".to_owned()
-    } else if e.is_timeout() {
-        "timed out".to_owned()
-    } else if e.is_request() {
-        "the request failed".to_owned()
-    } else {
-        "the exchange failed".to_owned()
-    };
-    let mut source = std::error::Error::source(&e);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
+/// How long a connection must stay open after a response to count as kept open.
+const OPEN_GRACE: Duration = Duration::from_millis(500);
+
+/// Whether to watch for the server closing the connection after its response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchClose {
+    No,
+    /// Half a second: enough to see an immediate close.
+    Grace,
+    /// Until the step's timeout: the server must close by then.
+    UntilDeadline,
+}
+
+fn failed(why: String) -> Exchange {
+    let mut e = Exchange::default();
+    e.observed.failure = Some(why);
+    e
 }
 
 /// `bits-received-content-range` -> `BITS-Received-Content-Range`, for readable reports.

@@ -125,9 +125,20 @@ pub struct Step {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub body: Option<Spanned<String>>,
-    /// `new` opens a fresh TCP connection for this step and those after it.
+    /// `new` opens a fresh TCP connection for this step and those after it;
+    /// `close-after` closes the connection once this step is done.
     #[serde(default)]
     pub connection: Option<ConnectionMode>,
+    /// Send these exact bytes instead of a request built from the keys above.
+    #[serde(default)]
+    pub raw: Option<RawRequest>,
+    /// Send this step through the built-in fault proxy, which breaks the exchange.
+    #[serde(default)]
+    pub fault: Option<Fault>,
+    /// A seeded, generated fragment schedule checked against a model of the protocol
+    /// (a whole upload: Create-Session, the fragments, Close-Session, GET).
+    #[serde(default)]
+    pub generate: Option<Generate>,
     /// Per-step timeout in seconds (default: the run's step timeout).
     #[serde(default)]
     pub timeout: Option<f64>,
@@ -136,9 +147,10 @@ pub struct Step {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub requires: Vec<Spanned<String>>,
-    /// What the response must look like.
-    #[schemars(with = "Expect")]
-    pub expect: Spanned<Expect>,
+    /// What the response must look like (every step but `generate` has one).
+    #[serde(default)]
+    #[schemars(with = "Option<Expect>")]
+    pub expect: Option<Spanned<Expect>>,
     /// Response header -> variable name, usable as `${name}` in later steps.
     #[serde(default)]
     #[schemars(with = "IndexMap<String, String>")]
@@ -153,6 +165,79 @@ pub enum ConnectionMode {
     Same,
     /// A new connection, kept for the following steps.
     New,
+    /// The current connection (or a new one if it is closed), closed after this step.
+    CloseAfter,
+}
+
+/// A request written as bytes. Lines are templates (`${name}`), each sent followed by
+/// `eol`; a blank line ends the head unless `end_head: false`; then the body: `body`,
+/// or the step's `range` of the upload file. Nothing is added: no Host, no Content-Length.
+/// Built-ins for raw lines: `${host}` (the target's `host:port`), `${upload_path}`
+/// (the path of `${upload_url}`), `${content_length}` (the body's length) and, with a
+/// `range`, `${content_range}` (`bytes first-last/total`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequest {
+    /// Request line and header lines, without line ends.
+    #[schemars(with = "Vec<String>")]
+    pub lines: Vec<Spanned<String>>,
+    /// Line end: `crlf` (default) or `lf` (bare LF, to test a lenient server).
+    #[serde(default)]
+    pub eol: Option<Eol>,
+    /// Send the blank line that ends the head (default true).
+    #[serde(default)]
+    pub end_head: Option<bool>,
+    /// A literal body (templated); exclusive with the step's `range`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub body: Option<Spanned<String>>,
+    /// Shut down the sending side after the bytes, so the server reads end-of-file.
+    #[serde(default)]
+    pub half_close: bool,
+}
+
+/// Line ends of a raw request head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Eol {
+    Crlf,
+    Lf,
+}
+
+/// What the fault proxy does to this step's exchange. The step is sent on its own
+/// connection through the proxy; later steps use a new direct connection.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    /// Forward this many request bytes (head included), then cut both connections.
+    #[serde(default)]
+    pub cut_after_request_bytes: Option<u64>,
+    /// Forward the request head and this many body bytes, then cut both connections.
+    #[serde(default)]
+    pub cut_after_body_bytes: Option<u64>,
+    /// Hold the response this many milliseconds before forwarding it.
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
+    /// Let the request reach the server, discard its response and close the connection.
+    #[serde(default)]
+    pub drop_response: bool,
+}
+
+/// A generated fragment schedule (see docs/scenario-format.md, "Generated schedules").
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Generate {
+    /// Seed of the schedule; the same seed gives the same schedule.
+    pub seed: u64,
+    /// Random fragments before the upload is completed in order (default 12).
+    #[serde(default)]
+    pub fragments: Option<u32>,
+    /// Largest fragment in bytes (default a quarter of the file).
+    #[serde(default)]
+    pub max_fragment: Option<u64>,
+    /// Shrink a failing schedule to a minimal one (default true).
+    #[serde(default)]
+    pub shrink: Option<bool>,
 }
 
 /// Expectations on one response.
@@ -176,11 +261,88 @@ pub struct Expect {
     #[serde(default)]
     #[schemars(with = "Option<BodyCheck>")]
     pub body: Option<Spanned<BodyCheck>>,
+    /// `present` (the server must answer) or `none` (it must not: it closes the
+    /// connection, or stays silent until the step's timeout). Without it a response is
+    /// assumed, and a missing one is an error rather than a failure.
+    #[serde(default)]
+    #[schemars(with = "Option<ResponsePresence>")]
+    pub response: Option<Spanned<ResponsePresence>>,
+    /// The connection after the exchange: `closed` by the server within the step's
+    /// timeout, or still `open` (not closed within half a second of the response).
+    #[serde(default)]
+    #[schemars(with = "Option<ConnectionState>")]
+    pub connection: Option<Spanned<ConnectionState>>,
+    /// Acceptable HTTP versions of the response (default `HTTP/1.1`, MC-BUP 2.2.1;
+    /// another version is then an error, not a failure).
+    #[serde(default)]
+    #[schemars(with = "Option<VersionSpec>")]
+    pub version: Option<Spanned<VersionSpec>>,
     /// Alternative legal readings of an ambiguous requirement; at least one
     /// must hold. The outcome records which one the target followed.
     #[serde(default)]
     #[schemars(with = "Vec<Reading>")]
     pub readings: Vec<Spanned<Reading>>,
+}
+
+/// Whether a response must come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ResponsePresence {
+    Present,
+    None,
+}
+
+/// The state of the connection after an exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectionState {
+    Open,
+    Closed,
+}
+
+/// One HTTP version (`HTTP/1.1`) or a list of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionSpec(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for VersionSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct VersionVisitor;
+        impl<'de> Visitor<'de> for VersionVisitor {
+            type Value = VersionSpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an HTTP version such as \"HTTP/1.1\", or a list of them")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<VersionSpec, E> {
+                Ok(VersionSpec(vec![v.to_owned()]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<VersionSpec, A::Error> {
+                let mut versions = Vec::new();
+                while let Some(v) = seq.next_element::<String>()? {
+                    versions.push(v);
+                }
+                if versions.is_empty() {
+                    return Err(de::Error::custom("the list of versions is empty"));
+                }
+                Ok(VersionSpec(versions))
+            }
+        }
+        deserializer.deserialize_any(VersionVisitor)
+    }
+}
+
+impl JsonSchema for VersionSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "VersionSpec".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "An HTTP version (`HTTP/1.1`) or a non-empty list of acceptable versions.",
+            "oneOf": [
+                { "type": "string" },
+                { "type": "array", "minItems": 1, "items": { "type": "string" } }
+            ]
+        })
+    }
 }
 
 /// One named, cited reading of an ambiguity.
@@ -204,6 +366,14 @@ pub struct Reading {
     #[serde(default)]
     #[schemars(with = "Option<ErrorSpec>")]
     pub error: Option<Spanned<ErrorSpec>>,
+    /// `present` or `none`, as in `expect`.
+    #[serde(default)]
+    #[schemars(with = "Option<ResponsePresence>")]
+    pub response: Option<Spanned<ResponsePresence>>,
+    /// `open` or `closed`, as in `expect`.
+    #[serde(default)]
+    #[schemars(with = "Option<ConnectionState>")]
+    pub connection: Option<Spanned<ConnectionState>>,
 }
 
 /// One or several acceptable HTTP statuses.
@@ -267,6 +437,8 @@ pub enum HeaderCheck {
     AbsentOrEquals(String),
     /// The same number as this hexadecimal value, with or without `0x`, in any case.
     Hex(String),
+    /// A decimal number within `first-last` (inclusive; templated, e.g. `"1000-${cut}"`).
+    Between(String),
 }
 
 /// Expectation on the BITS error headers.

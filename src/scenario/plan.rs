@@ -1,7 +1,7 @@
 //! Validated scenarios: what the runner executes. Built by `validate` from the YAML model,
 //! with templates parsed, regexes compiled and every expectation carrying its location.
 
-use super::model::{ConnectionMode, Level};
+use super::model::{ConnectionMode, ConnectionState, Eol, Fault, Level, ResponsePresence};
 use super::template::Template;
 use crate::location::Loc;
 use std::path::PathBuf;
@@ -65,11 +65,17 @@ pub struct StepPlan {
     pub headers: Vec<(String, Template)>,
     /// Lowercased names of default headers not to send.
     pub omit: Vec<String>,
-    pub range: Option<ByteRange>,
+    pub range: Option<RangePlan>,
     pub total: Option<u64>,
     pub seed: Option<u64>,
     pub body: Option<Template>,
     pub connection: ConnectionMode,
+    /// Exact bytes to send instead of a built request.
+    pub raw: Option<RawPlan>,
+    /// What the fault proxy does to this exchange.
+    pub fault: Option<Fault>,
+    /// A generated schedule instead of one request.
+    pub generate: Option<GeneratePlan>,
     pub timeout: Option<Duration>,
     /// Capabilities this step needs.
     pub requires: Vec<String>,
@@ -86,7 +92,87 @@ pub struct ExpectPlan {
     pub headers: Vec<HeaderExpectation>,
     pub error: Option<Located<ErrorExpectation>>,
     pub body: Option<Located<BodyExpectation>>,
+    pub response: Option<Located<ResponsePresence>>,
+    pub connection: Option<Located<ConnectionState>>,
+    /// Acceptable response versions; `None` means HTTP/1.1, enforced as an error.
+    pub version: Option<Located<Vec<String>>>,
     pub readings: Vec<ReadingPlan>,
+}
+
+impl ExpectPlan {
+    /// True when the step (or one of its readings) allows the server not to answer.
+    pub fn allows_no_response(&self) -> bool {
+        let none = |r: &Option<Located<ResponsePresence>>| {
+            r.as_ref()
+                .is_some_and(|r| r.value == ResponsePresence::None)
+        };
+        none(&self.response) || self.readings.iter().any(|r| none(&r.response))
+    }
+}
+
+/// A fragment range: numbers, or templates resolved when the step runs
+/// (`${resume}-${last_byte}`, to send the rest from where the server says it is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RangePlan {
+    Fixed(ByteRange),
+    Templated { first: Template, last: Template },
+}
+
+impl RangePlan {
+    /// The byte range, once the variables are known; `file_size` bounds it.
+    pub fn resolve(
+        &self,
+        vars: &super::template::Vars,
+        file_size: u64,
+    ) -> Result<ByteRange, String> {
+        let range = match self {
+            RangePlan::Fixed(r) => *r,
+            RangePlan::Templated { first, last } => {
+                let number = |t: &Template| -> Result<u64, String> {
+                    let text = t.render(vars)?;
+                    text.trim()
+                        .parse()
+                        .map_err(|_| format!("range bound {text:?} is not a decimal number"))
+                };
+                ByteRange {
+                    first: number(first)?,
+                    last: number(last)?,
+                }
+            }
+        };
+        if range.last < range.first {
+            return Err(format!(
+                "range {}-{} ends before it starts",
+                range.first, range.last
+            ));
+        }
+        if range.last >= file_size {
+            return Err(format!(
+                "range {}-{} goes past the end of the {file_size}-byte upload file",
+                range.first, range.last
+            ));
+        }
+        Ok(range)
+    }
+}
+
+/// A raw request, validated.
+#[derive(Debug, Clone)]
+pub struct RawPlan {
+    pub lines: Vec<Template>,
+    pub eol: Eol,
+    pub end_head: bool,
+    pub body: Option<Template>,
+    pub half_close: bool,
+}
+
+/// A generated schedule, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GeneratePlan {
+    pub seed: u64,
+    pub fragments: u32,
+    pub max_fragment: u64,
+    pub shrink: bool,
 }
 
 /// A value with the place it was written.
@@ -115,6 +201,8 @@ pub enum HeaderMatch {
     OneOf(Vec<Template>),
     AbsentOrEquals(Template),
     Hex(u64),
+    /// A decimal number in an inclusive range, both bounds templated.
+    Between(Template, Template),
 }
 
 /// The BITS error headers.
@@ -145,4 +233,6 @@ pub struct ReadingPlan {
     pub status: Option<Located<Vec<u16>>>,
     pub headers: Vec<HeaderExpectation>,
     pub error: Option<Located<ErrorExpectation>>,
+    pub response: Option<Located<ResponsePresence>>,
+    pub connection: Option<Located<ConnectionState>>,
 }

@@ -6,7 +6,7 @@
 
 use super::error::{ScenarioError, did_you_mean};
 use super::load::LoadedFile;
-use super::model::{self, ConnectionMode, ErrorSpec, HeaderCheck, Spanned};
+use super::model::{self, ConnectionMode, ErrorSpec, HeaderCheck, ResponsePresence, Spanned};
 use super::plan::*;
 use super::template::Template;
 use crate::location::Loc;
@@ -20,6 +20,10 @@ use std::time::Duration;
 pub const BUILTIN_VARS: &[&str] = &["upload_url", "target", "protocol", "scenario_id"];
 /// Variables that exist when the scenario declares a `file`.
 pub const FILE_VARS: &[&str] = &["file_size", "last_byte"];
+/// Variables that exist in the lines and body of a `raw` request.
+pub const RAW_VARS: &[&str] = &["host", "upload_path", "content_length"];
+/// Default number of random fragments of a `generate` step.
+const DEFAULT_GENERATED_FRAGMENTS: u32 = 12;
 
 /// Builds the runnable scenario, or every mistake found in it.
 pub fn validate(
@@ -210,6 +214,9 @@ impl Validator {
         let errors_before = self.errors.len();
         let step = &spanned.value;
         let loc = self.loc(spanned);
+        if let Some(generate) = &step.generate {
+            return self.generate_step(number, step, generate, loc, has_file);
+        }
 
         let packet = step.packet.as_ref().map(|p| {
             if p.value.trim().is_empty() || !is_token(&p.value) {
@@ -272,25 +279,24 @@ impl Validator {
             .map(|o| o.value.to_ascii_lowercase())
             .collect();
 
-        let range = step
-            .range
-            .as_ref()
-            .and_then(|r| match parse_range(&r.value) {
-                Ok(range) => {
-                    if !has_file {
-                        self.error(
-                            r,
-                            "`range` needs a `file:` in the scenario to take bytes from".into(),
-                            None,
-                        );
-                    }
-                    Some(range)
-                }
-                Err(message) => {
-                    self.error(r, message, None);
-                    None
-                }
-            });
+        let range = step.range.as_ref().and_then(|r| {
+            let parsed = if r.value.contains("${") {
+                self.templated_range(r)
+            } else {
+                parse_range(&r.value)
+                    .map(RangePlan::Fixed)
+                    .map_err(|m| self.error(r, m, None))
+                    .ok()
+            };
+            if parsed.is_some() && !has_file {
+                self.error(
+                    r,
+                    "`range` needs a `file:` in the scenario to take bytes from".into(),
+                    None,
+                );
+            }
+            parsed
+        });
         if step.range.is_none() && (step.total.is_some() || step.seed.is_some()) {
             self.error_at(
                 loc.clone(),
@@ -326,8 +332,17 @@ impl Validator {
             None => None,
         };
 
+        let raw = step.raw.as_ref().and_then(|raw| self.raw(step, raw, &loc));
+        let fault = step.fault.as_ref().and_then(|f| self.fault(f, &loc));
+
         let requires = self.capabilities(&step.requires);
-        let expect = self.expect(&step.expect);
+        let expect = match &step.expect {
+            Some(e) => self.expect(e),
+            None => {
+                self.error_at(loc.clone(), "a step needs an `expect`".into(), None);
+                ExpectPlan::default()
+            }
+        };
 
         let mut captures = Vec::new();
         for (header, var) in &step.capture {
@@ -380,10 +395,223 @@ impl Validator {
             seed: step.seed,
             body,
             connection: step.connection.unwrap_or(ConnectionMode::Same),
+            raw,
+            fault,
+            generate: None,
             timeout,
             requires,
             expect,
             captures,
+        })
+    }
+
+    /// `${a}-${b}`: two numeric templates, resolved when the step runs.
+    fn templated_range(&mut self, r: &Spanned<String>) -> Option<RangePlan> {
+        let loc = self.loc(r);
+        let Some((a, b)) = split_range(&r.value) else {
+            self.error(
+                r,
+                format!(
+                    "range {:?} must be `first-last`, e.g. `${{resume}}-${{last_byte}}`",
+                    r.value
+                ),
+                None,
+            );
+            return None;
+        };
+        let first = self.template(a, &loc)?;
+        let last = self.template(b, &loc)?;
+        Some(RangePlan::Templated { first, last })
+    }
+
+    fn raw(&mut self, step: &model::Step, raw: &model::RawRequest, loc: &Loc) -> Option<RawPlan> {
+        let clashes: Vec<&str> = [
+            ("packet", step.packet.is_some()),
+            ("method", step.method.is_some()),
+            ("headers", !step.headers.is_empty()),
+            ("omit", !step.omit.is_empty()),
+            ("body", step.body.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k))
+        .collect();
+        if !clashes.is_empty() {
+            self.error_at(
+                loc.clone(),
+                format!(
+                    "a `raw` step writes its own bytes: drop {}",
+                    clashes
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                None,
+            );
+        }
+        if raw.lines.is_empty() {
+            self.error_at(
+                loc.clone(),
+                "`raw.lines` needs at least the request line".into(),
+                None,
+            );
+        }
+        if raw.body.is_some() && step.range.is_some() {
+            self.error_at(
+                loc.clone(),
+                "a raw step has either `raw.body` or a `range`, not both".into(),
+                None,
+            );
+        }
+        let mut added: Vec<String> = RAW_VARS.iter().map(|v| v.to_string()).collect();
+        if step.range.is_some() {
+            added.push("content_range".into());
+        }
+        let added: Vec<String> = added
+            .into_iter()
+            .filter(|v| self.known.insert(v.clone()))
+            .collect();
+        let mut lines = Vec::new();
+        for line in &raw.lines {
+            let l = self.loc(line);
+            if line.value.contains(['\r', '\n']) {
+                self.error(
+                    line,
+                    "a raw line holds no line break: `eol` adds them".into(),
+                    None,
+                );
+            }
+            lines.extend(self.template(&line.value, &l));
+        }
+        let body = raw.body.as_ref().and_then(|b| {
+            let l = self.loc(b);
+            self.template(&b.value, &l)
+        });
+        for v in added {
+            self.known.remove(&v);
+        }
+        (lines.len() == raw.lines.len()).then(|| RawPlan {
+            lines,
+            eol: raw.eol.unwrap_or(model::Eol::Crlf),
+            end_head: raw.end_head.unwrap_or(true),
+            body,
+            half_close: raw.half_close,
+        })
+    }
+
+    fn fault(&mut self, fault: &model::Fault, loc: &Loc) -> Option<model::Fault> {
+        let breaks = [
+            fault.cut_after_request_bytes.is_some(),
+            fault.cut_after_body_bytes.is_some(),
+            fault.drop_response,
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if breaks > 1 {
+            self.error_at(loc.clone(), "a fault cuts the request or drops the response, not both: choose one of `cut_after_request_bytes`, `cut_after_body_bytes`, `drop_response`".into(), None);
+            return None;
+        }
+        if breaks == 0 && fault.delay_ms.is_none() {
+            self.error_at(loc.clone(), "an empty `fault` does nothing: give `cut_after_request_bytes`, `cut_after_body_bytes`, `drop_response` or `delay_ms`".into(), None);
+            return None;
+        }
+        Some(fault.clone())
+    }
+
+    fn generate_step(
+        &mut self,
+        number: usize,
+        step: &model::Step,
+        generate: &model::Generate,
+        loc: Loc,
+        has_file: bool,
+    ) -> Option<StepPlan> {
+        let others = [
+            ("packet", step.packet.is_some()),
+            ("method", step.method.is_some()),
+            ("url", step.url.is_some()),
+            ("headers", !step.headers.is_empty()),
+            ("omit", !step.omit.is_empty()),
+            ("range", step.range.is_some()),
+            ("body", step.body.is_some()),
+            ("raw", step.raw.is_some()),
+            ("fault", step.fault.is_some()),
+            ("expect", step.expect.is_some()),
+            ("capture", !step.capture.is_empty()),
+        ];
+        let clashes: Vec<String> = others
+            .iter()
+            .filter(|(_, set)| *set)
+            .map(|(k, _)| format!("`{k}`"))
+            .collect();
+        if !clashes.is_empty() {
+            self.error_at(loc.clone(), format!("a `generate` step runs a whole upload and checks it against the model: drop {}", clashes.join(", ")), None);
+        }
+        if !has_file {
+            self.error_at(
+                loc.clone(),
+                "a `generate` step needs a `file:` in the scenario".into(),
+                None,
+            );
+            return None;
+        }
+        let fragments = generate.fragments.unwrap_or(DEFAULT_GENERATED_FRAGMENTS);
+        if fragments == 0 || fragments > 1000 {
+            self.error_at(
+                loc.clone(),
+                format!("`fragments: {fragments}` must be between 1 and 1000"),
+                None,
+            );
+        }
+        if generate.max_fragment == Some(0) {
+            self.error_at(
+                loc.clone(),
+                "`max_fragment` must be at least 1".into(),
+                None,
+            );
+        }
+        let requires = self.capabilities(&step.requires);
+        let timeout = step
+            .timeout
+            .filter(|t| t.is_finite() && *t > 0.0 && *t <= 3600.0)
+            .map(Duration::from_secs_f64);
+        if !clashes.is_empty()
+            || fragments == 0
+            || fragments > 1000
+            || generate.max_fragment == Some(0)
+        {
+            return None;
+        }
+        Some(StepPlan {
+            number,
+            label: step
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("generated schedule (seed {})", generate.seed)),
+            loc,
+            packet: None,
+            method: "BITS_POST".into(),
+            url: Template::parse("${upload_url}").unwrap_or_else(|_| Template::literal("")),
+            headers: Vec::new(),
+            omit: Vec::new(),
+            range: None,
+            total: None,
+            seed: None,
+            body: None,
+            connection: step.connection.unwrap_or(ConnectionMode::Same),
+            raw: None,
+            fault: None,
+            generate: Some(GeneratePlan {
+                seed: generate.seed,
+                fragments,
+                max_fragment: generate.max_fragment.unwrap_or(0),
+                shrink: generate.shrink.unwrap_or(true),
+            }),
+            timeout,
+            requires,
+            expect: ExpectPlan::default(),
+            captures: Vec::new(),
         })
     }
 
@@ -398,8 +626,30 @@ impl Validator {
             headers: self.header_checks(&e.headers),
             error: e.error.as_ref().and_then(|s| self.error_spec(s)),
             body: None,
+            response: e.response.as_ref().map(|r| Located {
+                value: r.value,
+                loc: self.loc(r),
+            }),
+            connection: e.connection.as_ref().map(|c| Located {
+                value: c.value,
+                loc: self.loc(c),
+            }),
+            version: e.version.as_ref().map(|v| Located {
+                value: v.value.0.clone(),
+                loc: self.loc(v),
+            }),
             readings: Vec::new(),
         };
+        if let Some(r) = &e.response
+            && r.value == ResponsePresence::None
+            && (e.status.is_some()
+                || !e.headers.is_empty()
+                || e.error.is_some()
+                || e.body.is_some()
+                || e.version.is_some())
+        {
+            self.error(r, "`response: none` leaves nothing to check: drop `status`, `headers`, `error`, `body` and `version`".into(), None);
+        }
         if let Some(b) = &e.body {
             let loc = self.loc(b);
             let value = match &b.value {
@@ -432,7 +682,23 @@ impl Validator {
                 }),
                 headers: self.header_checks(&r.value.headers),
                 error: r.value.error.as_ref().and_then(|s| self.error_spec(s)),
+                response: r.value.response.as_ref().map(|x| Located {
+                    value: x.value,
+                    loc: self.loc(x),
+                }),
+                connection: r.value.connection.as_ref().map(|x| Located {
+                    value: x.value,
+                    loc: self.loc(x),
+                }),
             };
+            if let Some(x) = &r.value.response
+                && x.value == ResponsePresence::None
+                && (r.value.status.is_some()
+                    || !r.value.headers.is_empty()
+                    || r.value.error.is_some())
+            {
+                self.error(x, "`response: none` leaves nothing to check: drop `status`, `headers` and `error`".into(), None);
+            }
             plan.readings.push(reading);
         }
         if plan.readings.len() == 1 {
@@ -510,6 +776,21 @@ impl Validator {
                         None
                     }
                 },
+                HeaderCheck::Between(text) => match split_range(text) {
+                    Some((a, b)) => {
+                        let first = self.template(a, &loc);
+                        let last = self.template(b, &loc);
+                        first.zip(last).map(|(a, b)| HeaderMatch::Between(a, b))
+                    }
+                    None => {
+                        self.error_at(
+                            loc.clone(),
+                            format!("between {text:?} must be `first-last`, e.g. `1000-1500`"),
+                            None,
+                        );
+                        None
+                    }
+                },
                 HeaderCheck::Hex(text) => match parse_hex(text) {
                     Some(n) => Some(HeaderMatch::Hex(n)),
                     None => {
@@ -580,6 +861,23 @@ pub fn parse_range(text: &str) -> Result<ByteRange, String> {
         return Err(format!("range {text:?} ends before it starts"));
     }
     Ok(ByteRange { first, last })
+}
+
+/// Splits `first-last` at the dash outside any `${...}` (variable names may hold dashes).
+pub fn split_range(text: &str) -> Option<(&str, &str)> {
+    let mut depth = 0usize;
+    for (i, c) in text.char_indices() {
+        match c {
+            '{' if text[..i].ends_with('$') => depth += 1,
+            '}' if depth > 0 => depth -= 1,
+            '-' if depth == 0 => {
+                let (a, b) = (text[..i].trim(), text[i + 1..].trim());
+                return (!a.is_empty() && !b.is_empty()).then_some((a, b));
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// A hexadecimal number with or without `0x`, any case (`0x5`, `8020001F`).
@@ -655,7 +953,7 @@ mod tests {
         let text = format!(
             "{HEAD}file: {{ size: 10 }}\nsteps:\n  - packet: Create-Session\n    headers: {{ BITS-Supported-Protocols: \"${{protocol}}\" }}\n    expect:\n      status: [200, 201]\n      error: {{ code: 0x8020001F, context: \"0x5\" }}\n      headers: {{ BITS-Protocol: {{ hex: \"0X1f\" }} }}\n    capture: {{ BITS-Session-Id: session }}\n  - packet: Fragment\n    headers: {{ BITS-Session-Id: \"${{session}}\" }}\n    range: 0-${{last}}\n    expect: {{ status: 200 }}\n"
         );
-        // `${last}` is not valid in a range (ranges are numbers): one error.
+        // `${last}` is not defined (ranges may use variables, but defined ones): one error.
         let errors = check(&text).unwrap_err();
         assert_eq!(errors.len(), 1, "{errors:?}");
         let plan = check(&text.replace("0-${last}", "0-9")).expect("valid");
@@ -673,7 +971,10 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
-        assert_eq!(plan.steps[1].range, Some(ByteRange { first: 0, last: 9 }));
+        assert_eq!(
+            plan.steps[1].range,
+            Some(RangePlan::Fixed(ByteRange { first: 0, last: 9 }))
+        );
     }
 
     #[test]

@@ -1,0 +1,127 @@
+//! The built-in fault proxy: a TCP relay between the harness and the target that breaks
+//! one exchange on purpose, so scenarios can test what BITS exists for: resuming an
+//! interrupted upload.
+//!
+//! One proxy serves one connection (one step): it can cut both connections after N
+//! request bytes (or N body bytes after the head), hold the response for a while, or
+//! let the request through and drop the response. It listens on 127.0.0.1 only and
+//! ends with its [`FaultProxy`] handle.
+
+use crate::raw::request::find_head_end;
+use crate::scenario::model::Fault;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// How long the proxy waits for the harness to connect or the target to accept.
+const CONNECT_WAIT: Duration = Duration::from_secs(30);
+
+/// A running proxy; dropping it stops it and closes its connections.
+#[derive(Debug)]
+pub struct FaultProxy {
+    address: String,
+    task: JoinHandle<()>,
+}
+
+impl FaultProxy {
+    /// Listens on an ephemeral 127.0.0.1 port and relays one connection to `upstream`.
+    pub async fn start(upstream: &str, fault: Fault) -> Result<FaultProxy, String> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| format!("fault proxy: cannot listen: {e}"))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| format!("fault proxy: {e}"))?
+            .to_string();
+        let upstream = upstream.to_owned();
+        let task = tokio::spawn(async move {
+            let Ok(Ok((client, _))) = tokio::time::timeout(CONNECT_WAIT, listener.accept()).await
+            else {
+                return;
+            };
+            let Ok(Ok(server)) =
+                tokio::time::timeout(CONNECT_WAIT, TcpStream::connect(&upstream)).await
+            else {
+                return;
+            };
+            relay(client, server, &fault).await;
+        });
+        Ok(FaultProxy { address, task })
+    }
+
+    /// `127.0.0.1:port`, to connect to instead of the target.
+    pub fn address(&self) -> String {
+        self.address.clone()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Relays both ways until either side closes or the fault ends the exchange; returning
+/// drops (closes) both connections.
+async fn relay(mut client: TcpStream, mut server: TcpStream, fault: &Fault) {
+    let mut up = vec![0u8; 16 * 1024];
+    let mut down = vec![0u8; 16 * 1024];
+    let mut forwarded: u64 = 0;
+    // Request bytes seen, kept only until the head's end is found.
+    let mut head: Vec<u8> = Vec::new();
+    let mut limit = fault.cut_after_request_bytes;
+    let mut delayed = false;
+    let mut client_done = false;
+    loop {
+        tokio::select! {
+            read = client.read(&mut up), if !client_done => {
+                let n = match read {
+                    Ok(0) | Err(_) => {
+                        // The harness half-closed: pass that on, keep relaying the answer.
+                        client_done = true;
+                        let _ = server.shutdown().await;
+                        continue;
+                    }
+                    Ok(n) => n,
+                };
+                let chunk = &up[..n];
+                if let (Some(body_bytes), None) = (fault.cut_after_body_bytes, limit) {
+                    if head.len() < 64 * 1024 {
+                        head.extend_from_slice(chunk);
+                    }
+                    if let Some(end) = find_head_end(&head) {
+                        limit = Some(end as u64 + body_bytes);
+                    }
+                }
+                let allowed = match limit {
+                    Some(limit) => usize::try_from(limit.saturating_sub(forwarded)).unwrap_or(usize::MAX).min(n),
+                    None => n,
+                };
+                if server.write_all(&chunk[..allowed]).await.is_err() {
+                    return;
+                }
+                forwarded += allowed as u64;
+                if limit.is_some_and(|l| forwarded >= l) {
+                    // The cut: both connections end here, mid-request.
+                    let _ = server.flush().await;
+                    return;
+                }
+            }
+            read = server.read(&mut down) => {
+                let n = match read { Ok(0) | Err(_) => return, Ok(n) => n };
+                if fault.drop_response {
+                    // The server has answered: the harness never sees it.
+                    return;
+                }
+                if let (Some(ms), false) = (fault.delay_ms, delayed) {
+                    delayed = true;
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
+                if client.write_all(&down[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}

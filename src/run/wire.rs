@@ -1,0 +1,375 @@
+//! One TCP connection to the target: write a request's bytes, read one response with
+//! the lenient parser, and notice when the server closes. Every read is bounded by the
+//! step's deadline and by size caps, so no target can hang the run or fill its memory.
+
+use crate::check::{BodyObservation, TransportObservation};
+use crate::outcome::RecordedResponse;
+use crate::raw::response::{self, ChunkedDecoder, Framing, ResponseHead, parse_head, preview};
+use crate::scenario::plan::UploadFile;
+use crate::upload_data::StreamComparer;
+use std::io::ErrorKind;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+/// Bodies up to this size are kept as text for `body: { equals }` and reports.
+const KEPT_BODY_BYTES: usize = 64 * 1024;
+/// Shown in reports.
+const PREVIEW_BYTES: usize = 512;
+/// A body delimited by the connection's end is read up to this size, then given up on.
+const MAX_UNTIL_CLOSE_BYTES: u64 = 256 * 1024 * 1024;
+const READ_CHUNK: usize = 16 * 1024;
+
+/// What one exchange produced.
+#[derive(Debug, Default)]
+pub struct Exchange {
+    pub response: Option<RecordedResponse>,
+    pub body: BodyObservation,
+    pub observed: TransportObservation,
+}
+
+/// A connected socket and the bytes read from it but not yet used.
+#[derive(Debug)]
+pub struct Wire {
+    stream: TcpStream,
+    pub address: String,
+    buf: Vec<u8>,
+    /// The server closed its side (or reset the connection).
+    eof: bool,
+    /// The last response said the connection ends after it.
+    done: bool,
+}
+
+/// How a read ended.
+enum Read {
+    Data,
+    Eof,
+    Reset(String),
+    Timeout,
+}
+
+impl Wire {
+    /// Connects within `timeout`.
+    pub async fn connect(address: &str, timeout: Duration) -> Result<Wire, String> {
+        match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                Ok(Wire {
+                    stream,
+                    address: address.to_owned(),
+                    buf: Vec::new(),
+                    eof: false,
+                    done: false,
+                })
+            }
+            Ok(Err(e)) => Err(format!("cannot connect to {address}: {e}")),
+            Err(_) => Err(format!(
+                "cannot connect to {address}: no answer within {:.1}s",
+                timeout.as_secs_f64()
+            )),
+        }
+    }
+
+    /// Still usable for another request: not closed by either side, as far as can be
+    /// told without blocking.
+    pub fn is_usable(&mut self) -> bool {
+        if self.eof || self.done {
+            return false;
+        }
+        let mut probe = [0u8; 1];
+        match self.stream.try_read(&mut probe) {
+            Ok(0) => false,
+            // Unsolicited bytes: a confused server; start afresh.
+            Ok(_) => false,
+            Err(e) => e.kind() == ErrorKind::WouldBlock,
+        }
+    }
+
+    /// Sends `bytes`, then reads one response to a `method` request before `deadline`.
+    pub async fn exchange(
+        &mut self,
+        bytes: &[u8],
+        method: &str,
+        half_close: bool,
+        deadline: Instant,
+        compare_with: Option<UploadFile>,
+    ) -> Exchange {
+        self.buf.clear();
+        let started = Instant::now();
+        // A write error is not the end: the server may have answered early (413, 400).
+        let write_error =
+            match tokio::time::timeout_at(deadline, self.stream.write_all(bytes)).await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some("the target did not accept the request bytes in time".to_owned()),
+            };
+        if half_close {
+            let _ = self.stream.shutdown().await;
+        }
+        let mut exchange = Exchange::default();
+        let head = match self.read_head(deadline, started).await {
+            Ok(head) => head,
+            Err(failure) => {
+                let failure = match write_error {
+                    Some(w) if is_silence_text(&failure) => {
+                        format!("{failure} (sending failed: {w})")
+                    }
+                    _ => failure,
+                };
+                exchange.observed.failure = Some(failure);
+                exchange.observed.closed = Some(self.eof);
+                return exchange;
+            }
+        };
+        match self.read_body(&head, method, deadline, compare_with).await {
+            Ok((body, len, kept)) => {
+                exchange.response = Some(record(&head, len, &kept));
+                exchange.body = body;
+            }
+            Err(failure) => {
+                exchange.observed.failure =
+                    Some(format!("{} {}: {failure}", head.version, head.status));
+            }
+        }
+        if head.closes_connection() {
+            self.done = true;
+        }
+        exchange.observed.closed = Some(self.eof);
+        exchange
+    }
+
+    /// Waits until `deadline` for the server to close; true if it did.
+    pub async fn watch_close(&mut self, deadline: Instant) -> bool {
+        while !self.eof {
+            match self.read_more(deadline).await {
+                Read::Data => {
+                    // Bytes after a complete response: keep reading, they are not ours.
+                    self.buf.clear();
+                }
+                Read::Eof | Read::Reset(_) => return true,
+                Read::Timeout => return false,
+            }
+        }
+        true
+    }
+
+    async fn read_more(&mut self, deadline: Instant) -> Read {
+        let mut chunk = vec![0u8; READ_CHUNK];
+        match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
+            Err(_) => Read::Timeout,
+            Ok(Ok(0)) => {
+                self.eof = true;
+                Read::Eof
+            }
+            Ok(Ok(n)) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                Read::Data
+            }
+            Ok(Err(e)) => {
+                self.eof = true;
+                Read::Reset(e.to_string())
+            }
+        }
+    }
+
+    async fn read_head(
+        &mut self,
+        deadline: Instant,
+        started: Instant,
+    ) -> Result<ResponseHead, String> {
+        loop {
+            match parse_head(&self.buf)? {
+                Some(head) if head.is_interim() => {
+                    self.buf.drain(..head.len);
+                    continue;
+                }
+                Some(head) => {
+                    self.buf.drain(..head.len);
+                    return Ok(head);
+                }
+                None => {}
+            }
+            let waited = started.elapsed().as_secs_f64();
+            match self.read_more(deadline).await {
+                Read::Data => {}
+                Read::Eof if self.buf.is_empty() => {
+                    return Err("the target closed the connection without answering".into());
+                }
+                Read::Reset(e) if self.buf.is_empty() => {
+                    return Err(format!(
+                        "the target reset the connection without answering ({e})"
+                    ));
+                }
+                Read::Eof | Read::Reset(_) => {
+                    return Err(format!(
+                        "the response broke off inside its head after {} bytes: {}",
+                        self.buf.len(),
+                        preview(&self.buf)
+                    ));
+                }
+                Read::Timeout if self.buf.is_empty() => {
+                    return Err(format!(
+                        "no response within {waited:.1}s (the connection is still open)"
+                    ));
+                }
+                Read::Timeout => {
+                    return Err(format!(
+                        "the response head was still incomplete after {waited:.1}s ({} bytes: {})",
+                        self.buf.len(),
+                        preview(&self.buf)
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Reads the body: (observation, length, first bytes kept).
+    async fn read_body(
+        &mut self,
+        head: &ResponseHead,
+        method: &str,
+        deadline: Instant,
+        compare_with: Option<UploadFile>,
+    ) -> Result<(BodyObservation, u64, Vec<u8>), String> {
+        let framing = response::framing(head, method)?;
+        let mut sink = BodySink::new(compare_with);
+        match framing {
+            Framing::Empty => {}
+            Framing::Length(total) => {
+                while sink.len < total {
+                    if self.buf.is_empty() {
+                        self.fill(deadline, || {
+                            format!("the body broke off after {} of {total} bytes", sink.len)
+                        })
+                        .await?;
+                    }
+                    let take = usize::try_from(total - sink.len)
+                        .unwrap_or(usize::MAX)
+                        .min(self.buf.len());
+                    sink.push(&self.buf[..take]);
+                    self.buf.drain(..take);
+                }
+            }
+            Framing::Chunked => {
+                let mut decoder = ChunkedDecoder::default();
+                while !decoder.is_done() {
+                    if self.buf.is_empty() {
+                        self.fill(deadline, || {
+                            format!("the chunked body broke off after {} bytes", sink.len)
+                        })
+                        .await?;
+                    }
+                    let used = decoder.feed(&self.buf, &mut |b| sink.push(b))?;
+                    self.buf.drain(..used);
+                    if sink.len > MAX_UNTIL_CLOSE_BYTES {
+                        return Err(format!(
+                            "the chunked body exceeds {} MiB",
+                            MAX_UNTIL_CLOSE_BYTES >> 20
+                        ));
+                    }
+                }
+            }
+            Framing::UntilClose => {
+                self.done = true;
+                loop {
+                    sink.push(&self.buf);
+                    self.buf.clear();
+                    if sink.len > MAX_UNTIL_CLOSE_BYTES {
+                        return Err(format!(
+                            "the body, delimited by the connection's end, exceeds {} MiB",
+                            MAX_UNTIL_CLOSE_BYTES >> 20
+                        ));
+                    }
+                    match self.read_more(deadline).await {
+                        Read::Data => {}
+                        Read::Eof | Read::Reset(_) => break,
+                        Read::Timeout => {
+                            return Err(format!(
+                                "no Content-Length, and the connection was still open at the step's timeout ({} body bytes read)",
+                                sink.len
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(sink.finish())
+    }
+
+    /// Reads more bytes, or fails with `broke_off()` on close and a timeout message.
+    async fn fill(
+        &mut self,
+        deadline: Instant,
+        broke_off: impl Fn() -> String,
+    ) -> Result<(), String> {
+        match self.read_more(deadline).await {
+            Read::Data => Ok(()),
+            Read::Eof | Read::Reset(_) => Err(broke_off()),
+            Read::Timeout => Err(format!(
+                "{} at the step's timeout",
+                broke_off().replace("broke off", "stalled")
+            )),
+        }
+    }
+}
+
+fn is_silence_text(failure: &str) -> bool {
+    crate::check::is_silence(failure)
+}
+
+/// Collects a body: its length, its first bytes, its comparison with the upload file.
+struct BodySink {
+    len: u64,
+    kept: Vec<u8>,
+    comparer: Option<StreamComparer>,
+}
+
+impl BodySink {
+    fn new(compare_with: Option<UploadFile>) -> BodySink {
+        BodySink {
+            len: 0,
+            kept: Vec::new(),
+            comparer: compare_with.map(|f| StreamComparer::new(f.seed, f.size)),
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        self.len += bytes.len() as u64;
+        if self.kept.len() < KEPT_BODY_BYTES {
+            let room = KEPT_BODY_BYTES - self.kept.len();
+            self.kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        }
+        if let Some(c) = self.comparer.as_mut() {
+            c.update(bytes);
+        }
+    }
+
+    fn finish(self) -> (BodyObservation, u64, Vec<u8>) {
+        let text = (self.len as usize <= KEPT_BODY_BYTES)
+            .then(|| String::from_utf8(self.kept.clone()).ok())
+            .flatten();
+        let observation = BodyObservation {
+            len: self.len,
+            text,
+            matches_file: self.comparer.map(StreamComparer::finish),
+        };
+        (observation, self.len, self.kept)
+    }
+}
+
+fn record(head: &ResponseHead, body_len: u64, kept: &[u8]) -> RecordedResponse {
+    RecordedResponse {
+        version: head.version.clone(),
+        status: head.status,
+        reason: head.reason.clone(),
+        // Shown in the usual case, as the reports always have (hyper sends lowercase).
+        headers: head
+            .headers
+            .iter()
+            .map(|(n, v)| (super::transport::canonical_header_name(n), v.clone()))
+            .collect(),
+        body_len,
+        body_preview: String::from_utf8_lossy(&kept[..kept.len().min(PREVIEW_BYTES)]).into_owned(),
+    }
+}
