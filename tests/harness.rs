@@ -206,3 +206,36 @@ fn fmt_check_flags_a_file_out_of_canonical_form() {
         "{formatted}"
     );
 }
+
+#[test]
+fn check_reports_every_mistake_with_its_location() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let group = dir.path().join("fragment");
+    std::fs::create_dir(&group).expect("mkdir");
+    let head = "title: t\nspec: s\nlevel: must\nfile: { size: 10 }\n";
+    std::fs::write(group.join("001-a.yaml"), format!("id: same\n{head}steps:\n  - packet: Fragment\n    headers: {{ BITS-Session-Id: \"${{session}}\" }}\n    range: 9-2\n    expect: {{ status: 200 }}\n  - packet: Create-Session\n    expect: {{ status: 200 }}\n    capture: {{ BITS-Session-Id: session }}\n")).expect("write");
+    std::fs::write(group.join("002-b.yaml"), format!("id: same\n{head}steps:\n  - packet: Ping\n    url: \"${{nope}}\"\n    expect: {{ status: 200 }}\n")).expect("write");
+    let out = bitspec(
+        &["check", "--scenarios", &dir.path().to_string_lossy()],
+        dir.path(),
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    for (location, message) in [
+        (
+            "001-a.yaml:8:33",
+            "`${session}` is used before the step that captures it",
+        ),
+        ("001-a.yaml:9:12", "range \"9-2\" ends before it starts"),
+        ("002-b.yaml:8:10", "undefined variable `${nope}`"),
+        (
+            "002-b.yaml:1:5",
+            "duplicate scenario id `same` (first used at ",
+        ),
+    ] {
+        assert!(
+            all.contains(&format!("{location}\n  × {message}")),
+            "missing {location} {message:?} in:\n{all}"
+        );
+    }
+}

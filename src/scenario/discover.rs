@@ -97,28 +97,32 @@ pub fn load_suite(dir: &Path) -> Suite {
 /// Loads and validates the given files (path, group, name).
 pub fn load_files(files: Vec<(PathBuf, String, String)>) -> Suite {
     let mut suite = Suite::default();
+    // Every parsed file's id, valid or not, so a duplicate is reported even when one
+    // of the two files has other mistakes.
+    let mut first_seen: HashMap<String, Loc> = HashMap::new();
     for (path, group, name) in files {
         match load_file(&path) {
-            Ok(loaded) => match validate(loaded, &path, &group, &name) {
-                Ok(scenario) => suite.scenarios.push(scenario),
-                Err(errors) => suite.errors.extend(errors),
-            },
+            Ok(loaded) => {
+                let id = loaded.doc.id.value.trim().to_owned();
+                let loc = Loc::of(&loaded.file, &loaded.doc.id);
+                match first_seen.get(&id) {
+                    Some(previous) => suite.errors.push(
+                        ScenarioError::new(
+                            format!("duplicate scenario id `{id}` (first used at {previous})"),
+                            Some(loc),
+                        )
+                        .with_source(&loaded.source),
+                    ),
+                    None => {
+                        first_seen.insert(id, loc);
+                    }
+                }
+                match validate(loaded, &path, &group, &name) {
+                    Ok(scenario) => suite.scenarios.push(scenario),
+                    Err(errors) => suite.errors.extend(errors),
+                }
+            }
             Err(e) => suite.errors.push(e),
-        }
-    }
-    let mut first_seen: HashMap<String, Loc> = HashMap::new();
-    for scenario in &suite.scenarios {
-        let loc = Loc::new(&scenario.file, 1, 1);
-        if let Some(previous) = first_seen.get(&scenario.id) {
-            suite.errors.push(ScenarioError::new(
-                format!(
-                    "duplicate scenario id `{}` (first used at {previous})",
-                    scenario.id
-                ),
-                Some(loc),
-            ));
-        } else {
-            first_seen.insert(scenario.id.clone(), loc);
         }
     }
     suite
