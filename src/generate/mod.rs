@@ -97,6 +97,11 @@ pub async fn run_generated(
         outcome.error = Some("a `generate` step needs the scenario's `file`".into());
         return (outcome, Vec::new());
     };
+    let target_url = format!(
+        "{}.gen{}",
+        vars.get("upload_url").map_or("", String::as_str),
+        step.number
+    );
     let shape = Shape {
         file_size: file.size,
         max_fragment: if plan.max_fragment == 0 {
@@ -107,9 +112,9 @@ pub async fn run_generated(
     };
     let schedule = schedule::generate(plan.seed, plan.fragments, shape);
     let target = Target {
+        url: target_url,
         file,
         shape,
-        vars,
         options,
         timeout: step.timeout.unwrap_or(options.step_timeout),
     };
@@ -132,7 +137,8 @@ pub async fn run_generated(
         outcome.elapsed_ms = millis(started.elapsed());
         return (outcome, notes);
     };
-    let (minimal, run, runs) = if plan.shrink && !failure.transport {
+    // Only a failure inside the schedule shrinks (not a refused Create-Session).
+    let (minimal, run, runs) = if plan.shrink && !failure.transport && failure.at > 0 {
         shrink(&target, schedule.clone(), first).await
     } else {
         (schedule.clone(), first, 0)
@@ -219,9 +225,10 @@ fn summarise(readings: &[String]) -> String {
 
 /// Everything a run needs to talk to the target.
 struct Target<'a> {
+    /// Each run uploads to this URL plus the run's number.
+    url: String,
     file: UploadFile,
     shape: Shape,
-    vars: &'a Vars,
     options: &'a RunOptions,
     timeout: Duration,
 }
@@ -229,10 +236,7 @@ struct Target<'a> {
 impl Target<'_> {
     /// One whole upload of `schedule` on a fresh URL; the session is cancelled if it fails.
     async fn run(&self, schedule: &[Frag], attempt: usize) -> Run {
-        let url = format!(
-            "{}.gen{attempt}",
-            self.vars.get("upload_url").map_or("", String::as_str)
-        );
+        let url = format!("{}-{attempt}", self.url);
         let mut conn = Connection::new(self.options.connect_timeout);
         let mut run = Run::default();
         let session = match self.create(&mut conn, &url, &mut run).await {

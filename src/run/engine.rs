@@ -49,13 +49,11 @@ impl RunOptions {
 
     /// Headers every request carries: the profile's credentials, as HTTP Basic.
     pub fn default_headers(&self) -> Vec<(String, String)> {
-        use base64::Engine as _;
         match &self.profile.credentials {
-            Some(c) => {
-                let token = base64::engine::general_purpose::STANDARD
-                    .encode(format!("{}:{}", c.username, c.password));
-                vec![("Authorization".into(), format!("Basic {token}"))]
-            }
+            Some(c) => vec![(
+                "Authorization".into(),
+                crate::profile::basic_authorization(c),
+            )],
             None => Vec::new(),
         }
     }
@@ -206,7 +204,7 @@ pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Scenario
             }
             None => run_step(step, scenario, &mut connection, &mut vars, options).await,
         };
-        track_sessions(step, &result, &mut open_sessions);
+        track_sessions(&result, &mut open_sessions);
         outcome.notes.extend(reading_notes(step, &result));
         let stop = if let Some(error) = &result.error {
             outcome.verdict = Verdict::Error;

@@ -158,11 +158,28 @@ fn wire_request(
     vars.insert("host".into(), endpoint.authority.clone());
     vars.insert("upload_path".into(), upload.target);
     vars.insert("content_length".into(), body.len().to_string());
-    let lines = raw
+    let mut lines = raw
         .lines
         .iter()
         .map(|l| l.render(&vars))
         .collect::<Result<Vec<_>, _>>()?;
+    if raw.credentials {
+        // The profile's credentials, so raw steps run on targets that need them too.
+        let sets = |name: &str| {
+            lines.iter().skip(1).any(|l| {
+                l.split_once(':')
+                    .is_some_and(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+            })
+        };
+        let defaults: Vec<String> = options
+            .default_headers()
+            .into_iter()
+            .filter(|(n, _)| !sets(n))
+            .map(|(n, v)| format!("{n}: {v}"))
+            .collect();
+        let at = lines.len().min(1);
+        lines.splice(at..at, defaults);
+    }
     let eol = match raw.eol {
         Eol::Crlf => request::Eol::Crlf,
         Eol::Lf => request::Eol::Lf,
@@ -259,25 +276,30 @@ fn capture(
     missing
 }
 
-fn is_packet(step: &StepPlan, name: &str) -> bool {
-    step.packet
-        .as_deref()
-        .is_some_and(|p| p.eq_ignore_ascii_case(name))
+/// Whether the request sent was this packet type (from its header, so raw steps count).
+fn is_packet(result: &StepOutcome, name: &str) -> bool {
+    let mut types = result
+        .request
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("BITS-Packet-Type"));
+    let first = types.next();
+    types.next().is_none() && first.is_some_and(|(_, v)| v.trim().eq_ignore_ascii_case(name))
 }
 
 /// Remembers sessions a Create-Session opened; forgets those a Close or Cancel ended.
-pub(super) fn track_sessions(step: &StepPlan, result: &StepOutcome, open: &mut Vec<String>) {
+pub(super) fn track_sessions(result: &StepOutcome, open: &mut Vec<String>) {
     let Some(response) = &result.response else {
         return;
     };
     let success = (200..300).contains(&response.status);
-    if is_packet(step, "Create-Session")
+    if is_packet(result, "Create-Session")
         && success
         && let Some(id) = response.header("BITS-Session-Id")
     {
         open.push(id.trim().to_owned());
     }
-    if (is_packet(step, "Close-Session") || is_packet(step, "Cancel-Session")) && success {
+    if (is_packet(result, "Close-Session") || is_packet(result, "Cancel-Session")) && success {
         let sent = result
             .request
             .headers

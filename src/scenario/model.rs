@@ -171,7 +171,8 @@ pub enum ConnectionMode {
 
 /// A request written as bytes. Lines are templates (`${name}`), each sent followed by
 /// `eol`; a blank line ends the head unless `end_head: false`; then the body: `body`,
-/// or the step's `range` of the upload file. Nothing is added: no Host, no Content-Length.
+/// or the step's `range` of the upload file. Nothing is added (no Host, no Content-Length)
+/// but the profile's credentials, as a line after the request line, unless `credentials: false`.
 /// Built-ins for raw lines: `${host}` (the target's `host:port`), `${upload_path}`
 /// (the path of `${upload_url}`), `${content_length}` (the body's length) and, with a
 /// `range`, `${content_range}` (`bytes first-last/total`).
@@ -194,6 +195,9 @@ pub struct RawRequest {
     /// Shut down the sending side after the bytes, so the server reads end-of-file.
     #[serde(default)]
     pub half_close: bool,
+    /// Add the profile's Authorization line (default true; a line that sets it wins).
+    #[serde(default)]
+    pub credentials: Option<bool>,
 }
 
 /// Line ends of a raw request head.

@@ -164,6 +164,8 @@ pub struct RawPlan {
     pub end_head: bool,
     pub body: Option<Template>,
     pub half_close: bool,
+    /// Insert the profile's default headers after the request line.
+    pub credentials: bool,
 }
 
 /// A generated schedule, validated.

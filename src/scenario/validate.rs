@@ -496,6 +496,7 @@ impl Validator {
             end_head: raw.end_head.unwrap_or(true),
             body,
             half_close: raw.half_close,
+            credentials: raw.credentials.unwrap_or(true),
         })
     }
 
