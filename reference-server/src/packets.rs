@@ -34,6 +34,10 @@ pub async fn handle(shared: &Shared, parts: Parts, body: Incoming, log: &mut Out
     if headers.values().any(|v| v.len() > config.max_header_value) {
         return Ack::invalid();
     }
+    // One packet type: a repeated header is not a list field (RFC 2616 4.2, MC-BUP 2.2.1).
+    if headers.get_all("BITS-Packet-Type").iter().count() > 1 {
+        return Ack::invalid();
+    }
     let Some(kind) = header(headers, "BITS-Packet-Type").and_then(PacketType::parse) else {
         return Ack::invalid();
     };
@@ -340,9 +344,8 @@ async fn close(shared: &Shared, mut record: Record) -> Ack {
         Ok(received) => record.total.is_some_and(|total| total == received),
         Err(e) => return Ack::from_io(&e),
     };
-    // Faults (testing aid): publish a partial upload, or never publish.
-    let complete = (complete || shared.has_fault(Fault::ClosePublishesPartial))
-        && !shared.has_fault(Fault::CloseNoPublish);
+    // Fault (testing aid): a complete upload is never published.
+    let complete = complete && !shared.has_fault(Fault::CloseNoPublish);
     if complete && let Err(error) = publish(shared, &mut record).await {
         let _ = finish(shared, &mut record, State::Cancelled).await;
         return error;
