@@ -22,6 +22,7 @@ pub const CAPABILITIES: &[&str] = &[
     "auth",
     "uploads-disabled",
     "session-timeout",
+    "restricted-user",
 ];
 
 /// A profile file, as written.
@@ -55,6 +56,10 @@ struct ProfileDoc {
     /// HTTP Basic credentials.
     #[serde(default)]
     credentials: Option<Credentials>,
+    /// A second account that authenticates but may not upload under the target
+    /// (to test 403 for an authenticated user without permission).
+    #[serde(default)]
+    restricted_credentials: Option<Credentials>,
     /// Appended to the target URL: where uploads are allowed.
     #[serde(default)]
     url_prefix: String,
@@ -186,6 +191,10 @@ impl Profile {
             vars.insert("username".into(), c.username.clone());
             vars.insert("password".into(), c.password.clone());
         }
+        if let Some(c) = &doc.restricted_credentials {
+            add("restricted-user");
+            vars.insert("restricted_authorization".into(), basic_authorization(c));
+        }
         if let Some(path) = &doc.uploads_disabled_path {
             add("uploads-disabled");
             vars.insert(
@@ -221,4 +230,12 @@ pub const PROFILE_VAR_CAPABILITIES: &[(&str, &str)] = &[
     ("password", "auth"),
     ("uploads_disabled_path", "uploads-disabled"),
     ("session_timeout", "session-timeout"),
+    ("restricted_authorization", "restricted-user"),
 ];
+
+/// The `Authorization` value for HTTP Basic with these credentials.
+pub fn basic_authorization(c: &Credentials) -> String {
+    use base64::Engine as _;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.username, c.password));
+    format!("Basic {token}")
+}
