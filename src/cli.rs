@@ -29,6 +29,9 @@ pub enum Command {
     Diff(DiffArgs),
     /// Write the JSON Schemas of the scenario format and of results.json into schema/.
     Schema(SchemaArgs),
+    /// Prove the suite has teeth: run it against the reference server once per injected
+    /// fault and print the mutation score (faults caught by a failure naming the fault).
+    Selftest(crate::selftest_cmd::SelftestArgs),
 }
 
 #[derive(Debug, Args)]

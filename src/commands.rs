@@ -20,6 +20,9 @@ pub fn execute(command: Command) -> u8 {
         Command::Check(args) => check(&args),
         Command::Schema(args) => schema(&args),
         Command::Fmt(args) => fmt(&args),
+        Command::Selftest(args) => {
+            crate::selftest_cmd::command(&args, &scenario_dir(&args.select.scenarios))
+        }
         Command::Diff(args) => diff(&args),
         Command::Coverage(args) => crate::coverage_cmd::run(&args, &scenario_dir(&args.scenarios)),
     }

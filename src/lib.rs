@@ -44,5 +44,7 @@ pub mod requirements;
 pub mod run;
 pub mod scenario;
 pub mod schema;
+pub mod selftest;
+pub mod selftest_cmd;
 pub mod target;
 pub mod upload_data;

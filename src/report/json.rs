@@ -2,6 +2,7 @@
 //! `schema_version`; fields are only ever added within one version.
 
 use crate::outcome::{ScenarioOutcome, Totals};
+use crate::selftest::Selftest;
 use serde::Serialize;
 use std::path::Path;
 
@@ -17,10 +18,31 @@ struct Results<'a> {
     target: &'a str,
     totals: Totals,
     scenarios: &'a [ScenarioOutcome],
+    /// Only from `bitspec selftest`: the mutation score and what each fault did
+    /// (`scenarios` are then the control run, without faults).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    selftest: Option<&'a Selftest>,
 }
 
 /// The JSON text of a run.
 pub fn to_json(outcomes: &[ScenarioOutcome], target: &str) -> Result<String, serde_json::Error> {
+    encode(outcomes, target, None)
+}
+
+/// The JSON text of a self-test: the control run and the `selftest` section.
+pub fn selftest_json(
+    outcomes: &[ScenarioOutcome],
+    target: &str,
+    selftest: &Selftest,
+) -> Result<String, serde_json::Error> {
+    encode(outcomes, target, Some(selftest))
+}
+
+fn encode(
+    outcomes: &[ScenarioOutcome],
+    target: &str,
+    selftest: Option<&Selftest>,
+) -> Result<String, serde_json::Error> {
     serde_json::to_string_pretty(&Results {
         schema_version: SCHEMA_VERSION,
         tool: "bitspec",
@@ -28,6 +50,7 @@ pub fn to_json(outcomes: &[ScenarioOutcome], target: &str) -> Result<String, ser
         target,
         totals: Totals::of(outcomes),
         scenarios: outcomes,
+        selftest,
     })
 }
 

@@ -8,6 +8,7 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod selftest;
 pub mod summary;
 
 pub use console::Console;

@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Frame;
 
 use super::Fault;
-use super::request::{Seen, active};
+use super::request::{Seen, active, link_destination};
 use crate::ack::{Ack, BG_E_SESSION_NOT_FOUND, Body, E_FAIL};
 use crate::config::{ErrorHeader, NotificationType};
 use crate::protocol::PacketType;
@@ -168,14 +168,9 @@ async fn repeat_id(shared: &Shared, mut ack: Ack) -> Ack {
 /// entity, so every byte appended shows there at once.
 async fn write_directly(shared: &Shared, ack: &Ack) {
     let Some(id) = session_id(ack) else { return };
-    let Some((record, _)) = active(shared, &id).await else {
-        return;
-    };
-    let dest = shared.root.join(&record.destination);
-    if let Some(parent) = dest.parent() {
-        let _ = tokio::fs::create_dir_all(parent).await;
+    if let Some((record, _)) = active(shared, &id).await {
+        link_destination(shared, &record).await;
     }
-    let _ = tokio::fs::hard_link(shared.sessions.data_path(&record.id), &dest).await;
 }
 
 /// Applies the faults of the Ack's wire form: header spelling, body, framing.

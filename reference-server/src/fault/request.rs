@@ -87,8 +87,9 @@ pub(super) async fn before(shared: &Shared, seen: &Seen, parts: &mut Parts) -> O
         return Some(Ack::invalid());
     }
     let kind = seen.kind?;
-    if kind.needs_session() && seen.session.is_none() && on(Fault::MissingSessionIdNotFound) {
-        return Some(Ack::session_not_found());
+    let ends = matches!(kind, PacketType::CloseSession | PacketType::CancelSession);
+    if ends && seen.session.is_none() && on(Fault::MissingSessionIdOk) {
+        return Some(Ack::ok());
     }
     let length = header(headers, "Content-Length");
     if kind != PacketType::Fragment
@@ -98,13 +99,6 @@ pub(super) async fn before(shared: &Shared, seen: &Seen, parts: &mut Parts) -> O
         headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     }
     match kind {
-        PacketType::Ping if on(Fault::PingChecksSession) => {
-            let id = seen.session.as_deref()?;
-            match active(shared, id).await {
-                Some(_) => None,
-                None => Some(Ack::session_not_found()),
-            }
-        }
         PacketType::CreateSession => create(shared, seen, headers),
         PacketType::Fragment => fragment(shared, seen, headers).await,
         PacketType::CloseSession if on(Fault::DestinationWrittenDirectly) => {
@@ -114,6 +108,11 @@ pub(super) async fn before(shared: &Shared, seen: &Seen, parts: &mut Parts) -> O
             if record.total == Some(expected) {
                 let _ = tokio::fs::remove_file(shared.root.join(&record.destination)).await;
             }
+            None
+        }
+        PacketType::CancelSession if on(Fault::CancelPublishesPartial) => {
+            let (record, _) = active(shared, seen.session.as_deref()?).await?;
+            link_destination(shared, &record).await;
             None
         }
         _ => None,
@@ -129,10 +128,10 @@ fn create(shared: &Shared, seen: &Seen, headers: &mut HeaderMap) -> Option<Ack> 
     let any_separator = |c: char| c == ',' || c.is_ascii_whitespace();
     let refused = (on(Fault::ProtocolCaseSensitive)
         && !list.split(any_separator).any(|g| g == UPLOAD_PROTOCOL))
-        || (on(Fault::ProtocolCommaRejected)
+        || (on(Fault::ProtocolListCommaOnly)
             && !list
-                .split_ascii_whitespace()
-                .any(|g| g.eq_ignore_ascii_case(UPLOAD_PROTOCOL)));
+                .split(',')
+                .any(|g| g.trim().eq_ignore_ascii_case(UPLOAD_PROTOCOL)));
     if refused {
         headers.remove("BITS-Supported-Protocols");
     } else if on(Fault::ProtocolMismatchAccepted) {
@@ -153,8 +152,22 @@ async fn fragment(shared: &Shared, seen: &Seen, headers: &mut HeaderMap) -> Opti
         headers.remove("Content-Range");
         return None;
     }
-    let range = seen.range?;
+    if on(Fault::ContentEncodingIgnored) {
+        headers.remove("Content-Encoding");
+    }
     let (record, expected) = active(shared, seen.session.as_deref()?).await?;
+    if on(Fault::ContentRangeOptional) && !headers.contains_key("Content-Range") {
+        let length = header(headers, "Content-Length").and_then(|l| l.trim().parse::<u64>().ok());
+        if let Some(length) = length.filter(|l| *l > 0) {
+            let last = expected + length - 1;
+            let total = record.total.unwrap_or(last + 1);
+            if let Ok(value) = HeaderValue::from_str(&format!("bytes {expected}-{last}/{total}")) {
+                headers.insert("Content-Range", value);
+            }
+        }
+        return None;
+    }
+    let range = seen.range?;
     let mut wanted = range;
     // A server that ignores the first offset appends every body at the end.
     if (range.first > expected && on(Fault::GapAccepted))
@@ -217,4 +230,14 @@ pub(crate) async fn write_at(
     }
     file.flush().await.map_err(|e| Ack::from_io(&e))?;
     Ok(stored.max(end))
+}
+
+/// Gives the session's entity a second name at its destination (creating folders), so
+/// the partial upload shows there.
+pub(super) async fn link_destination(shared: &Shared, record: &Record) {
+    let dest = shared.root.join(&record.destination);
+    if let Some(parent) = dest.parent() {
+        let _ = tokio::fs::create_dir_all(parent).await;
+    }
+    let _ = tokio::fs::hard_link(shared.sessions.data_path(&record.id), &dest).await;
 }

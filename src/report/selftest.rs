@@ -1,0 +1,129 @@
+//! The self-test's reports: a line per fault on the console, and a "Self-test"
+//! section added to `report.md` and `results.json` (whose scenarios are the control run).
+
+use super::RunReport;
+use super::markdown::text;
+use crate::selftest::{FaultResult, Score, Selftest, SelftestRun};
+use std::fmt::Write;
+use std::path::Path;
+
+/// How many scenario names a table cell lists before "and N more".
+const LISTED: usize = 3;
+
+/// One console line for a fault that has been run.
+pub fn fault_line(r: &FaultResult) -> String {
+    let state = match (r.caught(), r.named()) {
+        _ if r.error.is_some() => "ERROR ",
+        (true, true) => "named ",
+        (true, false) => "caught",
+        (false, _) => "MISSED",
+    };
+    let detail = match &r.error {
+        Some(e) => e.clone(),
+        None => format!(
+            "{} scenario(s) failed, {} name {}",
+            r.caught_by.len(),
+            r.named_by.len(),
+            r.breaks
+        ),
+    };
+    format!("{state} {:<32} {detail}", r.fault)
+}
+
+/// The score in one line.
+pub fn score_line(score: &Score) -> String {
+    format!(
+        "mutation score: {:.1} % ({} of {} faults caught by a failure that names what they break; {} caught)",
+        score.percent, score.named, score.faults, score.caught
+    )
+}
+
+/// Scenario names, the first few and a count of the rest.
+pub fn listed(names: &[String]) -> String {
+    let mut shown = names
+        .iter()
+        .take(LISTED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > LISTED {
+        let _ = write!(shown, " and {} more", names.len() - LISTED);
+    }
+    shown
+}
+
+/// The Markdown section: score, then a row per fault.
+pub fn markdown(selftest: &Selftest) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "## Self-test: mutation score\n");
+    let _ = writeln!(
+        md,
+        "**{}** — profile {}, {} scenarios against the reference server once per fault (strict), {:.0} s.\n",
+        text(&score_line(&selftest.score)),
+        text(&selftest.profile),
+        selftest.scenarios,
+        selftest.duration_ms as f64 / 1000.0
+    );
+    if !selftest.control_failures.is_empty() {
+        let _ = writeln!(
+            md,
+            "The control run (no fault) failed: {}. The fault results mean nothing until it passes.\n",
+            text(&selftest.control_failures.join(", "))
+        );
+    }
+    let _ = writeln!(
+        md,
+        "| Fault | Area | Breaks | Caught by | Named by |\n|---|---|---|---:|---|"
+    );
+    for r in &selftest.faults {
+        let named = match (&r.error, r.named(), r.caught()) {
+            (Some(e), _, _) => format!("error: {}", text(e)),
+            (None, true, _) => text(&listed(&r.named_by)),
+            (None, false, true) => "**not named**".into(),
+            (None, false, false) => "**not caught**".into(),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} |",
+            text(&r.fault),
+            text(&r.area),
+            text(&r.breaks),
+            r.caught_by.len(),
+            named
+        );
+    }
+    md.push('\n');
+    md
+}
+
+/// Writes the usual reports of the control run, with the self-test added to
+/// `results.json` and `report.md`.
+pub fn write_all(dir: &Path, run: &SelftestRun) -> (Vec<String>, Vec<String>) {
+    let report = RunReport {
+        outcomes: &run.control,
+        target: &run.target,
+        profile: &run.summary.profile,
+        profile_description: "control run of the self-test (no fault)",
+        strict: true,
+        coverage: None,
+    };
+    let (mut written, mut problems) = super::write_all(dir, &report);
+    let markdown = format!(
+        "{}\n{}",
+        super::markdown::render(&report).trim_end(),
+        markdown(&run.summary)
+    );
+    let json = super::json::selftest_json(&run.control, &run.target, &run.summary)
+        .map_err(|e| format!("cannot encode results: {e}"));
+    for result in [
+        json.and_then(|text| super::write_atomic(dir, "results.json", &text)),
+        super::write_atomic(dir, "report.md", &markdown),
+    ] {
+        match result {
+            Ok(path) if !written.contains(&path) => written.push(path),
+            Ok(_) => {}
+            Err(e) => problems.push(e),
+        }
+    }
+    (written, problems)
+}

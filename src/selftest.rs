@@ -1,0 +1,282 @@
+//! `bitspec selftest`: proof that the suite has teeth. The bundled reference server is
+//! started once per fault of its catalogue ([`bitspec_server::Fault`], a testing aid
+//! compiled into the server), the suite runs against each, and the results say which
+//! scenarios caught the fault and whether a failure names what the fault breaks (a
+//! header, `status` or `body`). A control run without faults must pass first, so every
+//! failure is the fault's doing. SHOULD-level expectations count (the runs are strict).
+//! The mutation score is faults caught and named / faults.
+
+use crate::outcome::{ScenarioOutcome, Verdict};
+use crate::profile::Profile;
+use crate::run::{RunOptions, run_all};
+use crate::scenario::Scenario;
+use crate::target::Target;
+use bitspec_server::Fault;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How a self-test runs.
+#[derive(Debug, Clone)]
+pub struct SelftestOptions {
+    /// The profile of the reference server (its configuration and capabilities).
+    pub profile: Profile,
+    /// The faults to inject, one server each.
+    pub faults: Vec<Fault>,
+    /// Scenarios at once within one run.
+    pub jobs: usize,
+    /// Faulty servers at once.
+    pub parallel: usize,
+    pub step_timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl SelftestOptions {
+    /// Every fault, on `profile`, with bounds fit for two cores.
+    pub fn new(profile: Profile) -> SelftestOptions {
+        SelftestOptions {
+            profile,
+            faults: Fault::ALL.to_vec(),
+            jobs: 4,
+            parallel: 2,
+            step_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What one fault did to the suite.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct FaultResult {
+    /// The `--fault` name.
+    pub fault: String,
+    pub area: String,
+    /// What the fault breaks: a header name, `status` or `body`.
+    pub breaks: String,
+    pub description: String,
+    /// Scenarios that failed or errored against the faulty server.
+    pub caught_by: Vec<String>,
+    /// Those of `caught_by` with a mismatch that names `breaks`.
+    pub named_by: Vec<String>,
+    /// Why the suite could not run (the server did not start).
+    pub error: Option<String>,
+    pub duration_ms: u64,
+}
+
+impl FaultResult {
+    pub fn caught(&self) -> bool {
+        !self.caught_by.is_empty()
+    }
+
+    pub fn named(&self) -> bool {
+        !self.named_by.is_empty()
+    }
+}
+
+/// The mutation score.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct Score {
+    pub faults: usize,
+    /// Faults some scenario failed on.
+    pub caught: usize,
+    /// Faults some failure named (header or status): the score's numerator.
+    pub named: usize,
+    /// `named / faults` in percent.
+    pub percent: f64,
+}
+
+impl Score {
+    pub fn of(results: &[FaultResult]) -> Score {
+        let named = results.iter().filter(|r| r.named()).count();
+        Score {
+            faults: results.len(),
+            caught: results.iter().filter(|r| r.caught()).count(),
+            named,
+            percent: if results.is_empty() {
+                0.0
+            } else {
+                100.0 * named as f64 / results.len() as f64
+            },
+        }
+    }
+
+    /// Every fault caught by a failure that names what it breaks.
+    pub fn is_perfect(&self) -> bool {
+        self.faults > 0 && self.named == self.faults
+    }
+}
+
+/// The `selftest` section of `results.json`.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct Selftest {
+    pub profile: String,
+    /// Scenarios run against each server.
+    pub scenarios: usize,
+    /// Scenarios that failed against the server without faults (must be none).
+    pub control_failures: Vec<String>,
+    pub score: Score,
+    pub faults: Vec<FaultResult>,
+    pub duration_ms: u64,
+}
+
+/// A whole self-test: the control run's outcomes and the fault results.
+pub struct SelftestRun {
+    pub control: Vec<ScenarioOutcome>,
+    pub target: String,
+    pub summary: Selftest,
+}
+
+/// The scenarios `profile` can run (the others would only be skipped).
+pub fn runnable(scenarios: Vec<Scenario>, profile: &Profile) -> Vec<Scenario> {
+    scenarios
+        .into_iter()
+        .filter(|s| profile.lacks(&s.requires).is_none())
+        .collect()
+}
+
+/// Runs the control and then every fault, `options.parallel` servers at a time;
+/// `on_fault` sees each result as it ends.
+pub async fn run_selftest(
+    scenarios: Vec<Scenario>,
+    options: &SelftestOptions,
+    on_fault: &(dyn Fn(&FaultResult) + Sync),
+) -> Result<SelftestRun, String> {
+    let started = Instant::now();
+    let base = base_config(&options.profile)?;
+    let scenarios = Arc::new(runnable(scenarios, &options.profile));
+    let control_target = Target::embedded_with(base.clone()).await?;
+    let target = format!("{} (bundled reference server)", control_target.base_url);
+    let control = run_suite(&scenarios, options, &control_target.base_url).await;
+    control_target.stop().await;
+    let control_failures = control
+        .iter()
+        .filter(|o| is_failure(o))
+        .map(|o| o.name.clone())
+        .collect();
+
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(options.parallel.max(1)));
+    let mut set = tokio::task::JoinSet::new();
+    for (index, fault) in options.faults.iter().copied().enumerate() {
+        let (semaphore, scenarios, options) = (
+            Arc::clone(&semaphore),
+            Arc::clone(&scenarios),
+            options.clone(),
+        );
+        let mut config = base.clone();
+        config.faults = vec![fault];
+        set.spawn(async move {
+            let _permit = semaphore.acquire_owned().await;
+            (index, run_fault(fault, config, &scenarios, &options).await)
+        });
+    }
+    let mut results: Vec<Option<FaultResult>> = vec![None; options.faults.len()];
+    while let Some(joined) = set.join_next().await {
+        let (index, result) = joined.map_err(|e| format!("a self-test task failed: {e}"))?;
+        on_fault(&result);
+        results[index] = Some(result);
+    }
+    let faults: Vec<FaultResult> = results.into_iter().flatten().collect();
+    Ok(SelftestRun {
+        control,
+        target,
+        summary: Selftest {
+            profile: options.profile.name.clone(),
+            scenarios: scenarios.len(),
+            control_failures,
+            score: Score::of(&faults),
+            faults,
+            duration_ms: millis(started.elapsed()),
+        },
+    })
+}
+
+/// The reference server's configuration for `profile`.
+fn base_config(profile: &Profile) -> Result<bitspec_server::Config, String> {
+    if profile.reference_example_app {
+        return Err(format!(
+            "profile `{}` needs the example server application, which selftest does not start",
+            profile.name
+        ));
+    }
+    match &profile.reference_server_config {
+        Some(path) => bitspec_server::Config::load(path)
+            .map_err(|e| format!("profile `{}`: {e}", profile.name)),
+        None => Ok(bitspec_server::Config::default()),
+    }
+}
+
+async fn run_suite(
+    scenarios: &[Scenario],
+    options: &SelftestOptions,
+    url: &str,
+) -> Vec<ScenarioOutcome> {
+    let mut run = RunOptions::new(url).with_profile(options.profile.clone());
+    run.strict = true;
+    run.jobs = options.jobs.max(1);
+    run.step_timeout = options.step_timeout;
+    run.connect_timeout = options.connect_timeout;
+    run_all(scenarios, &run, &|_| {}).await
+}
+
+async fn run_fault(
+    fault: Fault,
+    config: bitspec_server::Config,
+    scenarios: &[Scenario],
+    options: &SelftestOptions,
+) -> FaultResult {
+    let started = Instant::now();
+    let mut result = FaultResult {
+        fault: fault.name().into(),
+        area: fault.area().name().into(),
+        breaks: fault.breaks().into(),
+        description: fault.description().into(),
+        caught_by: Vec::new(),
+        named_by: Vec::new(),
+        error: None,
+        duration_ms: 0,
+    };
+    match Target::embedded_with(config).await {
+        Ok(target) => {
+            let outcomes = run_suite(scenarios, options, &target.base_url).await;
+            target.stop().await;
+            for o in outcomes.iter().filter(|o| is_failure(o)) {
+                result.caught_by.push(o.name.clone());
+                if names(o, fault.breaks()) {
+                    result.named_by.push(o.name.clone());
+                }
+            }
+        }
+        Err(e) => result.error = Some(e),
+    }
+    result.duration_ms = millis(started.elapsed());
+    result
+}
+
+fn is_failure(outcome: &ScenarioOutcome) -> bool {
+    matches!(
+        outcome.verdict,
+        Verdict::Fail | Verdict::Error | Verdict::Warn
+    )
+}
+
+/// Whether a mismatch of `outcome` is about `what`: its kind (`status`, `body`) or its
+/// header. The error code counts under either of its names.
+pub fn names(outcome: &ScenarioOutcome, what: &str) -> bool {
+    let aliases: &[&str] = if what.eq_ignore_ascii_case("BITS-Error-Code") {
+        &["BITS-Error-Code", "BITS-Error"]
+    } else {
+        &[what]
+    };
+    outcome.steps.iter().flat_map(|s| &s.mismatches).any(|m| {
+        aliases.iter().any(|a| {
+            m.kind.eq_ignore_ascii_case(a)
+                || m.header
+                    .as_deref()
+                    .is_some_and(|h| h.eq_ignore_ascii_case(a))
+        })
+    })
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,130 @@
+//! `bitspec selftest`: run the suite against the reference server once per injected
+//! fault, print what caught each, write the reports, exit 0 only at a 100 % score.
+
+use crate::cli::SelectArgs;
+use crate::exit;
+use crate::report::selftest::{fault_line, score_line, write_all};
+use crate::scenario::{Suite, load_suite};
+use crate::selftest::{SelftestOptions, run_selftest};
+use crate::target::resolve_profile;
+use bitspec_server::Fault;
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub struct SelftestArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Profile of the reference server: a YAML file or a shipped name [default: reference].
+    #[arg(long, value_name = "FILE|NAME")]
+    pub profile: Option<PathBuf>,
+    /// Only this fault (repeatable); default every fault of `bitspec-server --list-faults`.
+    #[arg(
+        long = "fault",
+        value_name = "NAME",
+        value_enum,
+        hide_possible_values = true
+    )]
+    pub faults: Vec<Fault>,
+    /// Scenarios at once within one run.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub jobs: usize,
+    /// Faulty servers at once.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub parallel: usize,
+    /// Seconds each step may take.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub step_timeout: u64,
+    /// Where reports are written.
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub report_dir: PathBuf,
+}
+
+/// Runs the command; the value is the exit code.
+pub fn command(args: &SelftestArgs, dir: &Path) -> u8 {
+    let Suite { scenarios, errors } = load_suite(dir);
+    if !errors.is_empty() {
+        for e in &errors {
+            eprintln!("{}", e.render(false));
+        }
+        return exit::INVALID;
+    }
+    let selection = args.select.selection();
+    let scenarios: Vec<_> = scenarios
+        .into_iter()
+        .filter(|s| selection.matches(s))
+        .collect();
+    if scenarios.is_empty() {
+        eprintln!(
+            "no scenario matched the selection (scenarios in {})",
+            dir.display()
+        );
+        return exit::NOTHING_SELECTED;
+    }
+    let profile = match resolve_profile(args.profile.as_deref(), true) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{}", e.render(false));
+            return exit::INVALID;
+        }
+    };
+    let mut options = SelftestOptions::new(profile);
+    if !args.faults.is_empty() {
+        options.faults = args.faults.clone();
+    }
+    options.jobs = args.jobs.max(1);
+    options.parallel = args.parallel.max(1);
+    options.step_timeout = Duration::from_secs(args.step_timeout.max(1));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::UNREACHABLE;
+        }
+    };
+    println!(
+        "selftest: {} fault(s), {} at a time, profile {}",
+        options.faults.len(),
+        options.parallel,
+        options.profile.name
+    );
+    let run = runtime.block_on(run_selftest(scenarios, &options, &|r| {
+        println!("{}", fault_line(r));
+    }));
+    let run = match run {
+        Ok(run) => run,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::UNREACHABLE;
+        }
+    };
+    let summary = &run.summary;
+    if !summary.control_failures.is_empty() {
+        println!(
+            "control run (no fault) failed: {}",
+            summary.control_failures.join(", ")
+        );
+    }
+    let (written, problems) = write_all(&args.report_dir, &run);
+    for path in written {
+        println!("report: {path}");
+    }
+    for e in problems {
+        eprintln!("warning: {e}");
+    }
+    println!(
+        "{} ({} scenarios per run, {:.0} s)",
+        score_line(&summary.score),
+        summary.scenarios,
+        summary.duration_ms as f64 / 1000.0
+    );
+    if summary.control_failures.is_empty() && summary.score.is_perfect() {
+        exit::PASSED
+    } else {
+        exit::FAILED
+    }
+}
