@@ -493,7 +493,18 @@ impl Target<'_> {
         let exchange = conn
             .exchange(&wire, self.timeout, compare_with, None, WatchClose::No)
             .await;
-        (exchange.response, exchange.body, exchange.observed.failure)
+        match exchange.response {
+            // As in ordinary steps, another HTTP version is an error, not a finding.
+            Some(r) if !r.version.eq_ignore_ascii_case("HTTP/1.1") => (
+                None,
+                exchange.body,
+                Some(format!(
+                    "the target answered {} where BITS messages are HTTP/1.1 (MC-BUP 2.2.1)",
+                    r.status_line()
+                )),
+            ),
+            response => (response, exchange.body, exchange.observed.failure),
+        }
     }
 }
 

@@ -190,8 +190,9 @@ impl Wire {
                 }
                 None => {}
             }
+            let read = self.read_more(deadline).await;
             let waited = started.elapsed().as_secs_f64();
-            match self.read_more(deadline).await {
+            match read {
                 Read::Data => {}
                 Read::Eof if self.buf.is_empty() => {
                     return Err("the target closed the connection without answering".into());
