@@ -2,11 +2,13 @@
 //!
 //! Enough of a static file server for clients and the suite to verify bytes
 //! and for the Windows client to download a reply (MC-BUP §3.5.5): Content-Length,
-//! Last-Modified, and a single `Range` answered with 206. Multi-range requests
-//! get the whole file (200), which RFC 9110 allows. Session data is never served.
+//! Last-Modified, a single `Range` answered with 206, and several ranges answered
+//! with a 206 `multipart/byteranges` body (`byte_ranges.rs`). Session data is never
+//! served.
 
 use std::io::SeekFrom;
 
+use bytes::Bytes;
 use futures_util::TryStreamExt;
 use http::{HeaderValue, Method, Response, StatusCode, header, request::Parts};
 use http_body_util::{BodyExt, StreamBody};
@@ -14,6 +16,7 @@ use hyper::body::Frame;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::ack::{Body, empty};
+use crate::byte_ranges::{self, Multipart, RangeRequest};
 use crate::paths::UrlPath;
 use crate::server::Shared;
 use crate::session::normalise_id;
@@ -44,7 +47,7 @@ pub async fn serve(shared: &Shared, parts: &Parts) -> Response<Body> {
 }
 
 async fn open(path: &std::path::Path, parts: &Parts) -> std::io::Result<Response<Body>> {
-    let mut file = tokio::fs::File::open(path).await?;
+    let file = tokio::fs::File::open(path).await?;
     let meta = file.metadata().await?;
     if !meta.is_file() {
         return Err(std::io::ErrorKind::NotFound.into());
@@ -62,13 +65,16 @@ async fn open(path: &std::path::Path, parts: &Parts) -> std::io::Result<Response
     {
         headers.insert(header::LAST_MODIFIED, value);
     }
-    let range = parts
+    let request = match parts
         .headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| parse_range(v, size));
-    let (start, len) = match range {
-        Some(Err(())) => {
+    {
+        Some(value) => byte_ranges::parse(value, size),
+        None => RangeRequest::Whole,
+    };
+    let ranges = match request {
+        RangeRequest::Unsatisfiable => {
             *response.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
             insert(
                 &mut response,
@@ -78,21 +84,114 @@ async fn open(path: &std::path::Path, parts: &Parts) -> std::io::Result<Response
             insert(&mut response, header::CONTENT_LENGTH, "0".to_string());
             return Ok(response);
         }
-        Some(Ok(Some((first, last)))) => {
-            *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-            let value = format!("bytes {first}-{last}/{size}");
-            insert(&mut response, header::CONTENT_RANGE, value);
-            (first, last - first + 1)
+        RangeRequest::Whole => {
+            insert(&mut response, header::CONTENT_LENGTH, size.to_string());
+            if parts.method == Method::GET {
+                *response.body_mut() = file_part(file, 0, size).await?;
+            }
+            return Ok(response);
         }
-        _ => (0, size),
+        RangeRequest::Parts(ranges) => ranges,
     };
-    insert(&mut response, header::CONTENT_LENGTH, len.to_string());
+    *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+    if let [(first, last)] = ranges[..] {
+        insert(
+            &mut response,
+            header::CONTENT_RANGE,
+            format!("bytes {first}-{last}/{size}"),
+        );
+        insert(
+            &mut response,
+            header::CONTENT_LENGTH,
+            (last - first + 1).to_string(),
+        );
+        if parts.method == Method::GET {
+            *response.body_mut() = file_part(file, first, last - first + 1).await?;
+        }
+        return Ok(response);
+    }
+    let multipart = Multipart::new(&ranges, size, boundary());
+    insert(
+        &mut response,
+        header::CONTENT_TYPE,
+        format!("multipart/byteranges; boundary={}", multipart.boundary),
+    );
+    insert(
+        &mut response,
+        header::CONTENT_LENGTH,
+        multipart.body_len().to_string(),
+    );
     if parts.method == Method::GET {
-        file.seek(SeekFrom::Start(start)).await?;
-        let stream = tokio_util::io::ReaderStream::new(file.take(len)).map_ok(Frame::data);
-        *response.body_mut() = BodyExt::boxed(StreamBody::new(stream));
+        *response.body_mut() = multipart_body(path.to_path_buf(), multipart);
     }
     Ok(response)
+}
+
+/// `len` bytes of `file` from `start`, streamed.
+async fn file_part(mut file: tokio::fs::File, start: u64, len: u64) -> std::io::Result<Body> {
+    file.seek(SeekFrom::Start(start)).await?;
+    let stream = tokio_util::io::ReaderStream::new(file.take(len)).map_ok(Frame::data);
+    Ok(BodyExt::boxed(StreamBody::new(stream)))
+}
+
+/// The parts, each framed, streamed one after the other; each part opens the
+/// file afresh and is read in chunks, so no part is ever held in memory.
+fn multipart_body(path: std::path::PathBuf, multipart: Multipart) -> Body {
+    let mut pieces = std::collections::VecDeque::new();
+    for (head, first, last) in multipart.parts {
+        pieces.push_back(Piece::Text(Bytes::from(head)));
+        pieces.push_back(Piece::File(first, last - first + 1));
+    }
+    pieces.push_back(Piece::Text(Bytes::from(multipart.closing)));
+    let state = PartState {
+        path,
+        pieces,
+        current: None,
+    };
+    let stream = futures_util::stream::try_unfold(state, |mut state| async move {
+        loop {
+            if let Some(reader) = state.current.as_mut() {
+                let mut buf = vec![0; 64 * 1024];
+                let n = reader.read(&mut buf).await?;
+                if n > 0 {
+                    buf.truncate(n);
+                    return Ok(Some((Frame::data(Bytes::from(buf)), state)));
+                }
+                state.current = None;
+            }
+            match state.pieces.pop_front() {
+                None => return Ok(None),
+                Some(Piece::Text(bytes)) => return Ok(Some((Frame::data(bytes), state))),
+                Some(Piece::File(start, len)) => {
+                    let mut file = tokio::fs::File::open(&state.path).await?;
+                    file.seek(SeekFrom::Start(start)).await?;
+                    state.current = Some(file.take(len));
+                }
+            }
+        }
+    });
+    BodyExt::boxed(StreamBody::new(stream))
+}
+
+enum Piece {
+    Text(Bytes),
+    /// (start, length) in the file.
+    File(u64, u64),
+}
+
+struct PartState {
+    path: std::path::PathBuf,
+    pieces: std::collections::VecDeque<Piece>,
+    current: Option<tokio::io::Take<tokio::fs::File>>,
+}
+
+/// A boundary that cannot occur by chance in the parts' framing.
+fn boundary() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("bitspec-server-{nanos:x}")
 }
 
 fn insert(response: &mut Response<Body>, name: header::HeaderName, value: String) {
@@ -101,62 +200,10 @@ fn insert(response: &mut Response<Body>, name: header::HeaderName, value: String
     }
 }
 
-/// Parses a `Range` header. `Ok(None)`: serve everything (absent, multi-range
-/// or not bytes); `Err`: unsatisfiable (416).
-fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, ()> {
-    let Some(spec) = value.trim().strip_prefix("bytes=") else {
-        return Ok(None);
-    };
-    if spec.contains(',') {
-        return Ok(None);
-    }
-    let Some((first, last)) = spec.trim().split_once('-') else {
-        return Ok(None);
-    };
-    let num = |s: &str| s.trim().parse::<u64>().ok();
-    let (first, last) = match (first.trim().is_empty(), last.trim().is_empty()) {
-        (true, false) => {
-            let suffix = num(last).ok_or(())?;
-            if suffix == 0 || size == 0 {
-                return Err(());
-            }
-            (size.saturating_sub(suffix), size - 1)
-        }
-        (false, true) => (num(first).ok_or(())?, size.saturating_sub(1)),
-        (false, false) => {
-            let (first, last) = (num(first).ok_or(())?, num(last).ok_or(())?);
-            if last < first {
-                return Ok(None);
-            }
-            (first, last.min(size.saturating_sub(1)))
-        }
-        (true, true) => return Ok(None),
-    };
-    if first >= size {
-        return Err(());
-    }
-    Ok(Some((first, last)))
-}
-
 /// A plain response with no body.
 pub fn status(code: StatusCode) -> Response<Body> {
     let mut response = Response::new(empty());
     *response.status_mut() = code;
     insert(&mut response, header::CONTENT_LENGTH, "0".to_string());
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_range;
-
-    #[test]
-    fn ranges() {
-        assert_eq!(parse_range("bytes=0-9", 100), Ok(Some((0, 9))));
-        assert_eq!(parse_range("bytes=90-", 100), Ok(Some((90, 99))));
-        assert_eq!(parse_range("bytes=-10", 100), Ok(Some((90, 99))));
-        assert_eq!(parse_range("bytes=0-500", 100), Ok(Some((0, 99))));
-        assert_eq!(parse_range("bytes=100-", 100), Err(()));
-        assert_eq!(parse_range("bytes=0-1,5-6", 100), Ok(None));
-    }
 }

@@ -30,6 +30,7 @@
 
 pub mod ack;
 mod auth;
+mod byte_ranges;
 mod cleanup;
 pub mod config;
 mod download;

@@ -220,3 +220,41 @@ async fn head_and_get_of_a_published_file() {
     assert_eq!(conn.get("/missing.bin", &[]).await.status, 404);
     assert_eq!(conn.get("/BITS-Sessions/", &[]).await.status, 404);
 }
+
+#[tokio::test]
+async fn several_ranges_get_a_multipart_answer_in_request_order() {
+    let server = TestServer::start().await;
+    let mut conn = server.conn().await;
+    let bytes = data(1000, 9);
+    upload(&mut conn, "/m.bin", &bytes, 1000).await;
+    let reply = conn.get("/m.bin", &[("Range", "bytes=500-509, 0-4")]).await;
+    assert_eq!(reply.status, 206);
+    assert!(reply.header("Content-Range").is_none());
+    let content_type = reply.header("Content-Type").expect("content type");
+    let boundary = content_type
+        .strip_prefix("multipart/byteranges; boundary=")
+        .expect("multipart/byteranges");
+    assert_eq!(
+        reply.header("Content-Length"),
+        Some(reply.body.len().to_string().as_str())
+    );
+    let mut expected = Vec::new();
+    for (i, (first, last)) in [(500usize, 509usize), (0, 4)].into_iter().enumerate() {
+        let lead = if i == 0 { "" } else { "\r\n" };
+        expected.extend_from_slice(
+            format!("{lead}--{boundary}\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes {first}-{last}/1000\r\n\r\n").as_bytes(),
+        );
+        expected.extend_from_slice(&bytes[first..=last]);
+    }
+    expected.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    assert_eq!(reply.body, expected, "parts in request order, not merged");
+    // Unsatisfiable everywhere: 416; malformed: the whole file.
+    assert_eq!(
+        conn.get("/m.bin", &[("Range", "bytes=2000-,3000-3001")])
+            .await
+            .status,
+        416
+    );
+    let whole = conn.get("/m.bin", &[("Range", "bytes=9-1")]).await;
+    assert_eq!((whole.status, whole.body.len()), (200, 1000));
+}
