@@ -17,7 +17,7 @@ use schedule::{Frag, LegalAck, Shape, legal_acks};
 use std::time::{Duration, Instant};
 
 /// At most this many runs are spent shrinking a failure.
-const MAX_SHRINK_RUNS: usize = 60;
+const MAX_SHRINK_RUNS: usize = 300;
 /// Nor more time than this.
 const SHRINK_BUDGET: Duration = Duration::from_secs(90);
 /// Seed mixed into the file's seed for the bytes of a fragment that is old data, so a
