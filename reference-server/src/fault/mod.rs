@@ -234,3 +234,43 @@ pub(crate) async fn bits_post(
     let response = ack.into_response(shared.config.error_header);
     answer::edit_response(shared, &seen, response)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_are_named_in_toml_and_off_by_default() {
+        assert!(Config::default().faults.is_empty());
+        let config = Config::from_toml(
+            "faults = [\"gap-accepted\", \"ack-chunked\"]",
+            std::path::Path::new("t.toml"),
+        )
+        .expect("valid");
+        assert_eq!(config.faults, [Fault::GapAccepted, Fault::AckChunked]);
+        let bad = Config::from_toml(
+            "faults = [\"no-such-fault\"]",
+            std::path::Path::new("t.toml"),
+        );
+        assert!(bad.is_err());
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for fault in Fault::ALL {
+            assert_eq!(Fault::from_name(fault.name()), Some(*fault));
+            assert_eq!(fault.to_string(), fault.name());
+        }
+    }
+
+    #[test]
+    fn setting_faults_change_the_configuration_only_when_on() {
+        let plain = adjusted(Config::default());
+        assert!(!plain.allow_overwrites);
+        let faulty = adjusted(Config {
+            faults: vec![Fault::OverwriteIgnoresSetting],
+            ..Config::default()
+        });
+        assert!(faulty.allow_overwrites);
+    }
+}

@@ -1,0 +1,129 @@
+//! The suite has teeth: the reference server is run once per fault of its catalogue
+//! (`bitspec-server --list-faults`), and every fault must make a scenario fail with a
+//! mismatch that names what the fault breaks: a mutation score of 100 %.
+
+mod support;
+
+use bitspec::report::selftest::{fault_line, score_line};
+use bitspec::scenario::load_suite;
+use bitspec::selftest::{SelftestOptions, run_selftest};
+use bitspec::target::resolve_profile;
+use bitspec_server::Fault;
+use bitspec_server::fault::Area;
+use std::collections::HashSet;
+use std::time::Duration;
+use support::{bitspec, root, text};
+
+/// The whole self-test may take this long before the test gives up.
+const BUDGET: Duration = Duration::from_secs(900);
+
+#[test]
+fn every_fault_is_caught_by_a_failure_that_names_it() {
+    let suite = load_suite(&root().join("scenarios"));
+    assert!(suite.errors.is_empty(), "invalid scenarios");
+    let profile = resolve_profile(None, true).expect("the reference profile");
+    let options = SelftestOptions::new(profile);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let run = runtime
+        .block_on(async {
+            tokio::time::timeout(
+                BUDGET,
+                run_selftest(suite.scenarios, &options, &|r| {
+                    eprintln!("{}", fault_line(r))
+                }),
+            )
+            .await
+        })
+        .expect("the self-test ends within its budget")
+        .expect("the reference server starts");
+    let summary = &run.summary;
+    assert!(
+        summary.control_failures.is_empty(),
+        "the suite fails against the server without faults: {:?}",
+        summary.control_failures
+    );
+    let missed: Vec<String> = summary
+        .faults
+        .iter()
+        .filter(|r| !r.named())
+        .map(fault_line)
+        .collect();
+    assert!(
+        missed.is_empty(),
+        "faults no scenario catches with a failure naming what they break:\n{}",
+        missed.join("\n")
+    );
+    assert!(summary.score.is_perfect(), "{}", score_line(&summary.score));
+    eprintln!(
+        "{} in {} s",
+        score_line(&summary.score),
+        summary.duration_ms / 1000
+    );
+}
+
+#[test]
+fn the_catalogue_has_thirty_distinct_faults_in_every_area() {
+    assert!(Fault::ALL.len() >= 30, "{} faults", Fault::ALL.len());
+    let names: HashSet<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
+    assert_eq!(names.len(), Fault::ALL.len(), "fault names repeat");
+    for area in [
+        Area::AckFraming,
+        Area::CreateSession,
+        Area::Fragment,
+        Area::LifeCycle,
+        Area::Validation,
+    ] {
+        assert!(
+            Fault::ALL.iter().filter(|f| f.area() == area).count() >= 5,
+            "fewer than five faults in {}",
+            area.name()
+        );
+    }
+    for fault in Fault::ALL {
+        assert_eq!(Fault::from_name(fault.name()), Some(*fault));
+        assert!(!fault.breaks().is_empty() && !fault.description().is_empty());
+    }
+}
+
+#[test]
+fn the_command_reports_the_score_in_json_and_markdown() {
+    let reports = tempfile::tempdir().expect("tempdir");
+    let dir = reports.path().to_string_lossy().into_owned();
+    let out = bitspec(
+        &[
+            "selftest",
+            "--fault",
+            "gap-accepted",
+            "--fault",
+            "ack-no-packet-type",
+            "--filter",
+            "fragment::002",
+            "--report-dir",
+            &dir,
+        ],
+        reports.path(),
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("mutation score: 100.0 % (2 of 2"), "{all}");
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(reports.path().join("results.json")).expect("results.json"),
+    )
+    .expect("JSON");
+    assert_eq!(json["selftest"]["score"]["named"], 2, "{json}");
+    assert_eq!(json["selftest"]["faults"][0]["fault"], "gap-accepted");
+    assert_eq!(
+        json["selftest"]["faults"][0]["named_by"][0],
+        "fragment::002-gap-416-then-resume"
+    );
+    let md = std::fs::read_to_string(reports.path().join("report.md")).expect("report.md");
+    assert!(md.contains("## Self-test: mutation score"), "{md}");
+    assert!(
+        md.contains("| gap-accepted | Fragment | status | 1 |"),
+        "{md}"
+    );
+}
