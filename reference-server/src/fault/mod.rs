@@ -160,6 +160,10 @@ faults! {
         "An unknown session is answered 404 instead of 500.";
     SessionNotFoundWrongCode = "session-not-found-wrong-code", LifeCycle, "BITS-Error-Code",
         "An unknown session is answered with E_FAIL instead of BG_E_SESSION_NOT_FOUND.";
+    Http10Accepted = "http10-accepted", Validation, "status",
+        "A BITS_POST over HTTP/1.0 is handled like one over HTTP/1.1.";
+    DuplicatePacketTypeFirstWins = "duplicate-packet-type-first-wins", Validation, "status",
+        "Of two BITS-Packet-Type headers, the first is used instead of the request being refused.";
     PacketTypeCaseSensitive = "packet-type-case-sensitive", Validation, "status",
         "Packet types are compared case-sensitively, so `PING` is refused.";
     UnknownPacketTypePing = "unknown-packet-type-ping", Validation, "status",

@@ -64,7 +64,15 @@ const KNOWN_BITS_HEADERS: [&str; 3] = [
 /// Applies the request faults: `Some` is the answer, given without the handler.
 pub(super) async fn before(shared: &Shared, seen: &Seen, parts: &mut Parts) -> Option<Ack> {
     let on = |f| shared.has_fault(f);
+    if on(Fault::Http10Accepted) && parts.version == http::Version::HTTP_10 {
+        parts.version = http::Version::HTTP_11;
+    }
     let headers = &mut parts.headers;
+    if on(Fault::DuplicatePacketTypeFirstWins)
+        && let Some(first) = headers.get("BITS-Packet-Type").cloned()
+    {
+        headers.insert("BITS-Packet-Type", first);
+    }
     match seen.packet.as_deref() {
         None if on(Fault::MissingPacketTypePing) => return Some(Ack::ok()),
         Some(p) if p.trim().eq_ignore_ascii_case("Ack") && on(Fault::AckPacketAccepted) => {
