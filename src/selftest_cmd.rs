@@ -39,6 +39,9 @@ pub struct SelftestArgs {
     /// Where reports are written.
     #[arg(long, value_name = "DIR", default_value = "reports")]
     pub report_dir: PathBuf,
+    /// List, under each fault, every scenario that caught it and those that named it.
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 /// Runs the command; the value is the exit code.
@@ -94,6 +97,10 @@ pub fn command(args: &SelftestArgs, dir: &Path) -> u8 {
     );
     let run = runtime.block_on(run_selftest(scenarios, &options, &|r| {
         println!("{}", fault_line(r));
+        if args.verbose {
+            println!("    caught by: {}", r.caught_by.join(", "));
+            println!("    named by:  {}", r.named_by.join(", "));
+        }
     }));
     let run = match run {
         Ok(run) => run,
