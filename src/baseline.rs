@@ -2,13 +2,11 @@
 //! reported as expected, so CI can live with them and still catch new ones; a
 //! baselined scenario that now passes is flagged so the baseline can be pruned.
 
-use crate::location::Loc;
 use crate::outcome::{BaselineMark, BaselineState, ScenarioOutcome, Verdict};
 use crate::render::mismatch_line;
 use crate::scenario::error::ScenarioError;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::sync::Arc;
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -33,23 +31,7 @@ pub struct Deviation {
 impl Baseline {
     /// Reads a baseline file; errors are located.
     pub fn load(path: &Path) -> Result<Baseline, ScenarioError> {
-        let file: Arc<str> = Arc::from(path.display().to_string());
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ScenarioError::new(format!("cannot read baseline {file}: {e}"), None))?;
-        let source: Arc<str> = Arc::from(text);
-        let options = serde_saphyr::options! { with_snippet: false };
-        serde_saphyr::from_str_with_options(&source, options).map_err(|e| {
-            let loc = e
-                .location()
-                .filter(|l| l.line() > 0)
-                .map(|l| Loc::new(&file, l.line(), l.column()));
-            let message = e.to_string();
-            let message = match message.rfind(" at line ") {
-                Some(p) if loc.is_some() => message[..p].to_owned(),
-                _ => message,
-            };
-            ScenarioError::new(format!("baseline: {message}"), loc).with_source(&source)
-        })
+        crate::scenario::load::load_yaml(path, "baseline")
     }
 
     fn reason(&self, id: &str) -> Option<&str> {

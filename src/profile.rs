@@ -2,12 +2,10 @@
 //! capability (a host id, a maximum upload size, GET of uploads...) run only where it
 //! exists, and are reported as skipped, never failed, elsewhere.
 
-use crate::location::Loc;
 use crate::scenario::error::ScenarioError;
 use crate::scenario::template::Vars;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// Every capability a scenario may `require`.
 pub const CAPABILITIES: &[&str] = &[
@@ -129,24 +127,7 @@ impl Profile {
 
     /// Reads a profile file; errors are located like scenario errors.
     pub fn load(path: &Path) -> Result<Profile, ScenarioError> {
-        let file: Arc<str> = Arc::from(path.display().to_string());
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ScenarioError::new(format!("cannot read profile {file}: {e}"), None))?;
-        let source: Arc<str> = Arc::from(text);
-        let options = serde_saphyr::options! { with_snippet: false };
-        let doc: ProfileDoc =
-            serde_saphyr::from_str_with_options(&source, options).map_err(|e| {
-                let loc = e
-                    .location()
-                    .filter(|l| l.line() > 0)
-                    .map(|l| Loc::new(&file, l.line(), l.column()));
-                let message = e.to_string();
-                let message = match message.rfind(" at line ") {
-                    Some(p) if loc.is_some() => message[..p].to_owned(),
-                    _ => message,
-                };
-                ScenarioError::new(format!("profile: {message}"), loc).with_source(&source)
-            })?;
+        let doc: ProfileDoc = crate::scenario::load::load_yaml(path, "profile")?;
         let base = path.parent().unwrap_or(Path::new("."));
         Ok(Profile::from_doc(doc, base))
     }
@@ -236,6 +217,7 @@ pub const PROFILE_VAR_CAPABILITIES: &[(&str, &str)] = &[
 /// The `Authorization` value for HTTP Basic with these credentials.
 pub fn basic_authorization(c: &Credentials) -> String {
     use base64::Engine as _;
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.username, c.password));
+    let token =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.username, c.password));
     format!("Basic {token}")
 }

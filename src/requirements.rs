@@ -10,7 +10,6 @@ use crate::scenario::{Scenario, Suite};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
 
 /// The file name of the catalogue inside the scenario directory.
 pub const CATALOGUE_FILE: &str = "requirements.yaml";
@@ -55,24 +54,7 @@ impl Catalogue {
         if !path.exists() {
             return Ok(None);
         }
-        let file: Arc<str> = Arc::from(path.display().to_string());
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| ScenarioError::new(format!("cannot read {file}: {e}"), None))?;
-        let source: Arc<str> = Arc::from(text);
-        let options = serde_saphyr::options! { with_snippet: false };
-        let doc: CatalogueDoc =
-            serde_saphyr::from_str_with_options(&source, options).map_err(|e| {
-                let loc = e
-                    .location()
-                    .filter(|l| l.line() > 0)
-                    .map(|l| Loc::new(&file, l.line(), l.column()));
-                let message = e.to_string();
-                let message = match message.rfind(" at line ") {
-                    Some(p) if loc.is_some() => message[..p].to_owned(),
-                    _ => message,
-                };
-                ScenarioError::new(message, loc).with_source(&source)
-            })?;
+        let doc: CatalogueDoc = crate::scenario::load::load_yaml(&path, "requirements catalogue")?;
         Ok(Some(Catalogue {
             requirements: doc.requirements,
         }))

@@ -44,6 +44,25 @@ pub fn parse_str(file: Arc<str>, source: Arc<str>) -> Result<LoadedFile, Scenari
     }
 }
 
+/// Reads and parses any YAML file of the project (profile, baseline, catalogue) with
+/// the same located errors and did-you-mean as scenarios. `what` names the kind of
+/// file in messages ("profile", "baseline").
+pub fn load_yaml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+) -> Result<T, ScenarioError> {
+    let file: Arc<str> = Arc::from(path.display().to_string());
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ScenarioError::new(format!("cannot read {what} {file}: {e}"), None))?;
+    let source: Arc<str> = Arc::from(text);
+    let options = serde_saphyr::options! { with_snippet: false };
+    serde_saphyr::from_str_with_options(&source, options).map_err(|e| {
+        let mut error = yaml_error(&file, &source, &e);
+        error.message = format!("{what}: {}", error.message);
+        error
+    })
+}
+
 fn yaml_error(file: &Arc<str>, source: &Arc<str>, err: &serde_saphyr::Error) -> ScenarioError {
     let loc = err
         .location()
