@@ -6,7 +6,7 @@
 //! failure is the fault's doing. SHOULD-level expectations count (the runs are strict).
 //! The mutation score is faults caught and named / faults.
 
-use crate::outcome::{ScenarioOutcome, Verdict};
+use crate::outcome::{Mismatch, ScenarioOutcome, Verdict};
 use crate::profile::Profile;
 use crate::run::{RunOptions, run_all};
 use crate::scenario::Scenario;
@@ -262,12 +262,16 @@ fn is_failure(outcome: &ScenarioOutcome) -> bool {
 /// Whether a mismatch of `outcome` is about `what`: its kind (`status`, `body`) or its
 /// header. The error code counts under either of its names.
 pub fn names(outcome: &ScenarioOutcome, what: &str) -> bool {
+    names_in(outcome.steps.iter().flat_map(|s| &s.mismatches), what)
+}
+
+fn names_in<'a>(mismatches: impl IntoIterator<Item = &'a Mismatch>, what: &str) -> bool {
     let aliases: &[&str] = if what.eq_ignore_ascii_case("BITS-Error-Code") {
         &["BITS-Error-Code", "BITS-Error"]
     } else {
         &[what]
     };
-    outcome.steps.iter().flat_map(|s| &s.mismatches).any(|m| {
+    mismatches.into_iter().any(|m| {
         aliases.iter().any(|a| {
             m.kind.eq_ignore_ascii_case(a)
                 || m.header
@@ -279,4 +283,69 @@ pub fn names(outcome: &ScenarioOutcome, what: &str) -> bool {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::location::Loc;
+
+    fn mismatch(kind: &'static str, header: Option<&str>) -> Mismatch {
+        Mismatch {
+            kind,
+            header: header.map(str::to_owned),
+            expected: String::new(),
+            actual: None,
+            expected_line: None,
+            loc: Loc::new(&Arc::from("t.yaml"), 1, 1),
+        }
+    }
+
+    #[test]
+    fn a_mismatch_names_its_kind_or_header_in_any_case() {
+        let found = [
+            mismatch("status", None),
+            mismatch("header", Some("bits-received-content-range")),
+        ];
+        assert!(names_in(&found, "status"));
+        assert!(names_in(&found, "BITS-Received-Content-Range"));
+        assert!(!names_in(&found, "body"));
+        assert!(!names_in(&found, "BITS-Session-Id"));
+    }
+
+    #[test]
+    fn the_error_code_is_named_under_either_header() {
+        assert!(names_in(
+            &[mismatch("error", Some("BITS-Error"))],
+            "BITS-Error-Code"
+        ));
+        assert!(!names_in(
+            &[mismatch("error", Some("BITS-Error-Context"))],
+            "BITS-Error-Code"
+        ));
+    }
+
+    #[test]
+    fn the_score_counts_named_faults_only() {
+        let result = |caught: &[&str], named: &[&str]| FaultResult {
+            fault: "f".into(),
+            area: "a".into(),
+            breaks: "status".into(),
+            description: String::new(),
+            caught_by: caught.iter().map(|s| s.to_string()).collect(),
+            named_by: named.iter().map(|s| s.to_string()).collect(),
+            error: None,
+            duration_ms: 0,
+        };
+        let score = Score::of(&[
+            result(&["a"], &["a"]),
+            result(&["b"], &[]),
+            result(&[], &[]),
+        ]);
+        assert_eq!((score.faults, score.caught, score.named), (3, 2, 1));
+        assert!((score.percent - 100.0 / 3.0).abs() < 1e-9);
+        assert!(!score.is_perfect());
+        assert!(Score::of(&[result(&["a"], &["a"])]).is_perfect());
+        assert!(!Score::of(&[]).is_perfect());
+    }
 }
