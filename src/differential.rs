@@ -194,17 +194,7 @@ mod tests {
     use super::*;
 
     fn response(status: u16, headers: &[(&str, &str)]) -> RecordedResponse {
-        RecordedResponse {
-            version: "HTTP/1.1".into(),
-            status,
-            reason: String::new(),
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
-            body_len: 0,
-            body_preview: String::new(),
-        }
+        RecordedResponse::new(status, headers)
     }
 
     #[test]

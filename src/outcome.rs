@@ -113,9 +113,28 @@ pub struct RecordedResponse {
     pub body_len: u64,
     /// The first bytes of the body, lossily decoded, for reports.
     pub body_preview: String,
+    /// Where the response breaks RFC 2616 section 6 message syntax (it was read anyway).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub format_deviations: Vec<String>,
 }
 
 impl RecordedResponse {
+    /// A response with this status and these headers and no body (tests, doubles).
+    pub fn new(status: u16, headers: &[(&str, &str)]) -> RecordedResponse {
+        RecordedResponse {
+            version: "HTTP/1.1".into(),
+            status,
+            reason: String::new(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body_len: 0,
+            body_preview: String::new(),
+            format_deviations: Vec::new(),
+        }
+    }
+
     /// The first value of a header, by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

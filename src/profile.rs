@@ -186,6 +186,15 @@ impl Profile {
         if let Some(timeout) = doc.session_timeout {
             add("session-timeout");
             vars.insert("session_timeout".into(), timeout.to_string());
+            // Templates have no arithmetic: the usual waits come ready-made.
+            vars.insert(
+                "session_timeout_half".into(),
+                format!("{}", timeout as f64 / 2.0),
+            );
+            vars.insert(
+                "session_timeout_expired".into(),
+                format!("{}", timeout as f64 * 1.5 + 1.0),
+            );
         }
         Profile {
             name: doc.name,
@@ -211,6 +220,8 @@ pub const PROFILE_VAR_CAPABILITIES: &[(&str, &str)] = &[
     ("password", "auth"),
     ("uploads_disabled_path", "uploads-disabled"),
     ("session_timeout", "session-timeout"),
+    ("session_timeout_half", "session-timeout"),
+    ("session_timeout_expired", "session-timeout"),
     ("restricted_authorization", "restricted-user"),
 ];
 

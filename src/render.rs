@@ -163,17 +163,9 @@ mod tests {
 
     #[test]
     fn diff_shows_the_missing_header_at_the_expectation() {
-        let response = RecordedResponse {
-            version: "HTTP/1.1".into(),
-            status: 200,
-            reason: "OK".into(),
-            headers: vec![
-                ("BITS-Packet-Type".into(), "Ack".into()),
-                ("Content-Length".into(), "0".into()),
-            ],
-            body_len: 0,
-            body_preview: String::new(),
-        };
+        let mut response =
+            RecordedResponse::new(200, &[("BITS-Packet-Type", "Ack"), ("Content-Length", "0")]);
+        response.reason = "OK".into();
         let mismatch = Mismatch {
             kind: "header",
             header: Some("bits-received-content-range".into()),

@@ -239,3 +239,34 @@ fn check_reports_every_mistake_with_its_location() {
         );
     }
 }
+
+#[test]
+fn format_strict_fails_a_server_that_answers_with_bare_line_feeds() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        // One answer per connection, bare LF line ends, otherwise a fine Ping Ack.
+        for mut stream in listener.incoming().flatten().take(20) {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\nBITS-Packet-Type: Ack\nContent-Length: 0\nConnection: close\n\n",
+            );
+        }
+    });
+    let reports = tempfile::tempdir().expect("tempdir");
+    let out = bitspec(
+        &[
+            "run",
+            "--target",
+            &url,
+            "--id",
+            "packet-type-ack-message-syntax",
+        ],
+        reports.path(),
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("format: expected the message syntax of RFC 2616 section 6, got \"lines end with a bare LF instead of CRLF\""), "{all}");
+}

@@ -75,6 +75,16 @@ pub fn check_exchange(
                 loc: versions.loc.clone(),
             });
         }
+        if let Some(loc) = &plan.strict_format {
+            mismatches.extend(response.format_deviations.iter().map(|d| Mismatch {
+                kind: "format",
+                header: None,
+                expected: "the message syntax of RFC 2616 section 6".into(),
+                actual: Some(d.clone()),
+                expected_line: None,
+                loc: loc.clone(),
+            }));
+        }
         if let Some(status) = &plan.status {
             mismatches.extend(check_status(status, response));
         }
@@ -268,6 +278,31 @@ fn check_body(
                 "not compared".into(),
             )),
         },
+        BodyExpectation::Contains(t) => {
+            let want = t.render(vars).unwrap_or_default();
+            match &body.text {
+                Some(text) if text.contains(&want) => None,
+                Some(text) => Some(make(
+                    format!("a body containing {want:?}"),
+                    format!("{text:?}"),
+                )),
+                None => Some(make(
+                    format!("a body containing {want:?}"),
+                    format!("{} bytes, too large to search", body.len),
+                )),
+            }
+        }
+        BodyExpectation::Matches(re) => match &body.text {
+            Some(text) if re.is_match(text) => None,
+            Some(text) => Some(make(
+                format!("a body matching /{}/", re.as_str()),
+                format!("{text:?}"),
+            )),
+            None => Some(make(
+                format!("a body matching /{}/", re.as_str()),
+                format!("{} bytes, too large to match", body.len),
+            )),
+        },
         BodyExpectation::Equals(t) => {
             let want = t.render(vars).unwrap_or_default();
             match &body.text {
@@ -344,17 +379,7 @@ mod tests {
     }
 
     fn response(status: u16, headers: &[(&str, &str)]) -> RecordedResponse {
-        RecordedResponse {
-            version: "HTTP/1.1".into(),
-            status,
-            reason: String::new(),
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
-            body_len: 0,
-            body_preview: String::new(),
-        }
+        RecordedResponse::new(status, headers)
     }
 
     fn error_plan(code: Option<u64>, context: Option<u64>) -> ExpectPlan {

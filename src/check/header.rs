@@ -100,17 +100,7 @@ mod tests {
     use std::sync::Arc;
 
     fn response(headers: &[(&str, &str)]) -> RecordedResponse {
-        RecordedResponse {
-            version: "HTTP/1.1".into(),
-            status: 200,
-            reason: "OK".into(),
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
-            body_len: 0,
-            body_preview: String::new(),
-        }
+        RecordedResponse::new(200, headers)
     }
 
     fn exp(name: &str, check: HeaderMatch) -> HeaderExpectation {

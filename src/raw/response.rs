@@ -23,6 +23,10 @@ pub struct ResponseHead {
     pub headers: Vec<(String, String)>,
     /// Bytes of the buffer the head used, blank line included.
     pub len: usize,
+    /// Where the head breaks the message syntax of RFC 2616 section 6 (and 4.2),
+    /// though it could still be read: bare LF line ends, blank lines before the
+    /// status line, no space before an empty reason, folded or badly named headers.
+    pub deviations: Vec<String>,
 }
 
 impl ResponseHead {
@@ -85,9 +89,19 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<ResponseHead>, String> {
         ));
     }
     let text = String::from_utf8_lossy(&rest[..end]);
+    let mut deviations = Vec::new();
+    if start > 0 {
+        deviations.push("blank lines before the status line".to_owned());
+    }
+    if text.split('\n').rev().skip(1).any(|l| !l.ends_with('\r')) {
+        deviations.push("lines end with a bare LF instead of CRLF".to_owned());
+    }
     let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
     let status_line = lines.next().unwrap_or_default();
     let (version, status, reason) = status_line_parts(status_line)?;
+    if status_line.splitn(3, ' ').count() < 3 {
+        deviations.push("no SP between the status code and the (empty) reason phrase".to_owned());
+    }
     let mut headers: Vec<(String, String)> = Vec::new();
     for line in lines {
         if line.is_empty() {
@@ -95,6 +109,9 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<ResponseHead>, String> {
         }
         if line.starts_with([' ', '\t']) {
             // Obsolete line folding: part of the previous value.
+            if !deviations.iter().any(|d: &String| d.starts_with("folded")) {
+                deviations.push("folded header lines".to_owned());
+            }
             match headers.last_mut() {
                 Some((_, value)) => {
                     value.push(' ');
@@ -110,6 +127,12 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<ResponseHead>, String> {
                 preview(line.as_bytes())
             ));
         };
+        if name != name.trim() {
+            deviations.push(format!(
+                "white space around the header name {:?}",
+                name.trim()
+            ));
+        }
         let name = name.trim();
         if name.is_empty()
             || name
@@ -126,6 +149,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<ResponseHead>, String> {
         reason,
         headers,
         len: start + end,
+        deviations,
     }))
 }
 
@@ -332,6 +356,29 @@ mod tests {
         parse_head(text.as_bytes())
             .expect("valid")
             .expect("complete")
+    }
+
+    #[test]
+    fn records_each_deviation_from_the_message_syntax() {
+        let clean = head("HTTP/1.1 200 OK\r\nA: b\r\n\r\n");
+        assert!(clean.deviations.is_empty(), "{:?}", clean.deviations);
+        let empty_reason = head("HTTP/1.1 200 \r\n\r\n");
+        assert!(
+            empty_reason.deviations.is_empty(),
+            "{:?}",
+            empty_reason.deviations
+        );
+        let sloppy = head("\r\nHTTP/1.0 200\nName : v\n  folded\n\n");
+        assert_eq!(
+            sloppy.deviations,
+            [
+                "blank lines before the status line",
+                "lines end with a bare LF instead of CRLF",
+                "no SP between the status code and the (empty) reason phrase",
+                "white space around the header name \"Name\"",
+                "folded header lines",
+            ]
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::raw::request;
 use crate::scenario::model::{ConnectionMode, ConnectionState, Eol, ResponsePresence};
 use crate::scenario::plan::{BodyExpectation, ExpectPlan, Scenario, StepPlan};
 use crate::scenario::template::Vars;
+use crate::scenario::validate::BODY_CAPTURE;
 use crate::upload_data;
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,6 +22,13 @@ pub(super) async fn run_step(
     vars: &mut Vars,
     options: &RunOptions,
 ) -> StepOutcome {
+    let delay = step.delay.as_ref().map(|d| {
+        d.render(vars)
+            .and_then(|text| crate::scenario::validate::parse_seconds(&text))
+    });
+    if let Some(Ok(delay)) = delay {
+        tokio::time::sleep(delay).await;
+    }
     let started = Instant::now();
     let mut result = StepOutcome {
         number: step.number,
@@ -39,6 +47,10 @@ pub(super) async fn run_step(
         error: None,
         elapsed_ms: 0,
     };
+    if let Some(Err(e)) = delay {
+        result.error = Some(e);
+        return result;
+    }
     let request = match wire_request(step, scenario, vars, options) {
         Ok(r) => r,
         Err(e) => {
@@ -98,7 +110,7 @@ pub(super) async fn run_step(
                 vars,
             );
             if let Some(response) = &exchange.response {
-                mismatches.extend(capture(step, response, vars));
+                mismatches.extend(capture(step, response, exchange.body.text.as_deref(), vars));
             }
             result.mismatches = mismatches;
             result.readings = readings;
@@ -252,14 +264,25 @@ pub fn build_request(
     })
 }
 
+/// `$body` captures the body (as text, bodies up to 64 KiB); any other key a header.
 fn capture(
     step: &StepPlan,
     response: &crate::outcome::RecordedResponse,
+    body: Option<&str>,
     vars: &mut Vars,
 ) -> Vec<Mismatch> {
     let mut missing = Vec::new();
     for (header, var) in &step.captures {
-        match response.header(header) {
+        let value = if header == BODY_CAPTURE {
+            body
+        } else {
+            response.header(header)
+        };
+        match value {
+            // A body is kept exactly; a header value without its surrounding blanks.
+            Some(value) if header == BODY_CAPTURE => {
+                vars.insert(var.clone(), value.to_owned());
+            }
             Some(value) => {
                 vars.insert(var.clone(), value.trim().to_owned());
             }

@@ -347,9 +347,9 @@ impl BodySink {
     }
 
     fn finish(self) -> (BodyObservation, u64, Vec<u8>) {
+        // Bytes that are not UTF-8 show as U+FFFD, so a binary body never equals a text.
         let text = (self.len as usize <= KEPT_BODY_BYTES)
-            .then(|| String::from_utf8(self.kept.clone()).ok())
-            .flatten();
+            .then(|| String::from_utf8_lossy(&self.kept).into_owned());
         let observation = BodyObservation {
             len: self.len,
             text,
@@ -372,5 +372,6 @@ fn record(head: &ResponseHead, body_len: u64, kept: &[u8]) -> RecordedResponse {
             .collect(),
         body_len,
         body_preview: String::from_utf8_lossy(&kept[..kept.len().min(PREVIEW_BYTES)]).into_owned(),
+        format_deviations: head.deviations.clone(),
     }
 }

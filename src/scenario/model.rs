@@ -142,6 +142,11 @@ pub struct Step {
     /// Per-step timeout in seconds (default: the run's step timeout).
     #[serde(default)]
     pub timeout: Option<f64>,
+    /// Seconds to wait before sending this step (to let a session time out, say): a
+    /// number, or a template such as `"${session_timeout}"` read at run time.
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub delay: Option<Spanned<NumberText>>,
     /// Target capabilities this step needs; without them the step is not sent and the
     /// outcome notes what could not be verified (e.g. content without `get-uploads`).
     #[serde(default)]
@@ -151,7 +156,8 @@ pub struct Step {
     #[serde(default)]
     #[schemars(with = "Option<Expect>")]
     pub expect: Option<Spanned<Expect>>,
-    /// Response header -> variable name, usable as `${name}` in later steps.
+    /// Response header -> variable name, usable as `${name}` in later steps; the key
+    /// `$body` captures the response body (as text, up to 64 KiB).
     #[serde(default)]
     #[schemars(with = "IndexMap<String, String>")]
     pub capture: IndexMap<String, Spanned<String>>,
@@ -281,11 +287,24 @@ pub struct Expect {
     #[serde(default)]
     #[schemars(with = "Option<VersionSpec>")]
     pub version: Option<Spanned<VersionSpec>>,
+    /// `strict`: the response must follow the message syntax of RFC 2616 section 6
+    /// exactly (CRLF line ends, a complete status line, no folding); the transport
+    /// otherwise reads such responses leniently.
+    #[serde(default)]
+    #[schemars(with = "Option<FormatCheck>")]
+    pub format: Option<Spanned<FormatCheck>>,
     /// Alternative legal readings of an ambiguous requirement; at least one
     /// must hold. The outcome records which one the target followed.
     #[serde(default)]
     #[schemars(with = "Vec<Reading>")]
     pub readings: Vec<Spanned<Reading>>,
+}
+
+/// How closely a response must follow the HTTP message syntax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FormatCheck {
+    Strict,
 }
 
 /// Whether a response must come.
@@ -516,6 +535,35 @@ impl<'de> Deserialize<'de> for HexText {
     }
 }
 
+/// A number written as a number or as a (templated) string.
+#[derive(Debug, Clone)]
+pub struct NumberText(pub String);
+
+impl<'de> Deserialize<'de> for NumberText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NumberVisitor;
+        impl Visitor<'_> for NumberVisitor {
+            type Value = NumberText;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number of seconds, or a template such as \"${session_timeout}\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<NumberText, E> {
+                Ok(NumberText(v.to_owned()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<NumberText, E> {
+                Ok(NumberText(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<NumberText, E> {
+                Ok(NumberText(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<NumberText, E> {
+                Ok(NumberText(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(NumberVisitor)
+    }
+}
+
 /// Expectation on the response body.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -526,6 +574,11 @@ pub enum BodyCheck {
     File,
     /// Exactly this text (templated).
     Equals(String),
+    /// The body, as text, contains this text (templated).
+    Contains(String),
+    /// The body, as text, matches this regular expression (bodies up to 64 KiB; use
+    /// `(?s)` to let `.` cross lines).
+    Matches(String),
 }
 
 // Hand-written schemas for the types with hand-written deserializers.

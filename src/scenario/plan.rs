@@ -77,6 +77,8 @@ pub struct StepPlan {
     /// A generated schedule instead of one request.
     pub generate: Option<GeneratePlan>,
     pub timeout: Option<Duration>,
+    /// Seconds to wait before sending, rendered and read at run time.
+    pub delay: Option<Template>,
     /// Capabilities this step needs.
     pub requires: Vec<String>,
     pub expect: ExpectPlan,
@@ -96,6 +98,8 @@ pub struct ExpectPlan {
     pub connection: Option<Located<ConnectionState>>,
     /// Acceptable response versions; `None` means HTTP/1.1, enforced as an error.
     pub version: Option<Located<Vec<String>>>,
+    /// Where `format: strict` is written, when it is.
+    pub strict_format: Option<Loc>,
     pub readings: Vec<ReadingPlan>,
 }
 
@@ -223,6 +227,8 @@ pub enum BodyExpectation {
     Empty,
     File,
     Equals(Template),
+    Contains(Template),
+    Matches(regex::Regex),
 }
 
 /// One legal reading of an ambiguity.

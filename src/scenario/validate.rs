@@ -16,6 +16,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The `capture` key that captures the response body instead of a header.
+pub const BODY_CAPTURE: &str = "$body";
+
 /// Variables every scenario has, whatever the target.
 pub const BUILTIN_VARS: &[&str] = &["upload_url", "target", "protocol", "scenario_id"];
 /// Variables that exist when the scenario declares a `file`.
@@ -332,6 +335,23 @@ impl Validator {
             None => None,
         };
 
+        let delay = step.delay.as_ref().and_then(|d| {
+            let l = self.loc(d);
+            let template = self.template(&d.value.0, &l)?;
+            if template.variables().next().is_none() && parse_seconds(&d.value.0).is_err() {
+                self.error_at(
+                    l,
+                    format!(
+                        "delay {:?} must be a number of seconds from 0 to 3600",
+                        d.value.0
+                    ),
+                    None,
+                );
+                return None;
+            }
+            Some(template)
+        });
+
         let raw = step.raw.as_ref().and_then(|raw| self.raw(step, raw, &loc));
         let fault = step.fault.as_ref().and_then(|f| self.fault(f, &loc));
 
@@ -346,7 +366,7 @@ impl Validator {
 
         let mut captures = Vec::new();
         for (header, var) in &step.capture {
-            if !is_token(header) {
+            if header != BODY_CAPTURE && !is_token(header) {
                 self.error(var, format!("{header:?} is not a valid header name"), None);
             }
             let name = var.value.trim();
@@ -399,6 +419,7 @@ impl Validator {
             fault,
             generate: None,
             timeout,
+            delay,
             requires,
             expect,
             captures,
@@ -577,6 +598,10 @@ impl Validator {
             .timeout
             .filter(|t| t.is_finite() && *t > 0.0 && *t <= 3600.0)
             .map(Duration::from_secs_f64);
+        let delay = step
+            .delay
+            .as_ref()
+            .and_then(|d| Template::parse(&d.value.0).ok());
         if !clashes.is_empty()
             || fragments == 0
             || fragments > 1000
@@ -610,6 +635,7 @@ impl Validator {
                 shrink: generate.shrink.unwrap_or(true),
             }),
             timeout,
+            delay,
             requires,
             expect: ExpectPlan::default(),
             captures: Vec::new(),
@@ -639,6 +665,7 @@ impl Validator {
                 value: v.value.0.clone(),
                 loc: self.loc(v),
             }),
+            strict_format: e.format.as_ref().map(|f| self.loc(f)),
             readings: Vec::new(),
         };
         if let Some(r) = &e.response
@@ -659,6 +686,20 @@ impl Validator {
                 model::BodyCheck::Equals(text) => {
                     self.template(text, &loc).map(BodyExpectation::Equals)
                 }
+                model::BodyCheck::Contains(text) => {
+                    self.template(text, &loc).map(BodyExpectation::Contains)
+                }
+                model::BodyCheck::Matches(pattern) => match regex::Regex::new(pattern) {
+                    Ok(re) => Some(BodyExpectation::Matches(re)),
+                    Err(e) => {
+                        self.error_at(
+                            loc.clone(),
+                            format!("invalid regular expression: {e}"),
+                            None,
+                        );
+                        None
+                    }
+                },
             };
             plan.body = value.map(|value| Located { value, loc });
         }
@@ -849,6 +890,16 @@ fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// A delay in seconds, from 0 to 3600.
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && (0.0..=3600.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
+        _ => Err(format!(
+            "delay {text:?} is not a number of seconds from 0 to 3600"
+        )),
+    }
 }
 
 /// `first-last`, zero-based and inclusive.
