@@ -27,6 +27,8 @@ pub enum Command {
     /// Run the same scenarios against two servers and show, header by header, where
     /// their Acks differ.
     Diff(DiffArgs),
+    /// Load a server with concurrent uploads: throughput, packets/s, Ack latency, errors.
+    Bench(crate::bench::BenchArgs),
     /// Write the JSON Schemas of the scenario format and of results.json into schema/.
     Schema(SchemaArgs),
     /// Prove the suite has teeth: run it against the reference server once per injected

@@ -23,6 +23,7 @@ pub fn execute(command: Command) -> u8 {
         Command::Selftest(args) => {
             crate::selftest_cmd::command(&args, &scenario_dir(&args.select.scenarios))
         }
+        Command::Bench(args) => crate::bench::run(&args),
         Command::Diff(args) => diff(&args),
         Command::Coverage(args) => crate::coverage_cmd::run(&args, &scenario_dir(&args.scenarios)),
     }

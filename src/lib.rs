@@ -24,6 +24,7 @@
 //! (`bitspec-server`) is only started from [`target`], never consulted by the checks.
 
 pub mod baseline;
+pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod commands;

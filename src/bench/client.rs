@@ -1,0 +1,165 @@
+//! The load client: one hyper HTTP/1 connection per session, kept alive for all
+//! of its packets, with bodies streamed from the generator.
+//!
+//! hyper's connection-level client is used instead of reqwest: no pool, no
+//! redirect or proxy logic, one task per connection, and the request body is an
+//! [`http_body::Body`] the connection pulls chunk by chunk.
+
+use super::body::{FileRange, Finished};
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Either, Empty};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use std::time::{Duration, Instant};
+
+type ReqBody = Either<Empty<Bytes>, FileRange>;
+
+/// Where uploads go: a host to connect to and a path prefix for upload URLs.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// `host:port` for the TCP connection and the `Host` header.
+    pub authority: String,
+    /// The target's path, ending with `/`.
+    pub base_path: String,
+}
+
+impl Endpoint {
+    /// Parses an `http://` base URL (https is not supported by the bench).
+    pub fn parse(url: &str) -> Result<Endpoint, String> {
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e| format!("invalid target URL {url:?}: {e}"))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(format!("the bench speaks plain http only, not {url:?}"));
+        }
+        let authority = uri
+            .authority()
+            .ok_or_else(|| format!("no host in {url:?}"))?;
+        let authority = match authority.port_u16() {
+            Some(_) => authority.to_string(),
+            None => format!("{}:80", authority.host()),
+        };
+        let path = uri.path().trim_end_matches('/');
+        Ok(Endpoint {
+            authority,
+            base_path: format!("{path}/"),
+        })
+    }
+}
+
+/// One keep-alive connection.
+pub struct Conn {
+    sender: SendRequest<ReqBody>,
+    host: String,
+    timeout: Duration,
+}
+
+/// An Ack as the bench needs it.
+pub struct Ack {
+    pub status: StatusCode,
+    pub session_id: Option<String>,
+    pub received: Option<u64>,
+    /// From the last request byte handed to the connection to the response head.
+    pub latency: Duration,
+}
+
+impl Conn {
+    pub async fn open(endpoint: &Endpoint, timeout: Duration) -> Result<Conn, String> {
+        let stream = tokio::time::timeout(
+            timeout,
+            tokio::net::TcpStream::connect(endpoint.authority.as_str()),
+        )
+        .await
+        .map_err(|_| format!("connect to {} timed out", endpoint.authority))?
+        .map_err(|e| format!("cannot connect to {}: {e}", endpoint.authority))?;
+        // Acks are tiny and latency is measured: do not let Nagle delay the head.
+        let _ = stream.set_nodelay(true);
+        let (sender, connection) = hyper::client::conn::http1::Builder::new()
+            .title_case_headers(true)
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("HTTP handshake failed: {e}"))?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(Conn {
+            sender,
+            host: endpoint.authority.clone(),
+            timeout,
+        })
+    }
+
+    /// Sends one BITS packet; `body` is `(seed, first, end)` of the file for a Fragment.
+    pub async fn packet(
+        &mut self,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Option<(u64, u64, u64)>,
+    ) -> Result<Ack, String> {
+        let finished = Finished::default();
+        let (len, body) = match body {
+            Some((seed, first, end)) => (
+                end - first,
+                Either::Right(FileRange::new(seed, first, end, finished.clone())),
+            ),
+            None => (0, Either::Left(Empty::new())),
+        };
+        let mut request = Request::builder()
+            .method("BITS_POST")
+            .uri(path)
+            .header(http::header::HOST, self.host.as_str())
+            .header(http::header::CONTENT_LENGTH, len)
+            .header(http::header::USER_AGENT, "bitspec-bench");
+        for (name, value) in headers {
+            request = request.header(*name, value.as_str());
+        }
+        let request = request
+            .body(body)
+            .map_err(|e| format!("cannot build the request: {e}"))?;
+        let sent = Instant::now();
+        let exchange = async {
+            self.sender
+                .ready()
+                .await
+                .map_err(|e| format!("connection lost: {e}"))?;
+            let response = self
+                .sender
+                .send_request(request)
+                .await
+                .map_err(|e| format!("exchange failed: {e}"))?;
+            let head_at = Instant::now();
+            let ack = read_ack(response, head_at).await?;
+            Ok::<_, String>((ack, head_at))
+        };
+        let (mut ack, head_at) = tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| format!("no Ack within {:.0}s", self.timeout.as_secs_f64()))??;
+        let body_done = finished.lock().map(|f| f.unwrap_or(sent)).unwrap_or(sent);
+        ack.latency = head_at.saturating_duration_since(body_done.max(sent));
+        Ok(ack)
+    }
+}
+
+/// Reads the headers the bench uses and drains the (normally empty) body.
+async fn read_ack(response: Response<Incoming>, head_at: Instant) -> Result<Ack, String> {
+    let (parts, body) = response.into_parts();
+    let text = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_owned())
+    };
+    let ack = Ack {
+        status: parts.status,
+        session_id: text("BITS-Session-Id"),
+        received: text("BITS-Received-Content-Range").and_then(|v| v.parse().ok()),
+        latency: head_at.elapsed(),
+    };
+    body.collect()
+        .await
+        .map_err(|e| format!("the Ack body broke off: {e}"))?;
+    Ok(ack)
+}
