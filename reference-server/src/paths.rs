@@ -97,7 +97,8 @@ impl UrlPath {
         let last = self.segments.len().saturating_sub(1);
         for (i, segment) in self.segments.iter().enumerate() {
             path.push(segment);
-            match tokio::fs::symlink_metadata(&path).await {
+            // Blocking lstat on the runtime thread: microseconds, cheaper than a hop.
+            match std::fs::symlink_metadata(&path) {
                 Ok(meta) if meta.file_type().is_symlink() => return Err(PathError::Symlink),
                 Ok(meta) if i == last => return Ok(Some(meta)),
                 Ok(meta) if !meta.is_dir() => return Err(PathError::Invalid),

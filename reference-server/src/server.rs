@@ -27,8 +27,17 @@ use crate::download;
 use crate::packets::{self, Outcome};
 use crate::session::Sessions;
 
-/// Largest request head (request line + headers) hyper will buffer.
-const MAX_HEAD: usize = 64 * 1024;
+/// Largest request head (request line + headers) hyper will buffer; IIS's
+/// default (http.sys MaxRequestBytes) is the same 16 KB. It also caps each
+/// connection's read buffer, which body reads fill: at 64 KiB a thousand
+/// uploading connections held 64 MB.
+const MAX_HEAD: usize = 16 * 1024;
+
+/// Fragment bodies read at once, server-wide. Each one in flight keeps a read
+/// buffer full and an entity file open; beyond a few dozen the disk gains
+/// nothing, so with a thousand concurrent uploads the others wait, their bytes
+/// in the kernel's socket buffers rather than in the server's memory.
+pub const BODIES_IN_FLIGHT: usize = 32;
 
 /// State shared by every connection.
 #[derive(Debug)]
@@ -40,6 +49,8 @@ pub struct Shared {
     pub auth: Auth,
     /// Client for upload-reply notifications.
     pub http: reqwest::Client,
+    /// Fragment bodies being received at once (see [`BODIES_IN_FLIGHT`]).
+    pub bodies: tokio::sync::Semaphore,
 }
 
 impl Shared {
@@ -58,6 +69,7 @@ impl Shared {
             root,
             sessions,
             http,
+            bodies: tokio::sync::Semaphore::new(BODIES_IN_FLIGHT),
         })
     }
 
