@@ -146,8 +146,7 @@ pub async fn publish(
     } else if !std::fs::metadata(parent).is_ok_and(|m| m.is_dir()) {
         return Err(PublishError::BadDestination);
     }
-    if std::fs::symlink_metadata(dest).is_ok_and(|m| m.is_dir() || m.file_type().is_symlink())
-    {
+    if std::fs::symlink_metadata(dest).is_ok_and(|m| m.is_dir() || m.file_type().is_symlink()) {
         return Err(PublishError::BadDestination);
     }
     if !allow_overwrite {
