@@ -102,7 +102,8 @@ pub fn describe(bytes: &[u8]) -> (String, String, Vec<(String, String)>) {
     (method, target, headers)
 }
 
-/// Bytes up to and including the blank line ending the head, if there is one.
+/// Bytes up to and including the blank line ending the head, if there is one; line
+/// ends may be CRLF or bare LF. Requests and responses share it.
 pub fn find_head_end(bytes: &[u8]) -> Option<usize> {
     let mut i = 0;
     while let Some(pos) = bytes[i..].iter().position(|b| *b == b'\n') {

@@ -6,6 +6,8 @@
 //! without a colon), and bounded everywhere: a head larger than [`MAX_HEAD_BYTES`] is
 //! an error, not a reason to keep reading.
 
+use super::request::find_head_end;
+
 /// Largest response head (status line and headers) the harness reads.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Longest chunk-size or trailer line accepted in a chunked body.
@@ -72,7 +74,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<ResponseHead>, String> {
             preview(rest)
         ));
     }
-    let Some(end) = head_end(rest) else {
+    let Some(end) = find_head_end(rest) else {
         if buf.len() > MAX_HEAD_BYTES {
             return Err(format!(
                 "the response head exceeds {} KiB without ending",
@@ -151,23 +153,6 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<ResponseHead>, String> {
         len: start + end,
         deviations,
     }))
-}
-
-/// Where the head ends (after the blank line), accepting CRLF or bare LF.
-fn head_end(buf: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    while let Some(pos) = buf[i..].iter().position(|b| *b == b'\n') {
-        let nl = i + pos;
-        let next = &buf[nl + 1..];
-        if next.first() == Some(&b'\n') {
-            return Some(nl + 2);
-        }
-        if next.starts_with(b"\r\n") {
-            return Some(nl + 3);
-        }
-        i = nl + 1;
-    }
-    None
 }
 
 fn status_line_parts(line: &str) -> Result<(String, u16, String), String> {
