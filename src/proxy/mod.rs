@@ -91,7 +91,8 @@ async fn relay(mut client: TcpStream, mut server: TcpStream, fault: &Fault) {
                         head.extend_from_slice(chunk);
                     }
                     if let Some(end) = find_head_end(&head) {
-                        limit = Some(end as u64 + body_bytes);
+                        // Saturating: a huge `cut_after_body_bytes` means "never".
+                        limit = Some((end as u64).saturating_add(body_bytes));
                     }
                 }
                 let allowed = match limit {
@@ -123,5 +124,40 @@ async fn relay(mut client: TcpStream, mut server: TcpStream, fault: &Fault) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REQUEST: &[u8] = b"BITS_POST /f HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789";
+    const ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+    #[tokio::test]
+    async fn a_cut_beyond_u64_max_lets_the_whole_exchange_through() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let upstream = listener.local_addr().expect("address").to_string();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.expect("accept");
+            let mut got = vec![0u8; REQUEST.len()];
+            s.read_exact(&mut got).await.expect("the whole request");
+            s.write_all(ANSWER).await.expect("answer");
+            got
+        });
+        let fault = Fault {
+            cut_after_body_bytes: Some(u64::MAX),
+            ..Fault::default()
+        };
+        let proxy = FaultProxy::start(&upstream, fault).await.expect("proxy");
+        let mut client = TcpStream::connect(proxy.address()).await.expect("connect");
+        client.write_all(REQUEST).await.expect("send");
+        let mut answer = vec![0u8; ANSWER.len()];
+        tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut answer))
+            .await
+            .expect("in time")
+            .expect("the answer is relayed");
+        assert_eq!(answer, ANSWER);
+        assert_eq!(server.await.expect("upstream"), REQUEST);
     }
 }
