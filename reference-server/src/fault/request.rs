@@ -167,8 +167,13 @@ async fn fragment(shared: &Shared, seen: &Seen, headers: &mut HeaderMap) -> Opti
     if on(Fault::ContentRangeOptional) && !headers.contains_key("Content-Range") {
         let length = header(headers, "Content-Length").and_then(|l| l.trim().parse::<u64>().ok());
         if let Some(length) = length.filter(|l| *l > 0) {
-            let last = expected + length - 1;
-            let total = record.total.unwrap_or(last + 1);
+            // The length is the client's: a range past u64::MAX is a bad request.
+            let Some(last) = appended_last(expected, length) else {
+                return Some(Ack::invalid());
+            };
+            let Some(total) = record.total.or(last.checked_add(1)) else {
+                return Some(Ack::invalid());
+            };
             if let Ok(value) = HeaderValue::from_str(&format!("bytes {expected}-{last}/{total}")) {
                 headers.insert("Content-Range", value);
             }
@@ -182,7 +187,10 @@ async fn fragment(shared: &Shared, seen: &Seen, headers: &mut HeaderMap) -> Opti
         || (range.first < expected && on(Fault::OverlapAppended))
     {
         wanted.first = expected;
-        wanted.last = expected + range.len() - 1;
+        let Some(last) = appended_last(expected, range.len()) else {
+            return Some(Ack::invalid());
+        };
+        wanted.last = last;
     }
     if let Some(total) = record.total.filter(|_| on(Fault::TotalChangeAccepted)) {
         wanted.total = total;
@@ -194,6 +202,11 @@ async fn fragment(shared: &Shared, seen: &Seen, headers: &mut HeaderMap) -> Opti
         }
     }
     None
+}
+
+/// The last byte of `length` bytes written from `first`; `None` past u64::MAX.
+fn appended_last(first: u64, length: u64) -> Option<u64> {
+    first.checked_add(length.checked_sub(1)?)
 }
 
 /// An active session and its next expected byte.
@@ -248,4 +261,136 @@ pub(super) async fn link_destination(shared: &Shared, record: &Record) {
         let _ = tokio::fs::create_dir_all(parent).await;
     }
     let _ = tokio::fs::hard_link(shared.sessions.data_path(&record.id), &dest).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpStream;
+
+    /// Sends one BITS_POST head (and `body`), returns the status of the answer, or 0
+    /// when the connection ends without one.
+    async fn post(conn: &mut TcpStream, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+        let mut head = String::from("BITS_POST /up/file.bin HTTP/1.1\r\nHost: t\r\n");
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        if conn.write_all(head.as_bytes()).await.is_err() || conn.write_all(body).await.is_err() {
+            return (0, String::new());
+        }
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            match tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+                _ => return (0, String::from_utf8_lossy(&got).into_owned()),
+            }
+        }
+        let text = String::from_utf8_lossy(&got).into_owned();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (status, text)
+    }
+
+    /// A session with its first ten bytes written, on a server with `fault`.
+    async fn ten_bytes_in(
+        fault: Fault,
+    ) -> (crate::RunningServer, TcpStream, String, tempfile::TempDir) {
+        let root = tempfile::tempdir().expect("tempdir");
+        let config = Config {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            root: root.path().to_path_buf(),
+            faults: vec![fault],
+            ..Config::default()
+        };
+        let server = crate::spawn(config).await.expect("server");
+        let mut conn = TcpStream::connect(server.local_addr())
+            .await
+            .expect("connect");
+        let (status, text) = post(
+            &mut conn,
+            &[
+                ("BITS-Packet-Type", "Create-Session"),
+                ("BITS-Supported-Protocols", UPLOAD_PROTOCOL),
+                ("Content-Length", "0"),
+            ],
+            b"",
+        )
+        .await;
+        assert_eq!(status, 200, "{text}");
+        let session = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("BITS-Session-Id:")
+                    .or_else(|| l.strip_prefix("bits-session-id:"))
+            })
+            .expect("a session id")
+            .trim()
+            .to_string();
+        let (status, text) = post(
+            &mut conn,
+            &[
+                ("BITS-Packet-Type", "Fragment"),
+                ("BITS-Session-Id", &session),
+                ("Content-Range", "bytes 0-9/100"),
+                ("Content-Length", "10"),
+            ],
+            b"0123456789",
+        )
+        .await;
+        assert_eq!(status, 200, "{text}");
+        (server, conn, session, root)
+    }
+
+    #[tokio::test]
+    async fn a_length_past_u64_max_without_content_range_is_a_bad_request() {
+        let (server, mut conn, session, _root) = ten_bytes_in(Fault::ContentRangeOptional).await;
+        let (status, text) = post(
+            &mut conn,
+            &[
+                ("BITS-Packet-Type", "Fragment"),
+                ("BITS-Session-Id", &session),
+                ("Content-Length", "18446744073709551613"),
+            ],
+            b"",
+        )
+        .await;
+        assert_eq!(status, 400, "{text}");
+        server.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn an_overlap_appended_past_u64_max_is_a_bad_request() {
+        let (server, mut conn, session, _root) = ten_bytes_in(Fault::OverlapAppended).await;
+        let (status, text) = post(
+            &mut conn,
+            &[
+                ("BITS-Packet-Type", "Fragment"),
+                ("BITS-Session-Id", &session),
+                (
+                    "Content-Range",
+                    "bytes 0-18446744073709551613/18446744073709551615",
+                ),
+                ("Content-Length", "18446744073709551613"),
+            ],
+            b"",
+        )
+        .await;
+        assert_eq!(status, 400, "{text}");
+        server.shutdown().await;
+    }
+
+    #[test]
+    fn appended_ranges_end_at_u64_max_at_most() {
+        assert_eq!(appended_last(10, 5), Some(14));
+        assert_eq!(appended_last(1, u64::MAX), Some(u64::MAX));
+        assert_eq!(appended_last(2, u64::MAX), None);
+        assert_eq!(appended_last(0, 0), None);
+    }
 }
