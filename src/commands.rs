@@ -163,16 +163,16 @@ fn run(args: RunArgs) -> u8 {
             return exit::UNREACHABLE;
         }
     };
-    let baseline = match (&args.baseline, args.update_baseline) {
-        (Some(path), false) => match Baseline::load(path) {
+    // Updating an existing baseline keeps its reasons, so it must load as well: a
+    // file that does not parse is never overwritten.
+    let baseline = match &args.baseline {
+        Some(path) if !args.update_baseline || path.exists() => match Baseline::load(path) {
             Ok(b) => Some(b),
             Err(e) => {
                 print_errors(&[e]);
                 return exit::INVALID;
             }
         },
-        // Updating: an existing file only lends its reasons.
-        (Some(path), true) if path.exists() => Baseline::load(path).ok(),
         _ => None,
     };
     let profile = match resolve_profile(args.profile.as_deref(), args.target.is_none()) {
@@ -218,6 +218,7 @@ fn run(args: RunArgs) -> u8 {
         target.stop().await;
 
         let mut written = Vec::new();
+        let mut baseline_written = true;
         if let (Some(path), true) = (&args.baseline, args.update_baseline) {
             let fresh = crate::baseline::updated(&outcomes, baseline.as_ref());
             match crate::baseline::write(path, &fresh) {
@@ -226,7 +227,10 @@ fn run(args: RunArgs) -> u8 {
                     fresh.deviations.len(),
                     path.display()
                 ),
-                Err(e) => eprintln!("error: {e}"),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    baseline_written = false;
+                }
             }
         } else if let Some(b) = &baseline {
             crate::baseline::apply(&mut outcomes, b);
@@ -252,7 +256,13 @@ fn run(args: RunArgs) -> u8 {
         let totals = crate::outcome::Totals::of(&outcomes);
         let all_good =
             totals.failed + totals.errors == 0 || (args.update_baseline && args.baseline.is_some());
-        if all_good { exit::PASSED } else { exit::FAILED }
+        if !baseline_written {
+            exit::INVALID
+        } else if all_good {
+            exit::PASSED
+        } else {
+            exit::FAILED
+        }
     })
 }
 

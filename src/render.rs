@@ -19,7 +19,7 @@ pub fn failure_text(outcome: &ScenarioOutcome, color: bool) -> String {
     );
     let _ = writeln!(out, "  spec: {}", outcome.spec);
     if let Some(reason) = &outcome.reason {
-        let _ = writeln!(out, "  reason: {reason}");
+        let _ = writeln!(out, "  reason: {}", printable(reason));
     }
     if let Some(step) = outcome.failing_step() {
         out.push_str(&step_text(step, color));
@@ -38,14 +38,14 @@ pub fn step_text(step: &StepOutcome, color: bool) -> String {
     let _ = writeln!(out, "  sent:");
     let _ = writeln!(out, "    {} {}", step.request.method, step.request.url);
     for (name, value) in &step.request.headers {
-        let _ = writeln!(out, "    {name}: {value}");
+        let _ = writeln!(out, "    {}: {}", printable(name), printable(value));
     }
     if step.request.body_len > 0 {
         let _ = writeln!(out, "    ({} body bytes)", step.request.body_len);
     }
     match &step.response {
         Some(response) => {
-            let _ = writeln!(out, "  received: {}", response.status_line());
+            let _ = writeln!(out, "  received: {}", printable(&response.status_line()));
         }
         None => {
             let _ = writeln!(out, "  received: nothing");
@@ -112,9 +112,9 @@ pub fn header_diff(response: &RecordedResponse, mismatches: &[Mismatch], color: 
 }
 
 fn header_block(response: &RecordedResponse) -> String {
-    let mut block = format!("{}\n", response.status_line());
+    let mut block = format!("{}\n", printable(&response.status_line()));
     for (name, value) in &response.headers {
-        let _ = writeln!(block, "{name}: {value}");
+        let _ = writeln!(block, "{}: {}", printable(name), printable(value));
     }
     block
 }
@@ -122,7 +122,7 @@ fn header_block(response: &RecordedResponse) -> String {
 fn expected_block(response: &RecordedResponse, mismatches: &[Mismatch]) -> String {
     let status_line = match mismatches.iter().find(|m| m.kind == "status") {
         Some(m) => format!("{} {}", response.version, m.expected),
-        None => response.status_line(),
+        None => printable(&response.status_line()).into_owned(),
     };
     let mut lines: Vec<(String, String)> = response.headers.clone();
     for m in mismatches {
@@ -132,16 +132,41 @@ fn expected_block(response: &RecordedResponse, mismatches: &[Mismatch]) -> Strin
             .position(|(n, _)| n.eq_ignore_ascii_case(header));
         lines.retain(|(n, _)| !n.eq_ignore_ascii_case(header));
         if let Some(value) = &m.expected_line {
-            let name = crate::run::canonical_header_name(header);
+            // The server's spelling of the name when it sent the header, so the diff
+            // shows only the value change.
+            let name = response
+                .headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(header))
+                .map(|(n, _)| n.clone())
+                .unwrap_or_else(|| crate::run::canonical_header_name(header));
             let at = position.unwrap_or(lines.len()).min(lines.len());
             lines.insert(at, (name, value.clone()));
         }
     }
     let mut block = format!("{status_line}\n");
     for (name, value) in lines {
-        let _ = writeln!(block, "{name}: {value}");
+        let _ = writeln!(block, "{}: {}", printable(&name), printable(&value));
     }
     block
+}
+
+/// Text from the server made safe for a terminal: control characters (escape
+/// sequences could retitle or repaint it) are shown as `\u{..}` instead.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\t') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// `PASS`, `FAIL`, ... as shown in progress lines.
@@ -160,6 +185,17 @@ mod tests {
     use super::*;
     use crate::location::Loc;
     use std::sync::Arc;
+
+    #[test]
+    fn server_text_cannot_reach_the_terminal_as_escape_sequences() {
+        assert_eq!(
+            printable("a\x1b]0;pwned\x07b\tc"),
+            "a\\u{1b}]0;pwned\\u{7}b\tc"
+        );
+        let response = RecordedResponse::new(200, &[("X-Evil", "\x1b[2J")]);
+        let diff = header_diff(&response, &[], false);
+        assert!(!diff.contains('\x1b'), "{diff:?}");
+    }
 
     #[test]
     fn diff_shows_the_missing_header_at_the_expectation() {

@@ -116,3 +116,29 @@ fn a_malformed_baseline_is_a_located_usage_error() {
     assert_eq!(out.status.code(), Some(2), "{all}");
     assert!(all.contains("baseline.yaml:3:5"), "{all}");
 }
+
+#[test]
+fn update_never_overwrites_a_baseline_it_cannot_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let baseline = dir.path().join("baseline.yaml");
+    let original =
+        "deviations:\n  - id: x\n    reason: vendor bug 42, tracked in JIRA-1\n    reasn: typo\n";
+    std::fs::write(&baseline, original).expect("write");
+    let out = bitspec(
+        &[
+            "run",
+            "--id",
+            OTHER,
+            "--baseline",
+            &baseline.to_string_lossy(),
+            "--update-baseline",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_to_string(&baseline).expect("read"),
+        original,
+        "the hand-written reasons survive"
+    );
+}

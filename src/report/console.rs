@@ -35,7 +35,7 @@ impl Console {
             .as_ref()
             .filter(|_| outcome.verdict != Verdict::Fail)
         {
-            line.push_str(&format!(": {reason}"));
+            line.push_str(&format!(": {}", crate::render::printable(reason)));
         }
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "{line}");
@@ -44,7 +44,12 @@ impl Console {
                 let _ = write!(stdout, "{}", step_text(step, self.color));
                 if let Some(response) = &step.response {
                     for (name, value) in &response.headers {
-                        let _ = writeln!(stdout, "    < {name}: {value}");
+                        let _ = writeln!(
+                            stdout,
+                            "    < {}: {}",
+                            crate::render::printable(name),
+                            crate::render::printable(value)
+                        );
                     }
                 }
             }

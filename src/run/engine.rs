@@ -98,42 +98,57 @@ pub async fn run_all(
 ) -> Vec<ScenarioOutcome> {
     let semaphore = Arc::new(tokio::sync::Semaphore::new(options.jobs.max(1)));
     let mut set = tokio::task::JoinSet::new();
+    let mut task_index = std::collections::HashMap::new();
     for (index, scenario) in scenarios.iter().enumerate() {
         let scenario = scenario.clone();
         let options = options.clone();
         let semaphore = Arc::clone(&semaphore);
-        set.spawn(async move {
+        let handle = set.spawn(async move {
             let _permit = semaphore.acquire_owned().await;
             (index, run_scenario(&scenario, &options).await)
         });
+        task_index.insert(handle.id(), index);
     }
     let mut outcomes: Vec<Option<ScenarioOutcome>> = vec![None; scenarios.len()];
     while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok((index, outcome)) => {
-                on_done(&outcome);
-                outcomes[index] = Some(outcome);
-            }
+        let (index, outcome) = match joined {
+            Ok(done) => done,
+            // A panic inside a scenario task is a harness bug: report it on that
+            // scenario, with the panic's message, and keep the run going.
             Err(e) => {
-                // A panic inside a scenario task is a harness bug; keep the run going.
-                let _ = e;
+                let Some(&index) = task_index.get(&e.id()) else {
+                    continue;
+                };
+                (index, crashed(&scenarios[index], &panic_message(e)))
             }
-        }
+        };
+        on_done(&outcome);
+        outcomes[index] = Some(outcome);
     }
     outcomes
         .into_iter()
         .zip(scenarios)
-        .map(|(o, s)| o.unwrap_or_else(|| crashed(s)))
+        .map(|(o, s)| o.unwrap_or_else(|| crashed(s, "its task ended without a result")))
         .collect()
 }
 
-fn crashed(scenario: &Scenario) -> ScenarioOutcome {
+fn panic_message(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_owned()),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn crashed(scenario: &Scenario, why: &str) -> ScenarioOutcome {
     let mut outcome = empty_outcome(scenario, String::new());
     outcome.verdict = Verdict::Error;
-    outcome.reason = Some(
-        "the harness crashed while running this scenario (a bug in bitspec; please report it)"
-            .into(),
-    );
+    outcome.reason = Some(format!(
+        "the harness crashed while running this scenario ({why}); this is a bug in bitspec, please report it"
+    ));
     outcome
 }
 

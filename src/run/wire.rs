@@ -364,12 +364,8 @@ fn record(head: &ResponseHead, body_len: u64, kept: &[u8]) -> RecordedResponse {
         version: head.version.clone(),
         status: head.status,
         reason: head.reason.clone(),
-        // Shown in the usual case, as the reports always have (hyper sends lowercase).
-        headers: head
-            .headers
-            .iter()
-            .map(|(n, v)| (super::transport::canonical_header_name(n), v.clone()))
-            .collect(),
+        // Names as the server sent them: the reports show the wire.
+        headers: head.headers.clone(),
         body_len,
         body_preview: String::from_utf8_lossy(&kept[..kept.len().min(PREVIEW_BYTES)]).into_owned(),
         format_deviations: head.deviations.clone(),

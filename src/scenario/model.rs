@@ -45,7 +45,8 @@ pub struct ScenarioDoc {
     pub file: Option<UploadFileSpec>,
     /// Scenario-level variables, usable as `${name}` in every step.
     #[serde(default)]
-    pub vars: IndexMap<String, String>,
+    #[schemars(with = "IndexMap<String, String>")]
+    pub vars: IndexMap<String, Spanned<String>>,
     /// The packet exchanges, run in order on one keep-alive connection.
     #[schemars(with = "Vec<Step>")]
     pub steps: Vec<Spanned<Step>>,

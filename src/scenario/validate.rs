@@ -81,8 +81,8 @@ pub fn validate(
 
     let mut vars = Vec::new();
     for (name, value) in &doc.vars {
-        let loc = v.top_loc();
-        if let Some(t) = v.template(value, &loc) {
+        let loc = v.loc(value);
+        if let Some(t) = v.template(&value.value, &loc) {
             vars.push((name.clone(), t));
         }
         v.known.insert(name.clone());
@@ -146,10 +146,6 @@ struct Validator {
 impl Validator {
     fn loc<T>(&self, s: &Spanned<T>) -> Loc {
         Loc::of(&self.file, s)
-    }
-
-    fn top_loc(&self) -> Loc {
-        Loc::new(&self.file, 1, 1)
     }
 
     fn error<T>(&mut self, at: &Spanned<T>, message: String, help: Option<String>) {
@@ -322,18 +318,7 @@ impl Validator {
             }
             None => None,
         };
-        let timeout = match step.timeout {
-            Some(t) if t.is_finite() && t > 0.0 && t <= 3600.0 => Some(Duration::from_secs_f64(t)),
-            Some(t) => {
-                self.error_at(
-                    loc.clone(),
-                    format!("timeout {t} must be between 0 and 3600 seconds"),
-                    None,
-                );
-                None
-            }
-            None => None,
-        };
+        let timeout = self.timeout(step.timeout, &loc);
 
         let delay = step.delay.as_ref().and_then(|d| {
             let l = self.loc(d);
@@ -594,14 +579,15 @@ impl Validator {
             );
         }
         let requires = self.capabilities(&step.requires);
-        let timeout = step
-            .timeout
-            .filter(|t| t.is_finite() && *t > 0.0 && *t <= 3600.0)
-            .map(Duration::from_secs_f64);
-        let delay = step
-            .delay
-            .as_ref()
-            .and_then(|d| Template::parse(&d.value.0).ok());
+        let timeout = self.timeout(step.timeout, &loc);
+        if let Some(d) = &step.delay {
+            self.error(
+                d,
+                "`delay` does not apply to a `generate` step (it runs a whole upload)".into(),
+                None,
+            );
+        }
+        let delay = None;
         if !clashes.is_empty()
             || fragments == 0
             || fragments > 1000
@@ -741,7 +727,35 @@ impl Validator {
             {
                 self.error(x, "`response: none` leaves nothing to check: drop `status`, `headers` and `error`".into(), None);
             }
+            let checks_nothing = reading.status.is_none()
+                && reading.headers.is_empty()
+                && reading.error.is_none()
+                && reading.response.is_none()
+                && reading.connection.is_none()
+                && r.value.headers.is_empty();
+            if checks_nothing {
+                self.error_at(
+                    reading.loc.clone(),
+                    format!("reading `{}` checks nothing, so it would always hold: give it a `status`, `headers`, `error`, `response` or `connection`", reading.name),
+                    None,
+                );
+            }
             plan.readings.push(reading);
+        }
+        let checks_nothing = plan.status.is_none()
+            && plan.headers.is_empty()
+            && e.headers.is_empty()
+            && plan.error.is_none()
+            && e.error.is_none()
+            && plan.body.is_none()
+            && e.body.is_none()
+            && plan.response.is_none()
+            && plan.connection.is_none()
+            && plan.version.is_none()
+            && plan.strict_format.is_none()
+            && e.readings.is_empty();
+        if checks_nothing {
+            self.error(spanned, "this `expect` checks nothing, so the step could never fail: add a `status`, `headers`, `error`, `body`, `response`, `connection`, `version`, `format` or `readings`".into(), None);
         }
         if plan.readings.len() == 1 {
             let loc = plan.readings[0].loc.clone();
@@ -752,6 +766,22 @@ impl Validator {
             );
         }
         plan
+    }
+
+    /// A step timeout: more than 0 and at most an hour.
+    fn timeout(&mut self, seconds: Option<f64>, loc: &Loc) -> Option<Duration> {
+        match seconds {
+            Some(t) if t.is_finite() && t > 0.0 && t <= 3600.0 => Some(Duration::from_secs_f64(t)),
+            Some(t) => {
+                self.error_at(
+                    loc.clone(),
+                    format!("timeout {t} must be between 0 and 3600 seconds"),
+                    None,
+                );
+                None
+            }
+            None => None,
+        }
     }
 
     fn capabilities(&mut self, names: &[Spanned<String>]) -> Vec<String> {
@@ -902,6 +932,9 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// The largest fragment a step may send: its bytes are generated in memory.
+pub const MAX_RANGE_BYTES: u64 = 64 << 20;
+
 /// `first-last`, zero-based and inclusive.
 pub fn parse_range(text: &str) -> Result<ByteRange, String> {
     let bad =
@@ -911,6 +944,12 @@ pub fn parse_range(text: &str) -> Result<ByteRange, String> {
     let last: u64 = b.trim().parse().map_err(|_| bad())?;
     if last < first {
         return Err(format!("range {text:?} ends before it starts"));
+    }
+    if last - first >= MAX_RANGE_BYTES {
+        return Err(format!(
+            "range {text:?} is over {} MiB: a step's body is held in memory (load a server with `bitspec bench`)",
+            MAX_RANGE_BYTES >> 20
+        ));
     }
     Ok(ByteRange { first, last })
 }
@@ -1026,6 +1065,45 @@ mod tests {
         assert_eq!(
             plan.steps[1].range,
             Some(RangePlan::Fixed(ByteRange { first: 0, last: 9 }))
+        );
+    }
+
+    #[test]
+    fn checks_that_can_never_fail_are_refused() {
+        let empty = format!("{HEAD}steps:\n  - packet: Ping\n    expect: {{}}\n");
+        let errors = check(&empty).unwrap_err();
+        assert!(
+            errors[0]
+                .message
+                .starts_with("this `expect` checks nothing"),
+            "{errors:?}"
+        );
+        let reading = format!(
+            "{HEAD}steps:\n  - packet: Ping\n    expect:\n      readings:\n        - {{ reading: a, cite: x }}\n        - {{ reading: b, cite: y, status: 200 }}\n"
+        );
+        let errors = check(&reading).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].message.starts_with("reading `a` checks nothing"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn oversized_ranges_and_misplaced_vars_are_located() {
+        let big = format!(
+            "{HEAD}file: {{ size: 100000000000 }}\nsteps:\n  - packet: Fragment\n    range: 0-99999999999\n    expect: {{ status: 200 }}\n"
+        );
+        let errors = check(&big).unwrap_err();
+        assert!(errors[0].message.contains("is over 64 MiB"), "{errors:?}");
+        let vars = format!(
+            "{HEAD}vars:\n  a: \"${{nope}}\"\nsteps:\n  - packet: Ping\n    expect: {{ status: 200 }}\n"
+        );
+        let errors = check(&vars).unwrap_err();
+        assert_eq!(
+            errors[0].loc.as_ref().map(|l| (l.line, l.column)),
+            Some((6, 6)),
+            "{errors:?}"
         );
     }
 
