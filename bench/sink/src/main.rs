@@ -1,9 +1,10 @@
 //! `bitspec-bench-sink`: the ceiling `bench/run.sh` compares the reference server with.
 //!
-//! A minimal hyper HTTP/1 server with no BITS logic: every request body is written,
-//! frame by frame as it arrives, to a new file in `--dir` (or dropped with
-//! `--discard`, which measures the load client alone), and every request gets the
-//! same constant 200 answer. The answer carries a fixed `BITS-Session-Id` only so
+//! A minimal hyper HTTP/1 server with no BITS logic: every request body is appended,
+//! frame by frame as it arrives, to the file in `--dir` named after the request path
+//! (the I/O pattern of a BITS server, one growing file per upload), or dropped with
+//! `--discard`, which measures the load client alone. Every request gets the same
+//! constant 200 answer. The answer carries a fixed `BITS-Session-Id` only so
 //! that the unchanged `bitspec bench` client can run against it; nothing is parsed.
 //!
 //! ```sh
@@ -19,7 +20,6 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -32,7 +32,6 @@ use hyper_util::rt::TokioIo;
 struct Sink {
     /// `None` discards bodies.
     dir: Option<PathBuf>,
-    next: AtomicU64,
 }
 
 #[tokio::main]
@@ -71,10 +70,7 @@ async fn serve() -> Result<(), String> {
     if let Some(dir) = &dir {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    let sink = Arc::new(Sink {
-        dir,
-        next: AtomicU64::new(0),
-    });
+    let sink = Arc::new(Sink { dir });
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -99,7 +95,8 @@ async fn serve() -> Result<(), String> {
 }
 
 async fn handle(sink: &Sink, req: Request<Incoming>) -> Response<Empty<Bytes>> {
-    let status = match store(sink, req.into_body()).await {
+    let name = req.uri().path().replace('/', "_");
+    let status = match store(sink, &name, req.into_body()).await {
         Ok(()) => 200,
         Err(e) => {
             eprintln!("request failed: {e}");
@@ -118,8 +115,8 @@ async fn handle(sink: &Sink, req: Request<Incoming>) -> Response<Empty<Bytes>> {
     response
 }
 
-/// Writes the body to a new file (created at its first byte), or drops it.
-async fn store(sink: &Sink, mut body: Incoming) -> Result<(), String> {
+/// Appends the body to the file `name` (opened at its first byte), or drops it.
+async fn store(sink: &Sink, name: &str, mut body: Incoming) -> Result<(), String> {
     let mut file = None;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| e.to_string())?;
@@ -127,9 +124,12 @@ async fn store(sink: &Sink, mut body: Incoming) -> Result<(), String> {
             continue;
         };
         if file.is_none() {
-            let n = sink.next.fetch_add(1, Ordering::Relaxed);
-            let path = dir.join(format!("{n}.body"));
-            file = Some(std::fs::File::create(&path).map_err(|e| e.to_string())?);
+            let path = dir.join(name);
+            let opened = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path);
+            file = Some(opened.map_err(|e| format!("{}: {e}", path.display()))?);
         }
         if let Some(f) = file.as_mut() {
             f.write_all(data).map_err(|e| e.to_string())?;

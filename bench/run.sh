@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# The benchmark behind the README's "Benchmarks" section. One run, one machine:
+#   (a) 1 GiB in 1 MiB fragments, (b) 256 MiB in 64 KiB fragments,
+#   (c) 1,000 concurrent sessions of 1 MiB each,
+# each sent by `bitspec bench` to the reference server (release build, its own
+# process, peak RSS from /proc/PID/status VmHWM), to the minimal sink that writes
+# bodies to files (the ceiling), and to the sink with --discard (the client's own
+# ceiling); plus a plain sequential write of the same bytes with dd, and the wall
+# time of the whole conformance suite against the embedded server. Prints the
+# figures and ratios. Every measure is the best of BENCH_REPEAT runs (default 3),
+# interleaved, so noise from other work on the machine hurts all sides alike.
+#
+# Usage: bench/run.sh            (BENCH_DIR=/path picks where files are written)
+# Bounds: at most ~1 GiB on disk at a time, removed as it goes; a few minutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REPEAT=${BENCH_REPEAT:-3}
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+BIN="$TARGET_DIR/release"
+
+echo "building (release)..." >&2
+cargo build --release --quiet -p bitspec -p bitspec-server -p bitspec-bench-sink
+
+# 1,000 sessions: 1,000 client sockets, 1,000 server sockets and open files.
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 8192 ]; then
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+fi
+
+WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/bitspec-bench.XXXXXX")
+PID=
+cleanup() {
+    if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# start KIND: starts the server, the sink or the discarding sink; sets PID and URL.
+start() {
+    rm -rf "$WORK/store" "$WORK/out"
+    case $1 in
+        server) "$BIN/bitspec-server" --listen 127.0.0.1:0 --root "$WORK/store" \
+                    >"$WORK/out" 2>"$WORK/log" & ;;
+        sink)   "$BIN/bitspec-bench-sink" --dir "$WORK/store" >"$WORK/out" 2>"$WORK/log" & ;;
+        discard) "$BIN/bitspec-bench-sink" --discard >"$WORK/out" 2>"$WORK/log" & ;;
+    esac
+    PID=$!
+    URL=
+    for _ in $(seq 100); do
+        URL=$(grep -o 'http://[^ ]*' "$WORK/out" 2>/dev/null || true)
+        [ -n "$URL" ] && return 0
+        sleep 0.05
+    done
+    echo "error: $1 did not start:" >&2; cat "$WORK/log" >&2; exit 1
+}
+
+stop() {
+    kill "$PID" 2>/dev/null || true
+    wait "$PID" 2>/dev/null || true
+    PID=
+    rm -rf "$WORK/store"
+}
+
+field() { sed -n "s/^  \"$1\": \\([0-9.e+-]*\\),\$/\\1/p" "$2"; }
+max() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b + 0 > a + 0) ? b : a }'; }
+
+# measure KIND SESSIONS SIZE FRAGMENT: one bench run; sets MBS, RSS_KB, ERRORS, P99.
+measure() {
+    start "$1"
+    local status=0
+    "$BIN/bitspec" bench --target "$URL" --sessions "$2" --size "$3" --fragment "$4" \
+        --json >"$WORK/report.json" 2>"$WORK/bench.err" || status=$?
+    RSS_KB=$(awk '/^VmHWM:/ { print $2 }' "/proc/$PID/status")
+    stop
+    if [ "$status" -gt 1 ]; then cat "$WORK/bench.err" >&2; exit 1; fi
+    MBS=$(field mb_per_s "$WORK/report.json")
+    ERRORS=$(field errors "$WORK/report.json")
+    P99=$(sed -n 's/^    "p99_ms": \([0-9.]*\),$/\1/p' "$WORK/report.json")
+}
+
+# dd_write SIZE BLOCK COUNT: MB/s of a plain sequential write of SIZE bytes.
+dd_write() {
+    local t0 t1
+    t0=$(date +%s.%N)
+    dd if=/dev/zero of="$WORK/dd.bin" bs="$2" count="$3" status=none
+    t1=$(date +%s.%N)
+    rm -f "$WORK/dd.bin"
+    awk -v b="$1" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.1f", b / (t1 - t0) / 1e6 }'
+}
+
+row() {
+    local name=$1 sessions=$2 size=$3 fragment=$4 bytes=$5 block=$6 count=$7
+    local best_server= best_sink= best_discard= best_dd= rss_server= rss_sink= errors=0 p99=
+    for rep in $(seq "$REPEAT"); do
+        echo "  $name: run $rep of $REPEAT" >&2
+        measure server "$sessions" "$size" "$fragment"
+        best_server=$(max "$best_server" "$MBS"); rss_server=$(max "$rss_server" "$RSS_KB")
+        errors=$((errors + ERRORS)); p99=$(max "$p99" "$P99")
+        measure sink "$sessions" "$size" "$fragment"
+        best_sink=$(max "$best_sink" "$MBS"); rss_sink=$(max "$rss_sink" "$RSS_KB")
+        errors=$((errors + ERRORS))
+        measure discard "$sessions" "$size" "$fragment"
+        best_discard=$(max "$best_discard" "$MBS")
+        errors=$((errors + ERRORS))
+        best_dd=$(max "$best_dd" "$(dd_write "$bytes" "$block" "$count")")
+    done
+    awk -v n="$name" -v s="$best_server" -v k="$best_sink" -v d="$best_discard" -v w="$best_dd" \
+        -v rs="$rss_server" -v rk="$rss_sink" -v e="$errors" -v p="$p99" 'BEGIN {
+        printf "%-30s %8.0f %8.0f %8.0f %8.0f  %6.1f%% %6.1f%% %6.1f%%  %6.1f %6.1f  %5.1f  %d\n",
+            n, s, k, d, w, 100 * s / k, 100 * k / w, 100 * k / d, rs / 1024, rk / 1024, p, e }' \
+        >>"$WORK/table"
+}
+
+echo "machine: $(nproc) cores, $(uname -sr), $(date -u +%Y-%m-%dT%H:%MZ)" >&2
+: >"$WORK/table"
+row "(a) 1 GiB, 1 MiB fragments" 1 1G 1M $((1 << 30)) 1M 1024
+row "(b) 256 MiB, 64 KiB fragments" 1 256M 64K $((256 << 20)) 64K 4096
+row "(c) 1000 x 1 MiB sessions" 1000 1M 1M $((1000 << 20)) 1M 1000
+
+echo "  conformance suite against the embedded server" >&2
+t0=$(date +%s.%N)
+suite=0
+"$BIN/bitspec" run --report-dir "$WORK/reports" >"$WORK/suite.out" 2>&1 || suite=$?
+t1=$(date +%s.%N)
+
+echo
+echo "MB/s = 10^6 bytes/s, best of $REPEAT; RSS = peak (VmHWM) of the receiving process"
+printf "%-30s %8s %8s %8s %8s  %7s %7s %7s  %6s %6s  %5s  %s\n" workload server sink discard dd \
+    server/ sink/ sink/ "RSS" "RSS" "p99" errors
+printf "%-30s %8s %8s %8s %8s  %7s %7s %7s  %6s %6s  %5s  %s\n" "" MB/s MB/s MB/s MB/s \
+    sink dd discard "server" "sink" ms ""
+printf "%-30s %8s %8s %8s %8s  %7s %7s %7s  %6s %6s  %5s  %s\n" "" "" "" "" "" "" "" "" MiB MiB "" ""
+cat "$WORK/table"
+echo
+printf "conformance suite (bitspec run, embedded server): %.1f s wall, %s\n" \
+    "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$(tail -n 1 "$WORK/suite.out")"
+[ "$suite" -eq 0 ] || echo "warning: the suite exited with status $suite" >&2
