@@ -123,7 +123,24 @@ fn check(args: &CheckArgs) -> u8 {
                 (p.clone(), group.clone(), format!("{group}::{stem}"))
             })
             .collect();
-        load_files(files)
+        let mut suite = load_files(files);
+        // The files on their own, checked against the suite they belong to: the
+        // catalogue's requirement ids, and ids other scenarios already use.
+        let dir = scenario_dir(&args.scenarios);
+        crate::requirements::check_suite_citations(&dir, &mut suite);
+        let others = load_suite(&dir).scenarios;
+        for s in &suite.scenarios {
+            if let Some(other) = others.iter().find(|o| o.id == s.id && o.path != s.path) {
+                suite.errors.push(ScenarioError::new(
+                    format!(
+                        "duplicate scenario id `{}` (also used by {})",
+                        s.id, other.file
+                    ),
+                    Some(crate::location::Loc::new(&s.file, 1, 1)),
+                ));
+            }
+        }
+        suite
     };
     if !suite.errors.is_empty() {
         print_errors(&suite.errors);
@@ -153,15 +170,9 @@ fn run(args: RunArgs) -> u8 {
                 return exit::INVALID;
             }
         };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::UNREACHABLE;
-        }
+        Err(code) => return code,
     };
     // Updating an existing baseline keeps its reasons, so it must load as well: a
     // file that does not parse is never overwritten.
@@ -366,15 +377,9 @@ fn diff(args: &crate::cli::DiffArgs) -> u8 {
             return exit::INVALID;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::UNREACHABLE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async {
         let timeout = Duration::from_secs(5);
@@ -387,7 +392,7 @@ fn diff(args: &crate::cli::DiffArgs) -> u8 {
         };
         let b = match &args.against {
             Some(url) => Target::remote(url, timeout).await,
-            None => Target::embedded().await,
+            None => Target::embedded_for(&profile).await,
         };
         let b = match b {
             Ok(t) => t,
@@ -448,4 +453,16 @@ fn diff(args: &crate::cli::DiffArgs) -> u8 {
             exit::FAILED
         }
     })
+}
+
+/// The multi-threaded runtime the I/O runs on; `Err` is the exit code after the
+/// problem was printed.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            exit::UNREACHABLE
+        })
 }

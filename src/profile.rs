@@ -39,7 +39,7 @@ struct ProfileDoc {
     /// BITSMaximumUploadSize, when the target sets one.
     #[serde(default)]
     max_upload_size: Option<u64>,
-    /// BITSHostId, when configured; `null` means configured off.
+    /// BITSHostId, when configured (`host_id_known_unset` says it is configured off).
     #[serde(default)]
     host_id: Option<String>,
     /// BITSHostIdFallbackTimeout sent with the host id.
@@ -48,9 +48,9 @@ struct ProfileDoc {
     /// Whether the target was told host id is off (enables `no-host-id`).
     #[serde(default)]
     host_id_known_unset: bool,
-    /// Upload-reply mode of the target (`none`, `by-reference`, `by-value`).
+    /// Upload-reply mode of the target.
     #[serde(default)]
-    upload_reply: Option<String>,
+    upload_reply: Option<UploadReply>,
     /// HTTP Basic credentials.
     #[serde(default)]
     credentials: Option<Credentials>,
@@ -74,6 +74,15 @@ struct ProfileDoc {
     /// the notification URL at it (upload-reply).
     #[serde(default)]
     reference_example_app: bool,
+}
+
+/// BITSServerNotificationType: who gets the upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum UploadReply {
+    None,
+    ByReference,
+    ByValue,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -128,6 +137,19 @@ impl Profile {
     /// Reads a profile file; errors are located like scenario errors.
     pub fn load(path: &Path) -> Result<Profile, ScenarioError> {
         let doc: ProfileDoc = crate::scenario::load::load_yaml(path, "profile")?;
+        // The session-timeout scenarios wait one and a half timeouts; a step may wait an hour.
+        if let Some(t) = doc
+            .session_timeout
+            .filter(|t| *t > MAX_TESTABLE_SESSION_TIMEOUT)
+        {
+            return Err(ScenarioError::new(
+                format!(
+                    "profile {}: session_timeout {t} is too long to wait out in a test (at most {MAX_TESTABLE_SESSION_TIMEOUT} s); leave it out to skip those scenarios",
+                    path.display()
+                ),
+                None,
+            ));
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         Ok(Profile::from_doc(doc, base))
     }
@@ -161,7 +183,7 @@ impl Profile {
         if let Some(timeout) = doc.host_id_fallback_timeout {
             vars.insert("host_id_fallback_timeout".into(), timeout.to_string());
         }
-        if doc.upload_reply.as_deref().is_some_and(|m| m != "none") {
+        if doc.upload_reply.is_some_and(|m| m != UploadReply::None) {
             add("upload-reply");
         } else {
             // A plain upload target: the file lands at its URL and no reply is involved.
@@ -208,6 +230,9 @@ impl Profile {
         }
     }
 }
+
+/// The longest session timeout a profile may declare (its scenarios wait 1.5 x + 1 s).
+const MAX_TESTABLE_SESSION_TIMEOUT: u64 = 2399;
 
 /// Profile variables and the capability that guarantees each: a scenario may use
 /// one only if it `requires` that capability.

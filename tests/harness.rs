@@ -270,3 +270,21 @@ fn format_strict_fails_a_server_that_answers_with_bare_line_feeds() {
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(all.contains("format: expected the message syntax of RFC 2616 section 6, got \"lines end with a bare LF instead of CRLF\""), "{all}");
 }
+
+#[test]
+fn check_of_one_file_still_checks_requirement_ids_and_suite_ids() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("001-x.yaml");
+    std::fs::write(&file, "id: ping-ack\ntitle: t\nspec: s\nlevel: must\nrequirements: [no-such-requirement]\nsteps:\n  - packet: Ping\n    expect: { status: 200 }\n").expect("write");
+    let out = bitspec(&["check", &file.to_string_lossy()], &root());
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("requirement `no-such-requirement` is not in requirements.yaml"),
+        "{all}"
+    );
+    assert!(
+        all.contains("duplicate scenario id `ping-ack` (also used by"),
+        "{all}"
+    );
+}

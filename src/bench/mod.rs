@@ -71,15 +71,9 @@ pub fn run(args: &BenchArgs) -> u8 {
         eprintln!("error: --sessions and --fragment must be positive");
         return exit::INVALID;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::commands::runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::UNREACHABLE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async {
         let target = match &args.target {

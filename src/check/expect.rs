@@ -142,15 +142,18 @@ fn check_headers(
         .collect()
 }
 
-/// The error code, under whichever name the target used, and the reading that name implies.
-fn error_code(
+/// The error code under each name the target used, with the reading each name implies.
+fn error_codes(
     response: &RecordedResponse,
-) -> Option<(&'static str, &'static str, &'static str, &str)> {
-    ERROR_CODE_HEADERS.iter().find_map(|(name, reading, cite)| {
-        response
-            .header(name)
-            .map(|v| (*name, *reading, *cite, v.trim()))
-    })
+) -> Vec<(&'static str, &'static str, &'static str, &str)> {
+    ERROR_CODE_HEADERS
+        .iter()
+        .filter_map(|(name, reading, cite)| {
+            response
+                .header(name)
+                .map(|v| (*name, *reading, *cite, v.trim()))
+        })
+        .collect()
 }
 
 fn check_error(
@@ -158,7 +161,7 @@ fn check_error(
     response: &RecordedResponse,
 ) -> (Vec<Mismatch>, Option<ReadingChoice>) {
     let loc = &expected.loc;
-    let code = error_code(response);
+    let codes = error_codes(response);
     let context = response.header(ERROR_CONTEXT_HEADER).map(str::trim);
     match &expected.value {
         ErrorExpectation::None => {
@@ -195,28 +198,40 @@ fn check_error(
                 let expected_words = format!(
                     "{want:#010X} under BITS-Error-Code or BITS-Error (any hexadecimal spelling)"
                 );
-                match code {
-                    Some((_, r, cite, value)) if parse_hex(value) == Some(*want) => {
-                        reading = Some(ReadingChoice {
-                            topic: "error header name".into(),
-                            reading: r.into(),
-                            cite: cite.into(),
-                        });
-                    }
-                    Some((name, _, _, value)) => found.push(error_mismatch(
-                        name,
-                        &expected_words,
-                        Some(value),
-                        Some(format!("{want:#010X}")),
-                        loc,
-                    )),
-                    None => found.push(error_mismatch(
+                // Every name the target used must carry the expected code; the first
+                // name used tells which reading it followed.
+                if codes.is_empty() {
+                    found.push(error_mismatch(
                         "BITS-Error-Code",
                         &expected_words,
                         None,
                         Some(format!("{want:#010X}")),
                         loc,
-                    )),
+                    ));
+                }
+                for (name, _, _, value) in &codes {
+                    if parse_hex(value) != Some(*want) {
+                        found.push(error_mismatch(
+                            name,
+                            &expected_words,
+                            Some(value),
+                            Some(format!("{want:#010X}")),
+                            loc,
+                        ));
+                    }
+                }
+                if found.is_empty()
+                    && let Some((_, r, cite, _)) = codes.first()
+                {
+                    reading = Some(ReadingChoice {
+                        topic: "error header name".into(),
+                        reading: if codes.len() > 1 {
+                            "both".into()
+                        } else {
+                            (*r).into()
+                        },
+                        cite: (*cite).into(),
+                    });
                 }
             }
             if let Some(want) = want_context
@@ -412,6 +427,31 @@ mod tests {
         let (m, r) = check_response(&plan, &mcbup, &BodyObservation::default(), &Vars::new());
         assert!(m.is_empty(), "{m:?}");
         assert_eq!(r[0].reading, "mc-bup");
+    }
+
+    #[test]
+    fn both_error_header_names_must_carry_the_code() {
+        let plan = error_plan(Some(0x8020001F), None);
+        let same = response(
+            500,
+            &[
+                ("BITS-Error-Code", "0x8020001F"),
+                ("BITS-Error", "0x8020001f"),
+            ],
+        );
+        let (m, r) = check_response(&plan, &same, &BodyObservation::default(), &Vars::new());
+        assert!(m.is_empty(), "{m:?}");
+        assert_eq!(r[0].reading, "both");
+        let differ = response(
+            500,
+            &[
+                ("BITS-Error-Code", "0x8020001F"),
+                ("BITS-Error", "0x80070057"),
+            ],
+        );
+        let (m, _) = check_response(&plan, &differ, &BodyObservation::default(), &Vars::new());
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert_eq!(m[0].header.as_deref(), Some("BITS-Error"));
     }
 
     #[test]

@@ -45,13 +45,6 @@ pub struct ByteRange {
     pub last: u64,
 }
 
-impl ByteRange {
-    /// Number of bytes (never zero: `last >= first`).
-    pub fn byte_count(self) -> u64 {
-        self.last - self.first + 1
-    }
-}
-
 /// One request and its checks.
 #[derive(Debug, Clone)]
 pub struct StepPlan {
