@@ -1,4 +1,4 @@
-//! The command line: `bitspec run | list | check`.
+//! The command line: `bitspec run | list | check | coverage | diff | fmt | schema | selftest | bench`.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;

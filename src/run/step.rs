@@ -272,7 +272,7 @@ fn capture(
     vars: &mut Vars,
 ) -> Vec<Mismatch> {
     let mut missing = Vec::new();
-    for (header, var) in &step.captures {
+    for (header, var, loc) in &step.captures {
         let value = if header == BODY_CAPTURE {
             body
         } else {
@@ -292,7 +292,7 @@ fn capture(
                 expected: format!("present (captured into ${{{var}}})"),
                 actual: None,
                 expected_line: Some("<any value>".into()),
-                loc: step.loc.clone(),
+                loc: loc.clone(),
             }),
         }
     }

@@ -76,7 +76,8 @@ pub struct StepPlan {
     pub requires: Vec<String>,
     pub expect: ExpectPlan,
     /// (response header, variable name)
-    pub captures: Vec<(String, String)>,
+    /// (response header or `$body`, variable name, where the capture is written)
+    pub captures: Vec<(String, String, Loc)>,
 }
 
 /// The checks on one response.

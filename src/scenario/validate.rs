@@ -373,10 +373,10 @@ impl Validator {
                     None,
                 );
             }
-            captures.push((header.clone(), name.to_owned()));
+            captures.push((header.clone(), name.to_owned(), self.loc(var)));
         }
         // Captures become visible to the following steps only.
-        self.known.extend(captures.iter().map(|(_, v)| v.clone()));
+        self.known.extend(captures.iter().map(|(_, v, _)| v.clone()));
 
         if self.errors.len() > errors_before {
             return None;
