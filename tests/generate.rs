@@ -2,120 +2,24 @@
 //! offset it reports) fails a `generate` step; the failure is shrunk to a minimal
 //! schedule, printed as a scenario that is valid, reproduces the failure against the
 //! buggy double and passes against the correct one.
+//! Sizes near u64::MAX neither overflow nor build a fragment above the cap.
 
+mod support;
+
+use bitspec::generate::schedule::MAX_FRAGMENT_BYTES;
 use bitspec::outcome::Verdict;
 use bitspec::run::{RunOptions, run_scenario};
 use bitspec::scenario::{Scenario, load_files};
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use support::double::{Bug, start};
 
-/// Starts a minimal BITS server on 127.0.0.1; with `rewinds`, a fragment of old data is
-/// acknowledged with its own end instead of the offset the server expects.
+/// A correct double, or one whose Ack for old data rewinds to the fragment's own end.
 fn double(rewinds: bool) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}/", listener.local_addr().expect("address"));
-    let sessions: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(400).flatten() {
-            let sessions = Arc::clone(&sessions);
-            std::thread::spawn(move || serve(stream, rewinds, &sessions));
-        }
-    });
-    url
-}
-
-fn serve(stream: TcpStream, rewinds: bool, sessions: &Mutex<HashMap<String, u64>>) {
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(stream);
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut headers = HashMap::new();
-        loop {
-            let mut l = String::new();
-            if reader.read_line(&mut l).unwrap_or(0) == 0 {
-                return;
-            }
-            let l = l.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some((n, v)) = l.split_once(':') {
-                headers.insert(n.trim().to_ascii_lowercase(), v.trim().to_owned());
-            }
-        }
-        let length: usize = headers
-            .get("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let packet = headers
-            .get("bits-packet-type")
-            .map(|p| p.to_ascii_lowercase())
-            .unwrap_or_default();
-        let session = headers.get("bits-session-id").cloned().unwrap_or_default();
-        let mut map = sessions.lock().expect("lock");
-        let (status, extra) = match packet.as_str() {
-            "create-session" => {
-                let id = format!("{{00000000-0000-4000-8000-{:012X}}}", map.len() + 1);
-                map.insert(id.clone(), 0);
-                (
-                    "200 OK",
-                    format!(
-                        "BITS-Protocol: {{7df0354d-249b-430f-820d-3d2a9bef4931}}\r\nBITS-Session-Id: {id}\r\n"
-                    ),
-                )
-            }
-            "fragment" => {
-                let range = headers.get("content-range").cloned().unwrap_or_default();
-                let nums: Vec<u64> = range
-                    .trim_start_matches("bytes ")
-                    .split(['-', '/'])
-                    .filter_map(|n| n.trim().parse().ok())
-                    .collect();
-                let (first, last) = (
-                    nums.first().copied().unwrap_or(0),
-                    nums.get(1).copied().unwrap_or(0),
-                );
-                let expected = map.get(&session).copied().unwrap_or(0);
-                if first > expected {
-                    (
-                        "416 Requested Range Not Satisfiable",
-                        format!("BITS-Received-Content-Range: {expected}\r\n"),
-                    )
-                } else if last < expected {
-                    let reported = if rewinds { last + 1 } else { expected };
-                    (
-                        "200 OK",
-                        format!("BITS-Received-Content-Range: {reported}\r\n"),
-                    )
-                } else {
-                    map.insert(session, last + 1);
-                    (
-                        "200 OK",
-                        format!("BITS-Received-Content-Range: {}\r\n", last + 1),
-                    )
-                }
-            }
-            _ => ("200 OK", String::new()),
-        };
-        drop(map);
-        let response = format!(
-            "HTTP/1.1 {status}\r\nBITS-Packet-Type: Ack\r\n{extra}Content-Length: 0\r\n\r\n"
-        );
-        if writer.write_all(response.as_bytes()).is_err() {
-            return;
-        }
-    }
+    start(if rewinds {
+        Bug::OldDataRewinds
+    } else {
+        Bug::None
+    })
+    .url
 }
 
 fn load(dir: &std::path::Path, name: &str, text: &str) -> Scenario {
@@ -187,5 +91,50 @@ fn a_failing_schedule_is_shrunk_to_a_reproducing_scenario() {
         run(&repro, &good).verdict,
         Verdict::Pass,
         "and passes on a correct server"
+    );
+}
+
+#[test]
+fn a_max_fragment_beyond_the_file_is_clamped_to_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scenario = load(
+        dir.path(),
+        "003-huge-max-fragment",
+        "id: huge-max-fragment\ntitle: t\nspec: s\nlevel: must\nfile: { size: 10, seed: 5 }\nsteps:\n  - generate: { seed: 3, fragments: 1, max_fragment: 18446744073709551615 }\n",
+    );
+    let outcome = run(&scenario, &double(false));
+    assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+}
+
+#[test]
+fn a_file_of_u64_max_bytes_sends_bounded_fragments() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scenario = load(
+        dir.path(),
+        "004-huge-file",
+        "id: huge-file\ntitle: t\nspec: s\nlevel: must\nfile: { size: 18446744073709551615, seed: 5 }\nsteps:\n  - generate: { seed: 3, fragments: 2, shrink: false }\n",
+    );
+    // The reference server refuses a file this large, so the run ends at the first
+    // fragment; what matters is that the fragment was built, bounded, and sent.
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    std::fs::create_dir_all(dir.path().join("root")).expect("mkdir");
+    let server = runtime
+        .block_on(bitspec_server::spawn(bitspec_server::Config {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            root: dir.path().join("root"),
+            ..bitspec_server::Config::default()
+        }))
+        .expect("reference server");
+    let outcome = run(
+        &scenario,
+        &format!("{}/up/", server.base_url().trim_end_matches('/')),
+    );
+    runtime.block_on(server.shutdown());
+    assert_ne!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+    let step = &outcome.steps[0];
+    assert_eq!(step.request.method, "BITS_POST", "{outcome:?}");
+    assert!(
+        step.request.body_len > 0 && step.request.body_len <= MAX_FRAGMENT_BYTES,
+        "{outcome:?}"
     );
 }

@@ -102,14 +102,8 @@ pub async fn run_generated(
         vars.get("upload_url").map_or("", String::as_str),
         step.number
     );
-    let shape = Shape {
-        file_size: file.size,
-        max_fragment: if plan.max_fragment == 0 {
-            (file.size / 4).max(1)
-        } else {
-            plan.max_fragment
-        },
-    };
+    // Clamped to the file and to a fragment that fits in memory.
+    let shape = Shape::new(file.size, plan.max_fragment);
     let schedule = schedule::generate(plan.seed, plan.fragments, shape);
     let target = Target {
         url: target_url,
@@ -246,7 +240,7 @@ impl Target<'_> {
         let total = self.file.size;
         let mut expected = 0u64;
         let mut index = 0;
-        let mut budget = total / self.shape.max_fragment.max(1) + 4;
+        let mut budget = (total / self.shape.max_fragment.max(1)).saturating_add(4);
         loop {
             let frag = match schedule.get(index) {
                 Some(f) => *f,
@@ -254,7 +248,9 @@ impl Target<'_> {
                     budget -= 1;
                     Frag {
                         first: expected,
-                        last: (expected + self.shape.max_fragment - 1).min(total - 1),
+                        last: expected
+                            .saturating_add(self.shape.max_fragment.max(1) - 1)
+                            .min(total - 1),
                     }
                 }
                 None => break,

@@ -55,6 +55,10 @@ pub fn legal_acks(expected: u64, frag: Frag) -> Vec<LegalAck> {
     }
 }
 
+/// The largest fragment a generated run sends, whatever `max_fragment` or the file size
+/// ask for: each fragment's bytes are built in memory.
+pub const MAX_FRAGMENT_BYTES: u64 = 64 * 1024 * 1024;
+
 /// What a schedule's fragments may look like.
 #[derive(Debug, Clone, Copy)]
 pub struct Shape {
@@ -62,12 +66,28 @@ pub struct Shape {
     pub max_fragment: u64,
 }
 
+impl Shape {
+    /// The shape of a `generate` step: `max_fragment` as asked (0: a quarter of the file),
+    /// at least 1 and at most the file size and [`MAX_FRAGMENT_BYTES`].
+    pub fn new(file_size: u64, max_fragment: u64) -> Shape {
+        let asked = if max_fragment == 0 {
+            file_size / 4
+        } else {
+            max_fragment
+        };
+        Shape {
+            file_size,
+            max_fragment: asked.clamp(1, file_size.clamp(1, MAX_FRAGMENT_BYTES)),
+        }
+    }
+}
+
 /// `count` fragments drawn from `seed`: mostly in order, with duplicates, overlaps,
 /// gaps and old data. Positions follow the offset an MSDN-reading server would expect;
 /// the model checks them against whatever the server actually reports.
 pub fn generate(seed: u64, count: u32, shape: Shape) -> Vec<Frag> {
     let size = shape.file_size.max(1);
-    let max = shape.max_fragment.clamp(1, size);
+    let max = shape.max_fragment.clamp(1, size.min(MAX_FRAGMENT_BYTES));
     let mut rng = SplitMix(seed);
     let mut next = 0u64;
     let mut out: Vec<Frag> = Vec::new();
@@ -83,32 +103,32 @@ pub fn generate(seed: u64, count: u32, shape: Shape) -> Vec<Frag> {
             let first = next - back;
             Frag {
                 first,
-                last: (next + rng.below(max - back)).min(size - 1),
+                last: next.saturating_add(rng.below(max - back)).min(size - 1),
             }
-        } else if roll < 42 && next + 1 < size {
+        } else if roll < 42 && next < size - 1 {
             // A gap: starts after `next`.
             let first = next + 1 + rng.below(size - next - 1);
             Frag {
                 first,
-                last: (first + len - 1).min(size - 1),
+                last: first.saturating_add(len - 1).min(size - 1),
             }
         } else if roll < 52 && next > 0 {
             // Old data: entirely before `next`.
             let first = rng.below(next);
             Frag {
                 first,
-                last: (first + len - 1).min(next - 1),
+                last: first.saturating_add(len - 1).min(next - 1),
             }
         } else if next < size {
             Frag {
                 first: next,
-                last: (next + len - 1).min(size - 1),
+                last: next.saturating_add(len - 1).min(size - 1),
             }
         } else {
             let first = rng.below(size);
             Frag {
                 first,
-                last: (first + len - 1).min(size - 1),
+                last: first.saturating_add(len - 1).min(size - 1),
             }
         };
         if frag.first <= next && frag.last >= next {
@@ -248,6 +268,42 @@ mod tests {
             a.iter()
                 .all(|f| f.first <= f.last && f.last < 5000 && f.last - f.first < 700)
         );
+    }
+
+    #[test]
+    fn huge_files_and_fragments_stay_in_bounds() {
+        for (file_size, max_fragment) in [
+            (u64::MAX, u64::MAX),
+            (u64::MAX, 0),
+            (u64::MAX - 1, u64::MAX / 2),
+            (10, u64::MAX),
+        ] {
+            let shape = Shape::new(file_size, max_fragment);
+            assert!(shape.max_fragment >= 1 && shape.max_fragment <= MAX_FRAGMENT_BYTES);
+            assert!(shape.max_fragment <= file_size);
+            for seed in 0..200 {
+                for f in generate(seed, 50, shape) {
+                    assert!(f.first <= f.last && f.last < file_size, "{f:?}");
+                    assert!(f.last - f.first < shape.max_fragment, "{f:?}");
+                }
+            }
+        }
+        // A shape written out by hand is clamped as well.
+        let raw = Shape {
+            file_size: u64::MAX,
+            max_fragment: u64::MAX,
+        };
+        for seed in 0..200 {
+            for f in generate(seed, 50, raw) {
+                assert!(
+                    f.first <= f.last && f.last - f.first < MAX_FRAGMENT_BYTES,
+                    "{f:?}"
+                );
+            }
+        }
+        assert_eq!(Shape::new(4000, 0).max_fragment, 1000);
+        assert_eq!(Shape::new(3, 0).max_fragment, 1);
+        assert_eq!(Shape::new(4000, 600).max_fragment, 600);
     }
 
     #[test]

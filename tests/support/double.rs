@@ -10,8 +10,13 @@ use std::sync::{Arc, Mutex};
 /// Which bug the double has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bug {
+    /// None: right in everything the double implements.
+    None,
     /// Fragment Acks leave out BITS-Received-Content-Range.
     NoReceivedRange,
+    /// A fragment of old data (entirely before the offset the server expects) is
+    /// acknowledged with its own end instead of that offset.
+    OldDataRewinds,
 }
 
 /// A running double; the thread ends with the test process.
@@ -33,13 +38,21 @@ pub fn start(bug: Bug) -> Double {
     Double { url }
 }
 
+/// `bytes first-last/total` as (first, last).
+fn content_range(value: &str) -> Option<(u64, u64)> {
+    let (range, _total) = value.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let (first, last) = range.split_once('-')?;
+    Some((first.trim().parse().ok()?, last.trim().parse().ok()?))
+}
+
+/// Serves one connection; `received` is the next expected offset of each session (the
+/// ids are unique across connections).
 fn serve(stream: TcpStream, bug: Bug, received: &Mutex<HashMap<String, u64>>) {
     let Ok(write_half) = stream.try_clone() else {
         return;
     };
     let mut reader = BufReader::new(stream);
     let mut writer = write_half;
-    let mut sessions = 0u32;
     loop {
         let mut headers = HashMap::new();
         let mut request_line = String::new();
@@ -76,28 +89,39 @@ fn serve(stream: TcpStream, bug: Bug, received: &Mutex<HashMap<String, u64>>) {
         let mut extra = String::new();
         match packet.as_str() {
             "create-session" => {
-                sessions += 1;
-                let id = format!("{{00000000-0000-4000-8000-{:012X}}}", sessions);
-                received.lock().expect("lock").insert(id.clone(), 0);
+                let mut map = received.lock().expect("lock");
+                let id = format!("{{00000000-0000-4000-8000-{:012X}}}", map.len() + 1);
+                map.insert(id.clone(), 0);
                 extra = format!(
                     "BITS-Protocol: {{7df0354d-249b-430f-820d-3d2a9bef4931}}\r\nBITS-Session-Id: {id}\r\nAccept-Encoding: identity\r\n"
                 );
             }
-            "fragment" => {
-                let end = headers
-                    .get("content-range")
-                    .and_then(|r| {
-                        r.split(['-', '/'])
-                            .nth(1)
-                            .and_then(|l| l.trim().parse::<u64>().ok())
-                    })
-                    .map(|last| last + 1)
-                    .unwrap_or(0);
-                received.lock().expect("lock").insert(session, end);
-                if bug != Bug::NoReceivedRange {
-                    extra = format!("BITS-Received-Content-Range: {end}\r\n");
+            "fragment" => match headers.get("content-range").and_then(|r| content_range(r)) {
+                Some((first, last)) => {
+                    let mut map = received.lock().expect("lock");
+                    let expected = map.get(&session).copied().unwrap_or(0);
+                    let reported = if first > expected {
+                        // A gap: 416 with the offset to resume from.
+                        status = "416 Requested Range Not Satisfiable";
+                        expected
+                    } else if last < expected {
+                        // Old data: nothing written.
+                        if bug == Bug::OldDataRewinds {
+                            last + 1
+                        } else {
+                            expected
+                        }
+                    } else {
+                        // In order or overlapping: written up to `last`.
+                        map.insert(session, last + 1);
+                        last + 1
+                    };
+                    if bug != Bug::NoReceivedRange {
+                        extra = format!("BITS-Received-Content-Range: {reported}\r\n");
+                    }
                 }
-            }
+                None => status = "400 Bad Request",
+            },
             "ping" | "close-session" | "cancel-session" => {}
             _ => status = "400 Bad Request",
         }
