@@ -2,8 +2,10 @@
 //! started once per fault of its catalogue ([`bitspec_server::Fault`], a testing aid
 //! compiled into the server), the suite runs against each, and the results say which
 //! scenarios caught the fault and whether a failure names what the fault breaks (a
-//! header, `status` or `body`). A control run without faults must pass first, so every
-//! failure is the fault's doing. SHOULD-level expectations count (the runs are strict).
+//! header, `status` or `body`). A control run without faults must pass, so every
+//! failure is the fault's doing: a scenario that fails it is left out of every fault's
+//! results (it would "catch" them all), and the self-test as a whole fails
+//! ([`Selftest::passed`]). SHOULD-level expectations count (the runs are strict).
 //! The mutation score is faults caught and named / faults.
 
 use crate::outcome::{Mismatch, ScenarioOutcome, Verdict};
@@ -13,6 +15,7 @@ use crate::scenario::Scenario;
 use crate::target::Target;
 use bitspec_server::Fault;
 use serde::Serialize;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -119,6 +122,13 @@ pub struct Selftest {
     pub duration_ms: u64,
 }
 
+impl Selftest {
+    /// The control run passed and every fault was caught by a failure naming it.
+    pub fn passed(&self) -> bool {
+        self.control_failures.is_empty() && self.score.is_perfect()
+    }
+}
+
 /// A whole self-test: the control run's outcomes and the fault results.
 pub struct SelftestRun {
     pub control: Vec<ScenarioOutcome>,
@@ -148,25 +158,30 @@ pub async fn run_selftest(
     let target = format!("{} (bundled reference server)", control_target.base_url);
     let control = run_suite(&scenarios, options, &control_target.base_url).await;
     control_target.stop().await;
-    let control_failures = control
+    let control_failures: Vec<String> = control
         .iter()
         .filter(|o| is_failure(o))
         .map(|o| o.name.clone())
         .collect();
+    let excluded: Arc<HashSet<String>> = Arc::new(control_failures.iter().cloned().collect());
 
     let semaphore = Arc::new(tokio::sync::Semaphore::new(options.parallel.max(1)));
     let mut set = tokio::task::JoinSet::new();
     for (index, fault) in options.faults.iter().copied().enumerate() {
-        let (semaphore, scenarios, options) = (
+        let (semaphore, scenarios, excluded, options) = (
             Arc::clone(&semaphore),
             Arc::clone(&scenarios),
+            Arc::clone(&excluded),
             options.clone(),
         );
         let mut config = base.clone();
         config.faults = vec![fault];
         set.spawn(async move {
             let _permit = semaphore.acquire_owned().await;
-            (index, run_fault(fault, config, &scenarios, &options).await)
+            (
+                index,
+                run_fault(fault, config, &scenarios, &excluded, &options).await,
+            )
         });
     }
     let mut results: Vec<Option<FaultResult>> = vec![None; options.faults.len()];
@@ -218,10 +233,13 @@ async fn run_suite(
     run_all(scenarios, &run, &|_| {}).await
 }
 
+/// Runs the suite against a server with `fault`; scenarios in `excluded` (those that
+/// failed the control run) count for nothing.
 async fn run_fault(
     fault: Fault,
     config: bitspec_server::Config,
     scenarios: &[Scenario],
+    excluded: &HashSet<String>,
     options: &SelftestOptions,
 ) -> FaultResult {
     let started = Instant::now();
@@ -239,17 +257,26 @@ async fn run_fault(
         Ok(target) => {
             let outcomes = run_suite(scenarios, options, &target.base_url).await;
             target.stop().await;
-            for o in outcomes.iter().filter(|o| is_failure(o)) {
-                result.caught_by.push(o.name.clone());
-                if names(o, fault.breaks()) {
-                    result.named_by.push(o.name.clone());
-                }
-            }
+            judge(&mut result, &outcomes, excluded);
         }
         Err(e) => result.error = Some(e),
     }
     result.duration_ms = millis(started.elapsed());
     result
+}
+
+/// Fills `caught_by` and `named_by` from the outcomes of a faulty run, leaving out the
+/// scenarios in `excluded`: they fail without the fault, so their failure proves nothing.
+fn judge(result: &mut FaultResult, outcomes: &[ScenarioOutcome], excluded: &HashSet<String>) {
+    for o in outcomes
+        .iter()
+        .filter(|o| is_failure(o) && !excluded.contains(&o.name))
+    {
+        result.caught_by.push(o.name.clone());
+        if names(o, &result.breaks) {
+            result.named_by.push(o.name.clone());
+        }
+    }
 }
 
 fn is_failure(outcome: &ScenarioOutcome) -> bool {
@@ -323,6 +350,87 @@ mod tests {
             &[mismatch("error", Some("BITS-Error-Context"))],
             "BITS-Error-Code"
         ));
+    }
+
+    fn outcome(name: &str, verdict: Verdict, kind: &'static str) -> ScenarioOutcome {
+        ScenarioOutcome {
+            id: name.into(),
+            name: name.into(),
+            group: "g".into(),
+            file: "t.yaml".into(),
+            title: String::new(),
+            spec: String::new(),
+            level: crate::scenario::model::Level::Must,
+            tags: Vec::new(),
+            requirements: Vec::new(),
+            verdict,
+            reason: None,
+            upload_url: String::new(),
+            steps: vec![crate::outcome::StepOutcome {
+                number: 1,
+                label: String::new(),
+                loc: Loc::new(&Arc::from("t.yaml"), 1, 1),
+                request: crate::outcome::RecordedRequest {
+                    method: "BITS_POST".into(),
+                    url: String::new(),
+                    headers: Vec::new(),
+                    body_len: 0,
+                },
+                response: None,
+                mismatches: vec![mismatch(kind, None)],
+                readings: Vec::new(),
+                error: None,
+                elapsed_ms: 0,
+            }],
+            notes: Vec::new(),
+            baseline: None,
+            cleanup: Vec::new(),
+            duration_ms: 0,
+        }
+    }
+
+    #[test]
+    fn scenarios_that_fail_without_the_fault_neither_catch_nor_name_it() {
+        let mut result = FaultResult {
+            fault: "f".into(),
+            area: "a".into(),
+            breaks: "status".into(),
+            description: String::new(),
+            caught_by: Vec::new(),
+            named_by: Vec::new(),
+            error: None,
+            duration_ms: 0,
+        };
+        let outcomes = [
+            outcome("always-fails", Verdict::Fail, "status"),
+            outcome("catches", Verdict::Fail, "status"),
+            outcome("catches-unnamed", Verdict::Error, "body"),
+            outcome("passes", Verdict::Pass, "status"),
+        ];
+        let excluded: HashSet<String> = ["always-fails".to_string()].into();
+        judge(&mut result, &outcomes, &excluded);
+        assert_eq!(result.caught_by, ["catches", "catches-unnamed"]);
+        assert_eq!(result.named_by, ["catches"]);
+    }
+
+    #[test]
+    fn a_failed_control_run_fails_the_self_test_at_any_score() {
+        let perfect = Score {
+            faults: 1,
+            caught: 1,
+            named: 1,
+            percent: 100.0,
+        };
+        let selftest = |control_failures: Vec<String>| Selftest {
+            profile: "p".into(),
+            scenarios: 1,
+            control_failures,
+            score: perfect,
+            faults: Vec::new(),
+            duration_ms: 0,
+        };
+        assert!(selftest(Vec::new()).passed());
+        assert!(!selftest(vec!["always-fails".into()]).passed());
     }
 
     #[test]

@@ -127,3 +127,66 @@ fn the_command_reports_the_score_in_json_and_markdown() {
         "{md}"
     );
 }
+
+/// A directory with one scenario file, `ping/001-<name>.yaml`.
+fn one_scenario(name: &str, text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let group = dir.path().join("ping");
+    std::fs::create_dir(&group).expect("mkdir");
+    std::fs::write(group.join(format!("001-{name}.yaml")), text).expect("write");
+    dir
+}
+
+#[test]
+fn a_scenario_that_fails_without_faults_catches_nothing_and_fails_the_self_test() {
+    let scenarios = one_scenario(
+        "always-fails",
+        "id: always-fails\ntitle: t\nspec: ping.md\nlevel: must\nsteps:\n  - packet: Ping\n    expect:\n      status: 418\n",
+    );
+    let reports = tempfile::tempdir().expect("tempdir");
+    let dir = reports.path().to_string_lossy().into_owned();
+    let out = bitspec(
+        &[
+            "selftest",
+            "--scenarios",
+            &scenarios.path().to_string_lossy(),
+            "--fault",
+            "gap-accepted",
+            "--report-dir",
+            &dir,
+        ],
+        reports.path(),
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("control run (no fault) failed: ping::001-always-fails"),
+        "{all}"
+    );
+    assert!(all.contains("mutation score: 0.0 %"), "{all}");
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(reports.path().join("results.json")).expect("results.json"),
+    )
+    .expect("JSON");
+    let fault = &json["selftest"]["faults"][0];
+    assert_eq!(fault["caught_by"], serde_json::json!([]), "{json}");
+    assert_eq!(fault["named_by"], serde_json::json!([]), "{json}");
+    assert_eq!(
+        json["selftest"]["control_failures"],
+        serde_json::json!(["ping::001-always-fails"])
+    );
+}
+
+#[test]
+fn invalid_scenarios_are_reported_as_run_reports_them() {
+    let scenarios = one_scenario(
+        "typo",
+        "id: typo\ntitle: t\nspec: ping.md\nlevel: must\nsteps:\n  - packet: Ping\n    expct:\n      status: 200\n",
+    );
+    let args = ["--scenarios", &scenarios.path().to_string_lossy()].map(str::to_owned);
+    let run = bitspec(&["run", &args[0], &args[1]], scenarios.path());
+    let selftest = bitspec(&["selftest", &args[0], &args[1]], scenarios.path());
+    assert_eq!(selftest.status.code(), Some(2), "{}", text(&selftest));
+    assert_eq!(text(&selftest), text(&run));
+    assert!(text(&selftest).contains("1 error in scenario files"));
+}

@@ -67,7 +67,7 @@ pub fn markdown(selftest: &Selftest) -> String {
     if !selftest.control_failures.is_empty() {
         let _ = writeln!(
             md,
-            "The control run (no fault) failed: {}. The fault results mean nothing until it passes.\n",
+            "The control run (no fault) failed: {}. These scenarios are left out of every fault's results, and the self-test fails until the control run passes.\n",
             text(&selftest.control_failures.join(", "))
         );
     }
