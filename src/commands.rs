@@ -62,7 +62,7 @@ fn print_errors(errors: &[ScenarioError]) {
 }
 
 /// Loads and selects; `Err` is the exit code after the problem was printed.
-fn selected(args: &SelectArgs) -> Result<Vec<Scenario>, u8> {
+pub(crate) fn selected(args: &SelectArgs) -> Result<Vec<Scenario>, u8> {
     let dir = scenario_dir(&args.scenarios);
     let Suite { scenarios, errors } = load_suite(&dir);
     if !errors.is_empty() {

@@ -4,7 +4,6 @@
 use crate::cli::SelectArgs;
 use crate::exit;
 use crate::report::selftest::{fault_line, score_line, write_all};
-use crate::scenario::{Suite, load_suite};
 use crate::selftest::{SelftestOptions, run_selftest};
 use crate::target::resolve_profile;
 use bitspec_server::Fault;
@@ -44,27 +43,14 @@ pub struct SelftestArgs {
     pub verbose: bool,
 }
 
-/// Runs the command; the value is the exit code.
-pub fn command(args: &SelftestArgs, dir: &Path) -> u8 {
-    let Suite { scenarios, errors } = load_suite(dir);
-    if !errors.is_empty() {
-        for e in &errors {
-            eprintln!("{}", e.render(false));
-        }
-        return exit::INVALID;
-    }
-    let selection = args.select.selection();
-    let scenarios: Vec<_> = scenarios
-        .into_iter()
-        .filter(|s| selection.matches(s))
-        .collect();
-    if scenarios.is_empty() {
-        eprintln!(
-            "no scenario matched the selection (scenarios in {})",
-            dir.display()
-        );
-        return exit::NOTHING_SELECTED;
-    }
+/// Runs the command; the value is the exit code. The scenarios are loaded and selected
+/// as `run` does it (same located errors, same exit codes), from `args.select`; the
+/// directory argument is that one, already resolved, and is not read again.
+pub fn command(args: &SelftestArgs, _dir: &Path) -> u8 {
+    let scenarios = match crate::commands::selected(&args.select) {
+        Ok(scenarios) => scenarios,
+        Err(code) => return code,
+    };
     let profile = match resolve_profile(args.profile.as_deref(), true) {
         Ok(p) => p,
         Err(e) => {
@@ -112,7 +98,7 @@ pub fn command(args: &SelftestArgs, dir: &Path) -> u8 {
     let summary = &run.summary;
     if !summary.control_failures.is_empty() {
         println!(
-            "control run (no fault) failed: {}",
+            "control run (no fault) failed: {}; left out of every fault's results, and the self-test fails",
             summary.control_failures.join(", ")
         );
     }
@@ -129,7 +115,7 @@ pub fn command(args: &SelftestArgs, dir: &Path) -> u8 {
         summary.scenarios,
         summary.duration_ms as f64 / 1000.0
     );
-    if summary.control_failures.is_empty() && summary.score.is_perfect() {
+    if summary.passed() {
         exit::PASSED
     } else {
         exit::FAILED
