@@ -20,9 +20,7 @@ pub fn execute(command: Command) -> u8 {
         Command::Check(args) => check(&args),
         Command::Schema(args) => schema(&args),
         Command::Fmt(args) => fmt(&args),
-        Command::Selftest(args) => {
-            crate::selftest_cmd::command(&args, &scenario_dir(&args.select.scenarios))
-        }
+        Command::Selftest(args) => crate::selftest_cmd::command(&args),
         Command::Bench(args) => crate::bench::run(&args),
         Command::Diff(args) => diff(&args),
         Command::Coverage(args) => crate::coverage_cmd::run(&args, &scenario_dir(&args.scenarios)),

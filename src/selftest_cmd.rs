@@ -8,7 +8,7 @@ use crate::selftest::{SelftestOptions, run_selftest};
 use crate::target::resolve_profile;
 use bitspec_server::Fault;
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Args)]
@@ -46,7 +46,7 @@ pub struct SelftestArgs {
 /// Runs the command; the value is the exit code. The scenarios are loaded and selected
 /// as `run` does it (same located errors, same exit codes), from `args.select`; the
 /// directory argument is that one, already resolved, and is not read again.
-pub fn command(args: &SelftestArgs, _dir: &Path) -> u8 {
+pub fn command(args: &SelftestArgs) -> u8 {
     let scenarios = match crate::commands::selected(&args.select) {
         Ok(scenarios) => scenarios,
         Err(code) => return code,

@@ -243,7 +243,7 @@ pub struct Generate {
     /// Random fragments before the upload is completed in order (default 12).
     #[serde(default)]
     pub fragments: Option<u32>,
-    /// Largest fragment in bytes (default a quarter of the file).
+    /// Largest fragment in bytes (default a quarter of the file; at most the file and 64 MiB).
     #[serde(default)]
     pub max_fragment: Option<u64>,
     /// Shrink a failing schedule to a minimal one (default true).

@@ -34,6 +34,8 @@ pub const FILE_VARS: &[&str] = &["file_size", "last_byte"];
 pub const RAW_VARS: &[&str] = &["host", "upload_path", "content_length"];
 /// Default number of random fragments of a `generate` step.
 const DEFAULT_GENERATED_FRAGMENTS: u32 = 12;
+/// A generated schedule uploads its whole file, so the file stays test-sized.
+const MAX_GENERATED_FILE_BYTES: u64 = 1 << 30;
 
 /// Builds the runnable scenario, or every mistake found in it.
 pub fn validate(
@@ -73,6 +75,17 @@ pub fn validate(
     if let Some(spec) = &doc.file {
         if spec.size.value == 0 {
             v.error(&spec.size, "the upload file must have at least 1 byte (a Content-Range cannot describe an empty file)".into(), None);
+        }
+        let generates = doc.steps.iter().any(|s| s.value.generate.is_some());
+        if generates && spec.size.value > MAX_GENERATED_FILE_BYTES {
+            v.error(
+                &spec.size,
+                format!(
+                    "a `generate` step uploads the whole file: keep it at most {} GiB (load a server with `bitspec bench`)",
+                    MAX_GENERATED_FILE_BYTES >> 30
+                ),
+                None,
+            );
         }
         v.known.extend(FILE_VARS.iter().map(|s| s.to_string()));
     }
