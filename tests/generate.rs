@@ -2,11 +2,10 @@
 //! offset it reports) fails a `generate` step; the failure is shrunk to a minimal
 //! schedule, printed as a scenario that is valid, reproduces the failure against the
 //! buggy double and passes against the correct one.
-//! Sizes near u64::MAX neither overflow nor build a fragment above the cap.
+//! A generated upload of a huge file is refused before it runs.
 
 mod support;
 
-use bitspec::generate::schedule::MAX_FRAGMENT_BYTES;
 use bitspec::outcome::Verdict;
 use bitspec::run::{RunOptions, run_scenario};
 use bitspec::scenario::{Scenario, load_files};
@@ -107,34 +106,31 @@ fn a_max_fragment_beyond_the_file_is_clamped_to_it() {
 }
 
 #[test]
-fn a_file_of_u64_max_bytes_sends_bounded_fragments() {
+fn a_generated_upload_of_a_huge_file_is_refused_before_it_runs() {
+    // The schedule itself is bounded (unit tests in generate::schedule); a whole upload
+    // of an enormous file would still run for ever, so validation refuses it.
     let dir = tempfile::tempdir().expect("tempdir");
-    let scenario = load(
-        dir.path(),
-        "004-huge-file",
+    let group = dir.path().join("fragment");
+    std::fs::create_dir_all(&group).expect("mkdir");
+    let path = group.join("004-huge-file.yaml");
+    std::fs::write(
+        &path,
         "id: huge-file\ntitle: t\nspec: s\nlevel: must\nfile: { size: 18446744073709551615, seed: 5 }\nsteps:\n  - generate: { seed: 3, fragments: 2, shrink: false }\n",
-    );
-    // The reference server refuses a file this large, so the run ends at the first
-    // fragment; what matters is that the fragment was built, bounded, and sent.
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    std::fs::create_dir_all(dir.path().join("root")).expect("mkdir");
-    let server = runtime
-        .block_on(bitspec_server::spawn(bitspec_server::Config {
-            listen: "127.0.0.1:0".parse().expect("address"),
-            root: dir.path().join("root"),
-            ..bitspec_server::Config::default()
-        }))
-        .expect("reference server");
-    let outcome = run(
-        &scenario,
-        &format!("{}/up/", server.base_url().trim_end_matches('/')),
-    );
-    runtime.block_on(server.shutdown());
-    assert_ne!(outcome.verdict, Verdict::Pass, "{outcome:?}");
-    let step = &outcome.steps[0];
-    assert_eq!(step.request.method, "BITS_POST", "{outcome:?}");
+    )
+    .expect("write");
+    let suite = load_files(vec![(
+        path,
+        "fragment".into(),
+        "fragment::004-huge-file".into(),
+    )]);
+    assert!(suite.scenarios.is_empty());
     assert!(
-        step.request.body_len > 0 && step.request.body_len <= MAX_FRAGMENT_BYTES,
-        "{outcome:?}"
+        suite
+            .errors
+            .iter()
+            .any(|e| e.message.contains("keep it at most 1 GiB")
+                && e.loc.as_ref().is_some_and(|l| l.line == 5)),
+        "{:?}",
+        suite.errors
     );
 }
