@@ -88,3 +88,14 @@ fn a_missing_capability_is_a_skip_with_its_reason_never_a_failure() {
 fn suite_passes_against_the_reference_server_in_upload_reply_mode() {
     passes_cleanly("reference-reply");
 }
+
+#[test]
+fn suite_passes_against_the_reference_server_under_the_iis_stock_profile() {
+    // The IIS profile declares fewer capabilities than the bundled server has; every
+    // scenario it allows must still pass here, with no warning.
+    let reports = tempfile::tempdir().expect("tempdir");
+    let out = bitspec(&["run", "--profile", "iis-stock"], reports.path());
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(!all.contains("WARN "), "{all}");
+}
