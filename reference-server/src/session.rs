@@ -6,9 +6,11 @@
 //! a crash the file holds exactly the contiguous prefix the client sent. Reply
 //! files live in `BITS-Sessions/Replies/{GUID}/responsefile.bin`.
 //!
-//! Nothing is cached in memory except one lock per session currently in use,
-//! held through weak references, so idle sessions cost no memory. The lock
-//! serialises concurrent requests for one session (summary §4.5).
+//! The disk is the truth; memory holds one lock per session currently in use,
+//! held through weak references, and a copy of up to 4,096 records, written
+//! through on every save, so a fragment does not read and parse `session.json`
+//! (7 % of the server's time with 64 KiB fragments). The lock serialises
+//! concurrent requests for one session (summary §4.5).
 //!
 //! The per-packet file operations (read the record, stat the entity, write the
 //! record, remove) are plain blocking calls on the runtime thread, not
@@ -91,11 +93,18 @@ pub fn new_id() -> String {
     format!("{{{}}}", uuid::Uuid::new_v4().hyphenated()).to_ascii_uppercase()
 }
 
+/// Records kept in memory at most (see [`Sessions::load`]); about 300 bytes each.
+const CACHED_RECORDS: usize = 4096;
+
 /// The on-disk session table.
 #[derive(Debug)]
 pub struct Sessions {
     dir: PathBuf,
     locks: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+    /// Copies of the records last saved or loaded: every change goes through
+    /// [`Sessions::save`] or [`Sessions::remove`], so the copy is the file's
+    /// content, and a fragment does not read and parse `session.json` again.
+    records: Mutex<HashMap<String, Record>>,
 }
 
 impl Sessions {
@@ -106,6 +115,7 @@ impl Sessions {
         Ok(Self {
             dir,
             locks: Mutex::new(HashMap::new()),
+            records: Mutex::new(HashMap::new()),
         })
     }
 
@@ -131,6 +141,22 @@ impl Sessions {
         let lock = Arc::new(tokio::sync::Mutex::new(()));
         locks.insert(id.to_string(), Arc::downgrade(&lock));
         lock
+    }
+
+    /// Remembers a record (`Some`) or forgets it (`None`).
+    fn cache(&self, id: &str, record: Option<&Record>) {
+        let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        match record {
+            Some(record) => {
+                if records.len() >= CACHED_RECORDS && !records.contains_key(id) {
+                    records.clear();
+                }
+                records.insert(id.to_string(), record.clone());
+            }
+            None => {
+                records.remove(id);
+            }
+        }
     }
 
     fn session_dir(&self, id: &str) -> PathBuf {
@@ -162,6 +188,12 @@ impl Sessions {
     /// place spares ext4 an inode allocation and deletion per save, which a
     /// thousand concurrent sessions made the server's largest cost.
     pub async fn save(&self, record: &Record) -> std::io::Result<()> {
+        let saved = self.write(record);
+        self.cache(&record.id, saved.is_ok().then_some(record));
+        saved
+    }
+
+    fn write(&self, record: &Record) -> std::io::Result<()> {
         let dir = self.session_dir(&record.id);
         let mut json = serde_json::to_vec_pretty(record).map_err(std::io::Error::other)?;
         let path = dir.join("session.json");
@@ -177,12 +209,25 @@ impl Sessions {
         std::fs::rename(&tmp, path)
     }
 
-    /// Reads a record; `None` when the session does not exist.
+    /// Reads a record, from memory when it was saved or loaded last by this
+    /// process; `None` when the session does not exist.
     pub async fn load(&self, id: &str) -> std::io::Result<Option<Record>> {
+        let cached = self
+            .records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned();
+        if cached.is_some() {
+            return Ok(cached);
+        }
         match std::fs::read(self.session_dir(id).join("session.json")) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(std::io::Error::other),
+            Ok(bytes) => {
+                let record: Record =
+                    serde_json::from_slice(&bytes).map_err(std::io::Error::other)?;
+                self.cache(id, Some(&record));
+                Ok(Some(record))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
@@ -223,6 +268,7 @@ impl Sessions {
 
     /// Deletes everything a session owns.
     pub async fn remove(&self, id: &str) -> std::io::Result<()> {
+        self.cache(id, None);
         self.remove_reply(id).await?;
         remove_dir(&self.session_dir(id)).await
     }
