@@ -6,6 +6,7 @@ use crate::exit;
 use crate::outcome::Verdict;
 use crate::requirements::{Catalogue, coverage, coverage_totals};
 use crate::scenario::load_suite;
+use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -92,13 +93,8 @@ fn load_verdicts(explicit: Option<&Path>) -> Result<HashMap<String, Verdict>, St
         serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
     let mut verdicts = HashMap::new();
     for s in json["scenarios"].as_array().into_iter().flatten() {
-        let verdict = match s["verdict"].as_str() {
-            Some("pass") => Verdict::Pass,
-            Some("fail") => Verdict::Fail,
-            Some("warn") => Verdict::Warn,
-            Some("skip") => Verdict::Skip,
-            Some("error") => Verdict::Error,
-            _ => continue,
+        let Ok(verdict) = Verdict::deserialize(&s["verdict"]) else {
+            continue;
         };
         if let Some(id) = s["id"].as_str() {
             verdicts.insert(id.to_owned(), verdict);

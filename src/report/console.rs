@@ -73,34 +73,26 @@ impl Console {
                 );
             }
         }
-        let readings: Vec<String> = outcomes
-            .iter()
-            .flat_map(|o| {
-                o.readings()
-                    .map(move |(_, r)| format!("{} -> {}", r.topic, r.reading))
-            })
-            .collect();
-        if !readings.is_empty() {
-            let mut counts: Vec<(String, usize)> = Vec::new();
-            for r in readings {
-                let key = if r.starts_with("step at ") {
-                    r.split_once(" -> ")
-                        .map(|(_, v)| format!("reading {v}"))
-                        .unwrap_or(r)
-                } else {
-                    r
-                };
-                match counts.iter_mut().find(|(k, _)| *k == key) {
-                    Some((_, n)) => *n += 1,
-                    None => counts.push((key, 1)),
-                }
+        // Per-step readings are folded by name; named ambiguities keep their topic.
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for row in super::summary::readings(outcomes) {
+            let key = if row.topic.starts_with("step at ") {
+                format!("reading {}", row.reading)
+            } else {
+                format!("{} -> {}", row.topic, row.reading)
+            };
+            match counts.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, n)) => *n += row.count,
+                None => counts.push((key, row.count)),
             }
+        }
+        if !counts.is_empty() {
             let list: Vec<String> = counts.iter().map(|(k, n)| format!("{k} ({n}x)")).collect();
             println!("readings the target followed: {}", list.join(", "));
         }
-        let notes: Vec<String> = outcomes
-            .iter()
-            .flat_map(|o| o.notes.iter().map(move |n| format!("  {}: {n}", o.name)))
+        let notes: Vec<String> = super::summary::notes(outcomes)
+            .into_iter()
+            .map(|(name, note)| format!("  {name}: {note}"))
             .collect();
         if !notes.is_empty() {
             println!("notes:");
