@@ -160,6 +160,9 @@ pub struct Config {
     pub reply_url_style: ReplyUrlStyle,
     /// Basic-auth accounts; empty means no authentication.
     pub users: Vec<User>,
+    /// Threads serving connections, each with its own single-threaded runtime;
+    /// 0 means one per CPU core.
+    pub workers: usize,
     /// Testing aid: deliberate protocol bugs (`fault.rs`, `--fault`); empty in normal use.
     pub faults: Vec<crate::fault::Fault>,
 }
@@ -196,6 +199,7 @@ impl Default for Config {
             closed_session_retention: 86_400,
             reply_url_style: ReplyUrlStyle::Absolute,
             users: Vec::new(),
+            workers: 0,
             faults: Vec::new(),
         }
     }
@@ -261,6 +265,9 @@ impl Config {
         }
         if self.cleanup_interval == 0 {
             return invalid("cleanup_interval", "must be positive");
+        }
+        if self.workers > 1024 {
+            return invalid("workers", "at most 1024");
         }
         if self.max_header_value < 64 {
             return invalid("max_header_value", "must be at least 64");

@@ -1,14 +1,17 @@
 //! bitspec-server: a BITS upload server (the bitspec reference server).
 //!
 //! Architecture. [`spawn`] binds a TCP listener and runs two tasks on the
-//! current tokio runtime: the accept loop (`server.rs`, hyper's HTTP/1 server
-//! with per-connection limits) and the periodic cleanup (`cleanup.rs`). Each
+//! current tokio runtime: the accept loop (`server.rs`) and the periodic
+//! cleanup (`cleanup.rs`). The accept loop hands each connection to one of the
+//! worker threads (`workers.rs`, one single-threaded runtime per core), where
+//! hyper's HTTP/1 server serves it with per-connection limits. Each
 //! `BITS_POST` goes through `packets.rs`, which applies the validation order
 //! of MC-BUP §3.2.5.2.3 and the fragment rules, and answers with an
-//! [`ack::Ack`]. Sessions live on disk only (`session.rs`): a JSON record plus
+//! [`ack::Ack`]. Sessions live on disk (`session.rs`): a JSON record plus
 //! an append-only entity file under `ROOT/BITS-Sessions/{GUID}/`, so they
 //! survive restarts and idle sessions cost no memory. `storage.rs` streams
-//! bodies to disk and publishes complete uploads with an atomic hard link;
+//! bodies to disk through buffers lent with a body permit (`body_permits.rs`)
+//! and publishes complete uploads with an atomic hard link;
 //! `paths.rs` keeps every request inside the root. `reply.rs` notifies the
 //! server application in upload-reply mode, `download.rs` serves GET/HEAD, and
 //! `auth.rs` implements optional Basic authentication. [`example_app`] is a
@@ -30,6 +33,7 @@
 
 pub mod ack;
 mod auth;
+mod body_permits;
 mod byte_ranges;
 mod cleanup;
 pub mod config;
@@ -43,6 +47,7 @@ mod reply;
 mod server;
 mod session;
 mod storage;
+mod workers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -66,6 +71,8 @@ pub enum ServerError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot start the worker threads: {0}")]
+    Workers(std::io::Error),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -73,7 +80,8 @@ pub enum ServerError {
     },
 }
 
-/// A server running on the current tokio runtime.
+/// A running server: its accept loop on the current tokio runtime, its
+/// connections on its worker threads.
 #[derive(Debug)]
 pub struct RunningServer {
     addr: SocketAddr,
@@ -116,12 +124,10 @@ pub async fn spawn(config: Config) -> Result<RunningServer, ServerError> {
         .local_addr()
         .map_err(|source| ServerError::Bind { addr, source })?;
     let shared = Arc::new(shared);
+    let workers =
+        workers::Workers::start(shared.config.workers, &shared).map_err(ServerError::Workers)?;
     let (stop, stopped) = watch::channel(false);
-    let accept = tokio::spawn(server::accept_loop(
-        listener,
-        Arc::clone(&shared),
-        stopped.clone(),
-    ));
+    let accept = tokio::spawn(server::accept_loop(listener, workers, stopped.clone()));
     let cleanup = tokio::spawn(cleanup::run(shared, stopped));
     tracing::info!(%addr, "bitspec-server listening");
     Ok(RunningServer {

@@ -103,6 +103,9 @@ struct Cli {
     /// Style of BITS-Reply-URL [default: absolute].
     #[arg(long, value_enum)]
     reply_url_style: Option<ReplyUrlStyle>,
+    /// Threads serving connections; 0 means one per CPU core [default: 0].
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
     /// Basic-auth account NAME:PASSWORD[:PREFIX,PREFIX...] (repeatable); enables authentication.
     #[arg(long = "user", value_name = "SPEC")]
     users: Vec<String>,
@@ -161,7 +164,8 @@ impl Cli {
                 header_read_timeout,
                 body_idle_timeout,
                 closed_session_retention,
-                reply_url_style
+                reply_url_style,
+                workers
             ],
             [notification_url, host_id]
         );

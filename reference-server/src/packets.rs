@@ -251,8 +251,8 @@ async fn fragment(
     let skip = expected - range.first;
     let data = shared.sessions.data_path(&record.id);
     // A fragment waiting here has only its head read; the rest stays in the socket.
-    let _permit = shared.bodies.acquire().await.ok();
-    match storage::append_body(body, skip, &data, idle).await {
+    let mut receiving = shared.bodies.receive().await;
+    match storage::append_body(body, skip, &data, expected, receiving.buffer(), idle).await {
         Ok(written) if written == length - skip => {}
         Ok(_) | Err(BodyError::Client(_)) => return Ack::invalid(),
         Err(BodyError::Storage(e)) => return Ack::from_io(&e),

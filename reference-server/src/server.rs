@@ -16,16 +16,18 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::ack::{Ack, Body};
 use crate::auth::Auth;
+use crate::body_permits::BodyPermits;
 use crate::config::Config;
 use crate::download;
 use crate::packets::{self, Outcome};
 use crate::session::Sessions;
+use crate::workers::Workers;
 
 /// Largest request head (request line + headers) hyper will buffer; IIS's
 /// default (http.sys MaxRequestBytes) is the same 16 KB. It also caps each
@@ -33,11 +35,12 @@ use crate::session::Sessions;
 /// uploading connections held 64 MB.
 const MAX_HEAD: usize = 16 * 1024;
 
-/// Fragment bodies read at once, server-wide. Each one in flight keeps a read
-/// buffer full and an entity file open; beyond a few dozen the disk gains
-/// nothing, so with a thousand concurrent uploads the others wait, their bytes
-/// in the kernel's socket buffers rather than in the server's memory.
-pub const BODIES_IN_FLIGHT: usize = 32;
+/// Fragment bodies read at once, server-wide. Each one in flight holds a
+/// 256 KiB write buffer and an entity file open; beyond a few the disk gains
+/// nothing (writes go to the page cache at memory speed), so with a thousand
+/// concurrent uploads the others wait, their bytes in the kernel's socket
+/// buffers rather than in the server's memory.
+pub const BODIES_IN_FLIGHT: usize = 8;
 
 /// State shared by every connection.
 #[derive(Debug)]
@@ -49,8 +52,9 @@ pub struct Shared {
     pub auth: Auth,
     /// Client for upload-reply notifications.
     pub http: reqwest::Client,
-    /// Fragment bodies being received at once (see [`BODIES_IN_FLIGHT`]).
-    pub bodies: tokio::sync::Semaphore,
+    /// Fragment bodies being received at once (see [`BODIES_IN_FLIGHT`]),
+    /// each with a write buffer.
+    pub bodies: BodyPermits,
 }
 
 impl Shared {
@@ -69,7 +73,7 @@ impl Shared {
             root,
             sessions,
             http,
-            bodies: tokio::sync::Semaphore::new(BODIES_IN_FLIGHT),
+            bodies: BodyPermits::new(BODIES_IN_FLIGHT),
         })
     }
 
@@ -107,42 +111,24 @@ impl Shared {
     }
 }
 
-/// Accepts connections until `stop` changes, then drains them gracefully.
+/// Accepts connections until `stop` changes, hands each to a worker, then
+/// drains them gracefully.
 pub async fn accept_loop(
     listener: TcpListener,
-    shared: Arc<Shared>,
+    mut workers: Workers,
     mut stop: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => accepted,
+                match accepted {
+                    Ok((stream, peer)) => workers.hand(stream, peer, graceful.watcher()),
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
                     }
-                };
-                let header_timeout = Duration::from_secs(shared.config.header_read_timeout.max(1));
-                let shared = Arc::clone(&shared);
-                let service = service_fn(move |req| {
-                    let shared = Arc::clone(&shared);
-                    async move { Ok::<_, Infallible>(route(&shared, req, peer).await) }
-                });
-                let connection = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(header_timeout)
-                    .max_buf_size(MAX_HEAD)
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                });
+                }
             }
             _ = stop.changed() => break,
         }
@@ -153,6 +139,31 @@ pub async fn accept_loop(
         .is_err()
     {
         tracing::warn!("connections still open after 10 s; dropping them");
+    }
+}
+
+/// Serves one connection until the client closes it or the server stops.
+pub async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    watcher: Watcher,
+) {
+    // Acks are small and answer a request at once: never hold them back.
+    let _ = stream.set_nodelay(true);
+    let header_timeout = Duration::from_secs(shared.config.header_read_timeout.max(1));
+    let service = service_fn(move |req| {
+        let shared = Arc::clone(&shared);
+        async move { Ok::<_, Infallible>(route(&shared, req, peer).await) }
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .max_buf_size(MAX_HEAD)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service);
+    if let Err(e) = watcher.watch(connection).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
 

@@ -302,8 +302,11 @@ impl Sessions {
     }
 
     /// True when an active session has gone `timeout` without progress.
+    /// A record updated within `timeout` settles it without a look at the entity.
     pub async fn is_expired(&self, record: &Record, timeout: Duration) -> bool {
-        now().saturating_sub(self.last_progress(record).await) > timeout.as_secs()
+        let timeout = timeout.as_secs();
+        now().saturating_sub(record.updated) > timeout
+            && now().saturating_sub(self.last_progress(record).await) > timeout
     }
 }
 

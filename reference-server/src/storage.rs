@@ -1,8 +1,8 @@
 //! Moving bytes: fragment bodies to disk, complete uploads to their destination.
 //!
-//! Bodies are streamed frame by frame into the session's entity file, which is
-//! only ever appended to, so memory does not depend on the fragment or file
-//! size. Publishing is a hard link of the entity into the destination folder:
+//! Bodies are streamed through a fixed-size buffer into the session's entity
+//! file, which is only ever appended to, so memory does not depend on the
+//! fragment or file size. Publishing is a hard link of the entity into the destination folder:
 //! atomic, no copy, and with overwrites disabled it can never replace a file
 //! (link fails with EEXIST). With overwrites enabled the link goes to a
 //! temporary name which is then renamed over the destination.
@@ -41,27 +41,29 @@ pub enum PublishError {
     Io(#[from] std::io::Error),
 }
 
-/// Appends a request body to `path`, dropping its first `skip` bytes (the
-/// overlap with data already received). Returns the number of bytes written.
-/// On a storage error the file is cut back to its previous length.
+/// Appends a request body to `path`, whose length is `start`, dropping the
+/// body's first `skip` bytes (the overlap with data already received). Returns
+/// the number of bytes written. On a storage error the file is cut back to
+/// `start`.
 ///
-/// Each frame is written with one blocking `write(2)` on the runtime thread,
-/// straight from hyper's buffer, as nginx writes request bodies: into the page
-/// cache that is a memory copy. `tokio::fs::File` copied every frame into its
-/// own buffer and hopped to the blocking pool for each write; that buffer also
-/// stayed allocated per open upload (64 KiB each with a thousand sessions).
+/// Frames are gathered in `buffer` (see `body_permits.rs`) and written with
+/// one blocking `write(2)` on the runtime thread whenever it is full, as nginx
+/// writes request bodies: into the page cache that is a memory copy.
+/// `tokio::fs::File` hopped to the blocking pool for each write, which cost
+/// more than the write itself.
 pub async fn append_body(
     body: Incoming,
     skip: u64,
     path: &Path,
+    start: u64,
+    buffer: &mut Vec<u8>,
     idle: Duration,
 ) -> Result<u64, BodyError> {
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .open(path)
         .map_err(BodyError::Storage)?;
-    let start = file.metadata().map_err(BodyError::Storage)?.len();
-    let result = copy_frames(body, skip, &mut file, idle).await;
+    let result = copy_frames(body, skip, &mut file, buffer, idle).await;
     if let Err(BodyError::Storage(_)) = &result {
         // Best effort: give the space back; the bytes would be valid anyway.
         let _ = file.set_len(start);
@@ -75,9 +77,11 @@ async fn copy_frames(
     mut body: Incoming,
     mut skip: u64,
     file: &mut std::fs::File,
+    buffer: &mut Vec<u8>,
     idle: Duration,
 ) -> Result<u64, BodyError> {
     let mut written = 0u64;
+    let room = buffer.capacity().max(1);
     let mut last = Instant::now();
     let stall = tokio::time::sleep(idle);
     tokio::pin!(stall);
@@ -87,6 +91,8 @@ async fn copy_frames(
             frame = body.frame() => frame,
             () = &mut stall => {
                 if last.elapsed() >= idle {
+                    // What did arrive is kept: the client resumes after it.
+                    flush(file, buffer)?;
                     return Err(BodyError::Client("body stalled".into()));
                 }
                 stall.as_mut().reset(last + idle);
@@ -96,7 +102,10 @@ async fn copy_frames(
         last = Instant::now();
         let frame = match frame {
             None => break,
-            Some(Err(e)) => return Err(BodyError::Client(e.to_string())),
+            Some(Err(e)) => {
+                flush(file, buffer)?;
+                return Err(BodyError::Client(e.to_string()));
+            }
             Some(Ok(frame)) => frame,
         };
         let Ok(mut data) = frame.into_data() else {
@@ -110,10 +119,24 @@ async fn copy_frames(
         // `skip < len`, so it fits in usize.
         data.advance(usize::try_from(skip).unwrap_or(0));
         skip = 0;
-        file.write_all(&data).map_err(BodyError::Storage)?;
-        written += data.len() as u64;
+        while !data.is_empty() {
+            let take = data.len().min(room - buffer.len());
+            buffer.extend_from_slice(&data[..take]);
+            data.advance(take);
+            if buffer.len() == room {
+                written += flush(file, buffer)?;
+            }
+        }
     }
-    Ok(written)
+    Ok(written + flush(file, buffer)?)
+}
+
+/// Writes out and empties `buffer`.
+fn flush(file: &mut std::fs::File, buffer: &mut Vec<u8>) -> Result<u64, BodyError> {
+    file.write_all(buffer).map_err(BodyError::Storage)?;
+    let n = buffer.len() as u64;
+    buffer.clear();
+    Ok(n)
 }
 
 /// Reads and discards up to `limit` body bytes so the connection can be kept

@@ -108,6 +108,10 @@ fn toml_config_parses_and_names_unknown_keys() {
     let err =
         Config::from_toml("notification_type = \"by-value\"\n", Path::new("c.toml")).unwrap_err();
     assert!(err.to_string().contains("notification_url"), "{err}");
+    let config = Config::from_toml("workers = 3\n", Path::new("d.toml")).unwrap();
+    assert_eq!(config.workers, 3);
+    let err = Config::from_toml("workers = 5000\n", Path::new("e.toml")).unwrap_err();
+    assert!(err.to_string().contains("workers"), "{err}");
 }
 
 #[test]

@@ -198,6 +198,33 @@ async fn stalled_body_is_timed_out_and_keeps_the_received_prefix() {
     assert_eq!(std::fs::read(server.path("stall.bin")).unwrap(), bytes);
 }
 
+/// A stall after more than a write buffer's worth (256 KiB): both what was
+/// written and what was still gathered are kept.
+#[tokio::test]
+async fn stalled_large_body_keeps_every_byte_that_arrived() {
+    let server = TestServer::with(|c| c.body_idle_timeout = 1).await;
+    let mut conn = server.conn().await;
+    let bytes = common::data(400_000, 3);
+    let id = conn.create("/stall-big.bin").await;
+    let head = format!(
+        "BITS_POST /stall-big.bin HTTP/1.1\r\nHost: a\r\nBITS-Packet-Type: Fragment\r\n\
+         BITS-Session-Id: {id}\r\nContent-Range: bytes 0-399999/400000\r\n\
+         Content-Length: 400000\r\n\r\n"
+    );
+    conn.write(head.as_bytes()).await;
+    conn.write(&bytes[..300_001]).await;
+    let _ = conn.read(false).await;
+    let mut conn = Conn::open(server.addr()).await;
+    conn.fragment("/stall-big.bin", &id, &bytes, 399_000, 399_999)
+        .await
+        .assert_received(416, 300_001);
+    conn.fragment("/stall-big.bin", &id, &bytes, 300_001, 399_999)
+        .await
+        .assert_received(200, 400_000);
+    conn.close("/stall-big.bin", &id).await.assert_ack(200);
+    assert!(std::fs::read(server.path("stall-big.bin")).unwrap() == bytes);
+}
+
 #[tokio::test]
 async fn idle_connections_are_closed() {
     let server = TestServer::with(|c| c.header_read_timeout = 1).await;
