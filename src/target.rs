@@ -60,6 +60,11 @@ impl Target {
             .map_err(|e| format!("cannot create a temporary upload directory: {e}"))?;
         config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         config.root = dir.path().to_path_buf();
+        // It shares the machine with the runner, and the self-test starts one
+        // per fault: two connection threads each, not one per core.
+        if config.workers == 0 {
+            config.workers = 2;
+        }
         let server = bitspec_server::spawn(config)
             .await
             .map_err(|e| format!("cannot start the reference server: {e}"))?;

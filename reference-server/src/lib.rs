@@ -1,10 +1,10 @@
 //! bitspec-server: a BITS upload server (the bitspec reference server).
 //!
-//! Architecture. [`spawn`] binds a TCP listener and runs two tasks on the
-//! current tokio runtime: the accept loop (`server.rs`) and the periodic
-//! cleanup (`cleanup.rs`). The accept loop hands each connection to one of the
-//! worker threads (`workers.rs`, one single-threaded runtime per core), where
-//! hyper's HTTP/1 server serves it with per-connection limits. Each
+//! Architecture. [`spawn`] binds a TCP listener, starts the worker threads
+//! (`workers.rs`, one single-threaded runtime per core), which accept from it
+//! and serve each connection with hyper's HTTP/1 server and per-connection
+//! limits (`server.rs`), and runs the periodic cleanup (`cleanup.rs`) on the
+//! current tokio runtime. Each
 //! `BITS_POST` goes through `packets.rs`, which applies the validation order
 //! of MC-BUP §3.2.5.2.3 and the fragment rules, and answers with an
 //! [`ack::Ack`]. Sessions live on disk (`session.rs`): a JSON record plus
@@ -80,13 +80,14 @@ pub enum ServerError {
     },
 }
 
-/// A running server: its accept loop on the current tokio runtime, its
-/// connections on its worker threads.
+/// A running server: its worker threads, and its cleanup on the current tokio
+/// runtime.
 #[derive(Debug)]
 pub struct RunningServer {
     addr: SocketAddr,
     stop: watch::Sender<bool>,
-    accept: JoinHandle<()>,
+    /// Completes when every worker has drained its connections and ended.
+    workers: JoinHandle<()>,
     cleanup: JoinHandle<()>,
 }
 
@@ -104,7 +105,7 @@ impl RunningServer {
     /// Stops accepting, lets requests in flight finish (up to 10 s), stops the cleanup.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        let _ = self.accept.await;
+        let _ = self.workers.await;
         let _ = self.cleanup.await;
     }
 }
@@ -123,17 +124,25 @@ pub async fn spawn(config: Config) -> Result<RunningServer, ServerError> {
     let addr = listener
         .local_addr()
         .map_err(|source| ServerError::Bind { addr, source })?;
+    let listener = listener
+        .into_std()
+        .map_err(|source| ServerError::Bind { addr, source })?;
     let shared = Arc::new(shared);
-    let workers =
-        workers::Workers::start(shared.config.workers, &shared).map_err(ServerError::Workers)?;
     let (stop, stopped) = watch::channel(false);
-    let accept = tokio::spawn(server::accept_loop(listener, workers, stopped.clone()));
+    let ended = workers::start(shared.config.workers, &listener, &shared, &stopped)
+        .map_err(ServerError::Workers)?;
+    drop(listener);
+    let workers = tokio::spawn(async move {
+        for worker in ended {
+            let _ = worker.await;
+        }
+    });
     let cleanup = tokio::spawn(cleanup::run(shared, stopped));
     tracing::info!(%addr, "bitspec-server listening");
     Ok(RunningServer {
         addr,
         stop,
-        accept,
+        workers,
         cleanup,
     })
 }

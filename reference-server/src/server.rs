@@ -16,8 +16,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::ack::{Ack, Body};
@@ -27,7 +26,6 @@ use crate::config::Config;
 use crate::download;
 use crate::packets::{self, Outcome};
 use crate::session::Sessions;
-use crate::workers::Workers;
 
 /// Largest request head (request line + headers) hyper will buffer; IIS's
 /// default (http.sys MaxRequestBytes) is the same 16 KB. It also caps each
@@ -111,43 +109,13 @@ impl Shared {
     }
 }
 
-/// Accepts connections until `stop` changes, hands each to a worker, then
-/// drains them gracefully.
-pub async fn accept_loop(
-    listener: TcpListener,
-    mut workers: Workers,
-    mut stop: watch::Receiver<bool>,
-) {
-    let graceful = GracefulShutdown::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                match accepted {
-                    Ok((stream, peer)) => workers.hand(stream, peer, graceful.watcher()),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                }
-            }
-            _ = stop.changed() => break,
-        }
-    }
-    drop(listener);
-    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open after 10 s; dropping them");
-    }
-}
-
-/// Serves one connection until the client closes it or the server stops.
+/// Serves one connection until the client closes it; once `stop` changes,
+/// lets the request in flight finish and closes.
 pub async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    watcher: Watcher,
+    mut stop: watch::Receiver<bool>,
 ) {
     // Acks are small and answer a request at once: never hold them back.
     let _ = stream.set_nodelay(true);
@@ -162,7 +130,15 @@ pub async fn serve_connection(
         .max_buf_size(MAX_HEAD)
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), service);
-    if let Err(e) = watcher.watch(connection).await {
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        _ = stop.changed() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(e) = result {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }

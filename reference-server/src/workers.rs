@@ -2,96 +2,100 @@
 //!
 //! hyper hands a request body to its handler one frame at a time, and each
 //! frame re-schedules the connection's task. On tokio's work-stealing runtime
-//! every such re-schedule also wakes an idle worker thread (an `eventfd` write
+//! every such re-schedule also woke an idle worker thread (an `eventfd` write
 //! and a context switch), four to five times per 64 KiB fragment: the profile
 //! of `bitspec bench` put a quarter of the server's time there. A connection
-//! never needs two threads at once, so each accepted connection is handed to
-//! one worker for its whole life, round robin, and its wake-ups stay on that
-//! thread: the layout of nginx's worker processes or actix-web's workers.
+//! never needs two threads at once, so each worker accepts from the shared
+//! listening socket and serves what it accepted for the connection's whole
+//! life: the layout of nginx's worker processes. A worker accepts only when it
+//! is not busy, so an idle one takes the next connection; a central accept
+//! loop handing connections out accepted a thousand at once and held them all
+//! (7 MiB more at the peak of `bench/run.sh` (c)).
 
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use hyper_util::server::graceful::Watcher;
-use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinSet;
 
 use crate::server::{self, Shared};
 
-/// An accepted connection on its way to a worker.
-struct Job {
-    stream: std::net::TcpStream,
-    peer: SocketAddr,
-    watcher: Watcher,
-}
+/// How long a stopping worker lets its connections finish.
+const DRAIN: Duration = Duration::from_secs(10);
 
-/// The worker threads; dropping this lets each finish once its queue is empty.
-#[derive(Debug)]
-pub struct Workers {
-    queues: Vec<mpsc::UnboundedSender<Job>>,
-    next: usize,
-}
-
-impl Workers {
-    /// Starts `count` workers (0: one per CPU core) serving with `shared`.
-    pub fn start(count: usize, shared: &Arc<Shared>) -> io::Result<Self> {
-        let count = match count {
-            0 => std::thread::available_parallelism().map_or(1, usize::from),
-            n => n,
-        };
-        let mut queues = Vec::with_capacity(count);
-        for index in 0..count {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let (queue, jobs) = mpsc::unbounded_channel();
-            let shared = Arc::clone(shared);
-            std::thread::Builder::new()
-                .name(format!("bitspec-worker-{index}"))
-                .spawn(move || runtime.block_on(work(jobs, shared)))?;
-            queues.push(queue);
-        }
-        Ok(Self { queues, next: 0 })
+/// Starts `count` workers (0: one per CPU core) accepting on `listener` until
+/// `stop` changes (or its sender is dropped). Each returned receiver completes
+/// when its worker has drained its connections and ended.
+pub fn start(
+    count: usize,
+    listener: &std::net::TcpListener,
+    shared: &Arc<Shared>,
+    stop: &watch::Receiver<bool>,
+) -> io::Result<Vec<oneshot::Receiver<()>>> {
+    let count = match count {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
+    let mut ended = Vec::with_capacity(count);
+    for index in 0..count {
+        let listener = listener.try_clone()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (done, end) = oneshot::channel();
+        let (shared, stop) = (Arc::clone(shared), stop.clone());
+        std::thread::Builder::new()
+            .name(format!("bitspec-worker-{index}"))
+            .spawn(move || {
+                runtime.block_on(work(listener, shared, stop));
+                let _ = done.send(());
+            })?;
+        ended.push(end);
     }
-
-    /// Hands an accepted connection to the next worker.
-    pub fn hand(&mut self, stream: TcpStream, peer: SocketAddr, watcher: Watcher) {
-        let stream = match stream.into_std() {
-            Ok(stream) => stream,
-            Err(e) => {
-                tracing::warn!(%peer, error = %e, "cannot hand the connection to a worker");
-                return;
-            }
-        };
-        self.next = (self.next + 1) % self.queues.len();
-        let job = Job {
-            stream,
-            peer,
-            watcher,
-        };
-        if self.queues[self.next].send(job).is_err() {
-            tracing::warn!(%peer, "worker gone; connection dropped");
-        }
-    }
+    Ok(ended)
 }
 
-/// A worker's life: serve each connection it is handed, on its own runtime.
-async fn work(mut jobs: mpsc::UnboundedReceiver<Job>, shared: Arc<Shared>) {
-    while let Some(job) = jobs.recv().await {
-        let stream = match TcpStream::from_std(job.stream) {
-            Ok(stream) => stream,
-            Err(e) => {
-                tracing::warn!(peer = %job.peer, error = %e, "cannot register the connection");
-                continue;
-            }
-        };
-        let shared = Arc::clone(&shared);
-        tokio::spawn(server::serve_connection(
-            stream,
-            job.peer,
-            shared,
-            job.watcher,
-        ));
+/// A worker's life: accept and serve until stopped, then drain.
+async fn work(
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::error!(error = %e, "worker cannot listen");
+            return;
+        }
+    };
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let shared = Arc::clone(&shared);
+                    connections.spawn(server::serve_connection(stream, peer, shared, stop.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors, most likely: let connections end.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = stop.changed() => break,
+        }
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(DRAIN, async {
+        while connections.join_next().await.is_some() {}
+    });
+    if drained.await.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "connections still open after 10 s; dropping them"
+        );
     }
 }

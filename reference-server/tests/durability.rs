@@ -189,3 +189,44 @@ async fn cleanup_removes_expired_sessions_tombstones_and_excess() {
     let alive: Vec<bool> = ids.iter().map(|id| sessions.join(id).exists()).collect();
     assert_eq!(alive, [false, false, true, true]);
 }
+
+/// Shutdown lets a fragment already being received finish and be acknowledged,
+/// then every worker stops listening.
+#[tokio::test]
+async fn shutdown_finishes_the_request_in_flight_then_stops_listening() {
+    let root = tempfile::tempdir().unwrap();
+    let server = bitspec_server::spawn(bitspec_server::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        root: root.path().to_path_buf(),
+        workers: 3,
+        ..bitspec_server::Config::default()
+    })
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    let bytes = data(100, 2);
+    let mut conn = Conn::open(addr).await;
+    let id = conn.create("/late.bin").await;
+    let head = format!(
+        "BITS_POST /late.bin HTTP/1.1\r\nHost: a\r\nBITS-Packet-Type: Fragment\r\n\
+         BITS-Session-Id: {id}\r\nContent-Range: bytes 0-99/100\r\nContent-Length: 100\r\n\r\n"
+    );
+    conn.write(head.as_bytes()).await;
+    conn.write(&bytes[..50]).await;
+    let stopping = tokio::spawn(server.shutdown());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!stopping.is_finished(), "shutdown waits for the request");
+    conn.write(&bytes[50..]).await;
+    conn.read(true)
+        .await
+        .expect("an Ack")
+        .assert_received(200, 100);
+    tokio::time::timeout(Duration::from_secs(15), stopping)
+        .await
+        .expect("shutdown within 15 s")
+        .unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "nothing listens after shutdown"
+    );
+}
