@@ -226,6 +226,7 @@ async fn fragment(
     }
     if range.first < expected && shared.has_fault(Fault::OverlapOverwrites) {
         let data = shared.sessions.data_path(&record.id);
+        shared.sessions.entity_written(&record.id, None);
         return match crate::fault::write_at(body, range.first, &data, idle).await {
             Ok(next) if next == range.total => complete(shared, &mut record, parts).await,
             Ok(next) => received(next),
@@ -249,13 +250,26 @@ async fn fragment(
         }
     }
     let skip = expected - range.first;
-    let data = shared.sessions.data_path(&record.id);
+    let (file, start) = match shared.sessions.entity(&record.id) {
+        Ok(entity) => entity,
+        Err(e) => return reject(body, idle, Ack::from_io(&e)).await,
+    };
     // A fragment waiting here has only its head read; the rest stays in the socket.
     let mut receiving = shared.bodies.receive().await;
-    match storage::append_body(body, skip, &data, expected, receiving.buffer(), idle).await {
-        Ok(written) if written == length - skip => {}
-        Ok(_) | Err(BodyError::Client(_)) => return Ack::invalid(),
-        Err(BodyError::Storage(e)) => return Ack::from_io(&e),
+    let result = storage::append_body(body, skip, &file, start, receiving.buffer(), idle).await;
+    let sessions = &shared.sessions;
+    match result {
+        Ok(written) if written == length - skip => {
+            sessions.entity_written(&record.id, Some(start + written));
+        }
+        Ok(_) | Err(BodyError::Client(_)) => {
+            sessions.entity_written(&record.id, None);
+            return Ack::invalid();
+        }
+        Err(BodyError::Storage(e)) => {
+            sessions.entity_written(&record.id, None);
+            return Ack::from_io(&e);
+        }
     }
     let next = range.last + 1;
     if next == range.total {

@@ -96,6 +96,16 @@ pub fn new_id() -> String {
 /// Records kept in memory at most (see [`Sessions::load`]); about 300 bytes each.
 const CACHED_RECORDS: usize = 4096;
 
+/// Entity files kept open at most (see [`Sessions::entity`]).
+const OPEN_ENTITIES: usize = 64;
+
+/// An open entity file and its length.
+#[derive(Debug)]
+struct Entity {
+    file: Arc<std::fs::File>,
+    len: u64,
+}
+
 /// The on-disk session table.
 #[derive(Debug)]
 pub struct Sessions {
@@ -105,6 +115,12 @@ pub struct Sessions {
     /// [`Sessions::save`] or [`Sessions::remove`], so the copy is the file's
     /// content, and a fragment does not read and parse `session.json` again.
     records: Mutex<HashMap<String, Record>>,
+    /// The entities of the sessions uploading most recently, open for
+    /// appending, with their lengths: a fragment then neither opens, stats
+    /// nor closes a file (4-6 % of the server's time with 64 KiB fragments).
+    /// Every write goes through [`Sessions::entity_written`], and anything
+    /// that removes or moves an entity forgets it first.
+    entities: Mutex<HashMap<String, Entity>>,
 }
 
 impl Sessions {
@@ -116,6 +132,7 @@ impl Sessions {
             dir,
             locks: Mutex::new(HashMap::new()),
             records: Mutex::new(HashMap::new()),
+            entities: Mutex::new(HashMap::new()),
         })
     }
 
@@ -233,12 +250,58 @@ impl Sessions {
         }
     }
 
-    /// Next expected byte: the length of the entity (or the total once published).
+    /// Next expected byte: the length of the entity.
     pub async fn received(&self, record: &Record) -> std::io::Result<u64> {
+        if let Some(entity) = self.entities().get(&record.id) {
+            return Ok(entity.len);
+        }
         match std::fs::metadata(self.data_path(&record.id)) {
             Ok(meta) => Ok(meta.len()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
             Err(e) => Err(e),
+        }
+    }
+
+    fn entities(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entity>> {
+        self.entities.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The entity of a session open for appending, and its length; the caller
+    /// holds the session's lock and reports what it wrote with
+    /// [`Sessions::entity_written`].
+    pub fn entity(&self, id: &str) -> std::io::Result<(Arc<std::fs::File>, u64)> {
+        if let Some(entity) = self.entities().get(id) {
+            return Ok((Arc::clone(&entity.file), entity.len));
+        }
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.data_path(id))?;
+        let len = file.metadata()?.len();
+        let file = Arc::new(file);
+        let mut entities = self.entities();
+        if entities.len() >= OPEN_ENTITIES {
+            entities.clear();
+        }
+        entities.insert(
+            id.to_string(),
+            Entity {
+                file: Arc::clone(&file),
+                len,
+            },
+        );
+        Ok((file, len))
+    }
+
+    /// The entity of `id` is now `len` bytes long; `None` when unknown (after
+    /// an error, or a write made elsewhere): it is closed and stat'ed next time.
+    pub fn entity_written(&self, id: &str, len: Option<u64>) {
+        let mut entities = self.entities();
+        match (len, entities.get_mut(id)) {
+            (Some(len), Some(entity)) => entity.len = len,
+            (Some(_), None) => {}
+            (None, _) => {
+                entities.remove(id);
+            }
         }
     }
 
@@ -254,6 +317,7 @@ impl Sessions {
 
     /// Deletes the entity and the reply, keeping the record as a tombstone.
     pub async fn tombstone(&self, record: &mut Record, state: State) -> std::io::Result<()> {
+        self.entity_written(&record.id, None);
         remove_file(&self.data_path(&record.id)).await?;
         self.remove_reply(&record.id).await?;
         record.state = state;
@@ -269,6 +333,7 @@ impl Sessions {
     /// Deletes everything a session owns.
     pub async fn remove(&self, id: &str) -> std::io::Result<()> {
         self.cache(id, None);
+        self.entity_written(id, None);
         self.remove_reply(id).await?;
         remove_dir(&self.session_dir(id)).await
     }
@@ -354,6 +419,41 @@ mod tests {
         record.url = "/".to_string() + &"y".repeat(5000);
         sessions.save(&record).await.expect("save past a page");
         assert_eq!(sessions.load(&record.id).await.expect("load"), Some(record));
+    }
+
+    #[tokio::test]
+    async fn the_open_entity_follows_writes_and_is_forgotten_with_the_session() {
+        use std::io::Write;
+        let root = tempfile::tempdir().expect("tempdir");
+        let sessions = Sessions::open(root.path()).expect("open");
+        let mut record = Record {
+            id: new_id(),
+            destination: "e.bin".into(),
+            url: "/e.bin".into(),
+            user: None,
+            total: Some(10),
+            state: State::Active,
+            published: false,
+            reply: None,
+            updated: now(),
+        };
+        sessions.create(&record).await.expect("create");
+        let (file, len) = sessions.entity(&record.id).expect("entity");
+        assert_eq!(len, 0);
+        (&*file).write_all(b"abcd").expect("write");
+        sessions.entity_written(&record.id, Some(4));
+        assert_eq!(sessions.received(&record).await.expect("received"), 4);
+        // A write the table is not told about: forgetting falls back to the file.
+        (&*file).write_all(b"ef").expect("write");
+        sessions.entity_written(&record.id, None);
+        assert_eq!(sessions.received(&record).await.expect("received"), 6);
+        assert_eq!(sessions.entity(&record.id).expect("reopened").1, 6);
+        sessions
+            .tombstone(&mut record, State::Closed)
+            .await
+            .expect("tombstone");
+        assert_eq!(sessions.received(&record).await.expect("received"), 0);
+        assert!(sessions.entity(&record.id).is_err(), "the entity is gone");
     }
 
     #[test]

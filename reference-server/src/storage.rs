@@ -41,28 +41,25 @@ pub enum PublishError {
     Io(#[from] std::io::Error),
 }
 
-/// Appends a request body to `path`, whose length is `start`, dropping the
-/// body's first `skip` bytes (the overlap with data already received). Returns
-/// the number of bytes written. On a storage error the file is cut back to
-/// `start`.
+/// Appends a request body to the entity `file`, whose length is `start`,
+/// dropping the body's first `skip` bytes (the overlap with data already
+/// received). Returns the number of bytes written. On a storage error the file
+/// is cut back to `start`.
 ///
 /// Frames are gathered in `buffer` (see `body_permits.rs`) and written with
-/// one blocking `write(2)` on the runtime thread whenever it is full, as nginx
+/// one blocking `write(2)` on the worker thread whenever it is full, as nginx
 /// writes request bodies: into the page cache that is a memory copy.
 /// `tokio::fs::File` hopped to the blocking pool for each write, which cost
 /// more than the write itself.
 pub async fn append_body(
     body: Incoming,
     skip: u64,
-    path: &Path,
+    file: &std::fs::File,
     start: u64,
     buffer: &mut Vec<u8>,
     idle: Duration,
 ) -> Result<u64, BodyError> {
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(path)
-        .map_err(BodyError::Storage)?;
+    let mut file = file;
     let result = copy_frames(body, skip, &mut file, buffer, idle).await;
     if let Err(BodyError::Storage(_)) = &result {
         // Best effort: give the space back; the bytes would be valid anyway.
@@ -76,7 +73,7 @@ pub async fn append_body(
 async fn copy_frames(
     mut body: Incoming,
     mut skip: u64,
-    file: &mut std::fs::File,
+    file: &mut &std::fs::File,
     buffer: &mut Vec<u8>,
     idle: Duration,
 ) -> Result<u64, BodyError> {
@@ -132,7 +129,7 @@ async fn copy_frames(
 }
 
 /// Writes out and empties `buffer`.
-fn flush(file: &mut std::fs::File, buffer: &mut Vec<u8>) -> Result<u64, BodyError> {
+fn flush(file: &mut &std::fs::File, buffer: &mut Vec<u8>) -> Result<u64, BodyError> {
     file.write_all(buffer).map_err(BodyError::Storage)?;
     let n = buffer.len() as u64;
     buffer.clear();
