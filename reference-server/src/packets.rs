@@ -66,7 +66,9 @@ pub async fn handle(shared: &Shared, parts: Parts, body: Incoming, log: &mut Out
     }
     match kind {
         PacketType::Ping => Ack::ok(),
-        PacketType::CreateSession => create(shared, &parts, user, log).await,
+        // Boxed, like the other rare or large branches: the future of a request
+        // waiting for a body permit is held by every such connection.
+        PacketType::CreateSession => Box::pin(create(shared, &parts, user, log)).await,
         _ => {
             // 4. The session must be active (tombstones answer Close and Cancel).
             let Some(id) = raw_id.and_then(session::normalise_id) else {
@@ -93,8 +95,8 @@ pub async fn handle(shared: &Shared, parts: Parts, body: Incoming, log: &mut Out
                 .map(str::to_string);
             let ack = match kind {
                 PacketType::Fragment => fragment(shared, &parts, body, record, length).await,
-                PacketType::CloseSession => close(shared, record).await,
-                _ => cancel(shared, record).await,
+                PacketType::CloseSession => Box::pin(close(shared, record)).await,
+                _ => Box::pin(cancel(shared, record)).await,
             };
             match echo {
                 Some(id)
@@ -228,7 +230,7 @@ async fn fragment(
         let data = shared.sessions.data_path(&record.id);
         shared.sessions.entity_written(&record.id, None);
         return match crate::fault::write_at(body, range.first, &data, idle).await {
-            Ok(next) if next == range.total => complete(shared, &mut record, parts).await,
+            Ok(next) if next == range.total => Box::pin(complete(shared, &mut record, parts)).await,
             Ok(next) => received(next),
             Err(ack) => ack,
         };
@@ -237,7 +239,7 @@ async fn fragment(
         // Entirely old data: nothing to write. A replayed final fragment gets the same Ack.
         storage::drain(body, 1 << 20, idle).await;
         return if expected == range.total {
-            complete(shared, &mut record, parts).await
+            Box::pin(complete(shared, &mut record, parts)).await
         } else {
             received(expected)
         };
@@ -273,7 +275,7 @@ async fn fragment(
     }
     let next = range.last + 1;
     if next == range.total {
-        complete(shared, &mut record, parts).await
+        Box::pin(complete(shared, &mut record, parts)).await
     } else {
         received(next)
     }
@@ -286,7 +288,7 @@ async fn complete(shared: &Shared, record: &mut Record, parts: &Parts) -> Ack {
     if shared.config.notification_type != NotificationType::None {
         let reply = match &record.reply {
             Some(reply) => reply.clone(),
-            None => match crate::reply::notify(shared, record, &host(parts)).await {
+            None => match Box::pin(crate::reply::notify(shared, record, &host(parts))).await {
                 Ok(reply) => reply,
                 Err(error) => return error.with("BITS-Received-Content-Range", total.to_string()),
             },
@@ -401,7 +403,7 @@ async fn finish(shared: &Shared, record: &mut Record, state: State) -> std::io::
 
 /// Answers a refused fragment after draining a small body, so the connection stays usable.
 async fn reject(body: Incoming, idle: std::time::Duration, ack: Ack) -> Ack {
-    storage::drain(body, 1 << 20, idle).await;
+    Box::pin(storage::drain(body, 1 << 20, idle)).await;
     ack
 }
 

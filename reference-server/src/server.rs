@@ -150,7 +150,7 @@ async fn route(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
     let path = parts.uri.path().to_string();
     if method.as_str() == "BITS_POST" {
         if !shared.config.faults.is_empty() {
-            return crate::fault::bits_post(shared, parts, body, peer).await;
+            return Box::pin(crate::fault::bits_post(shared, parts, body, peer)).await;
         }
         let mut outcome = Outcome::default();
         let ack = packets::handle(shared, parts, body, &mut outcome).await;
@@ -166,7 +166,7 @@ async fn route(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
         return ack.into_response(shared.config.error_header);
     }
     let response = if method == Method::GET || method == Method::HEAD {
-        download::serve(shared, &parts).await
+        Box::pin(download::serve(shared, &parts)).await
     } else {
         let mut response = download::status(StatusCode::METHOD_NOT_ALLOWED);
         response.headers_mut().insert(
