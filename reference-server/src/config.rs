@@ -163,6 +163,9 @@ pub struct Config {
     /// Threads serving connections, each with its own single-threaded runtime;
     /// 0 means one per CPU core.
     pub workers: usize,
+    /// Connections served at once; more wait in the listen backlog until one
+    /// closes. 0 means 1,024 per worker.
+    pub max_connections: usize,
     /// Testing aid: deliberate protocol bugs (`fault.rs`, `--fault`); empty in normal use.
     pub faults: Vec<crate::fault::Fault>,
 }
@@ -200,6 +203,7 @@ impl Default for Config {
             reply_url_style: ReplyUrlStyle::Absolute,
             users: Vec::new(),
             workers: 0,
+            max_connections: 0,
             faults: Vec::new(),
         }
     }
@@ -265,6 +269,9 @@ impl Config {
         }
         if self.cleanup_interval == 0 {
             return invalid("cleanup_interval", "must be positive");
+        }
+        if self.max_connections > 1_000_000 {
+            return invalid("max_connections", "at most 1,000,000");
         }
         if self.workers > 1024 {
             return invalid("workers", "at most 1024");

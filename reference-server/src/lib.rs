@@ -129,8 +129,15 @@ pub async fn spawn(config: Config) -> Result<RunningServer, ServerError> {
         .map_err(|source| ServerError::Bind { addr, source })?;
     let shared = Arc::new(shared);
     let (stop, stopped) = watch::channel(false);
-    let ended = workers::start(shared.config.workers, &listener, &shared, &stopped)
-        .map_err(ServerError::Workers)?;
+    let config = &shared.config;
+    let ended = workers::start(
+        config.workers,
+        config.max_connections,
+        &listener,
+        &shared,
+        &stopped,
+    )
+    .map_err(ServerError::Workers)?;
     drop(listener);
     let workers = tokio::spawn(async move {
         for worker in ended {

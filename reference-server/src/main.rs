@@ -106,6 +106,9 @@ struct Cli {
     /// Threads serving connections; 0 means one per CPU core [default: 0].
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
+    /// Connections served at once, more wait in the backlog; 0 means 1024 per worker [default: 0].
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
     /// Basic-auth account NAME:PASSWORD[:PREFIX,PREFIX...] (repeatable); enables authentication.
     #[arg(long = "user", value_name = "SPEC")]
     users: Vec<String>,
@@ -165,7 +168,8 @@ impl Cli {
                 body_idle_timeout,
                 closed_session_retention,
                 reply_url_style,
-                workers
+                workers,
+                max_connections
             ],
             [notification_url, host_id]
         );

@@ -16,8 +16,8 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::server::{self, Shared};
@@ -25,11 +25,20 @@ use crate::server::{self, Shared};
 /// How long a stopping worker lets its connections finish.
 const DRAIN: Duration = Duration::from_secs(10);
 
+/// Connections served at once per worker when `max_connections` is 0 (nginx's
+/// usual `worker_connections`). About 20 KiB each while a request is in flight
+/// (hyper's 8 KiB read and write buffers, the request's state), so at most
+/// 20 MiB per worker, and well inside the usual limit of open files.
+pub const CONNECTIONS_PER_WORKER: usize = 1024;
+
 /// Starts `count` workers (0: one per CPU core) accepting on `listener` until
-/// `stop` changes (or its sender is dropped). Each returned receiver completes
-/// when its worker has drained its connections and ended.
+/// `stop` changes (or its sender is dropped), serving at most
+/// `max_connections` connections at once between them (0: 1,024 per worker);
+/// further clients wait in the listen backlog. Each returned receiver
+/// completes when its worker has drained its connections and ended.
 pub fn start(
     count: usize,
+    max_connections: usize,
     listener: &std::net::TcpListener,
     shared: &Arc<Shared>,
     stop: &watch::Receiver<bool>,
@@ -38,6 +47,11 @@ pub fn start(
         0 => std::thread::available_parallelism().map_or(1, usize::from),
         n => n,
     };
+    let limit = match max_connections {
+        0 => count.saturating_mul(CONNECTIONS_PER_WORKER),
+        n => n,
+    };
+    let limit = Arc::new(Semaphore::new(limit.min(Semaphore::MAX_PERMITS)));
     let mut ended = Vec::with_capacity(count);
     for index in 0..count {
         let listener = listener.try_clone()?;
@@ -45,11 +59,11 @@ pub fn start(
             .enable_all()
             .build()?;
         let (done, end) = oneshot::channel();
-        let (shared, stop) = (Arc::clone(shared), stop.clone());
+        let (shared, stop, limit) = (Arc::clone(shared), stop.clone(), Arc::clone(&limit));
         std::thread::Builder::new()
             .name(format!("bitspec-worker-{index}"))
             .spawn(move || {
-                runtime.block_on(work(listener, shared, stop));
+                runtime.block_on(work(listener, limit, shared, stop));
                 let _ = done.send(());
             })?;
         ended.push(end);
@@ -60,6 +74,7 @@ pub fn start(
 /// A worker's life: accept and serve until stopped, then drain.
 async fn work(
     listener: std::net::TcpListener,
+    limit: Arc<Semaphore>,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -73,10 +88,14 @@ async fn work(
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
+            accepted = accept(&listener, &limit) => match accepted {
+                Ok((stream, peer, permit)) => {
                     let shared = Arc::clone(&shared);
-                    connections.spawn(server::serve_connection(stream, peer, shared, stop.clone()));
+                    let stop = stop.clone();
+                    connections.spawn(async move {
+                        server::serve_connection(stream, peer, shared, stop).await;
+                        drop(permit);
+                    });
                 }
                 Err(e) => {
                     // Out of file descriptors, most likely: let connections end.
@@ -98,4 +117,17 @@ async fn work(
             "connections still open after 10 s; dropping them"
         );
     }
+}
+
+/// Waits for a free connection slot, then for a connection.
+async fn accept(
+    listener: &TcpListener,
+    limit: &Arc<Semaphore>,
+) -> io::Result<(TcpStream, std::net::SocketAddr, OwnedSemaphorePermit)> {
+    let permit = Arc::clone(limit)
+        .acquire_owned()
+        .await
+        .map_err(io::Error::other)?;
+    let (stream, peer) = listener.accept().await?;
+    Ok((stream, peer, permit))
 }

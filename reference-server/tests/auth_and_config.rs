@@ -112,6 +112,8 @@ fn toml_config_parses_and_names_unknown_keys() {
     assert_eq!(config.workers, 3);
     let err = Config::from_toml("workers = 5000\n", Path::new("e.toml")).unwrap_err();
     assert!(err.to_string().contains("workers"), "{err}");
+    let err = Config::from_toml("max_connections = 2000000\n", Path::new("f.toml")).unwrap_err();
+    assert!(err.to_string().contains("max_connections"), "{err}");
 }
 
 #[test]

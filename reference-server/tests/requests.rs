@@ -225,6 +225,31 @@ async fn stalled_large_body_keeps_every_byte_that_arrived() {
     assert!(std::fs::read(server.path("stall-big.bin")).unwrap() == bytes);
 }
 
+/// Beyond `max_connections` a client waits in the listen backlog, and is
+/// served as soon as another connection closes.
+#[tokio::test]
+async fn connections_beyond_the_limit_wait_for_a_free_slot() {
+    let server = TestServer::with(|c| {
+        c.workers = 1;
+        c.max_connections = 1;
+    })
+    .await;
+    let mut first = server.conn().await;
+    first.bits("/x.bin", "Ping", &[], b"").await.assert_ack(200);
+    let mut second = server.conn().await;
+    second
+        .write(b"BITS_POST /x.bin HTTP/1.1\r\nHost: a\r\nBITS-Packet-Type: Ping\r\nContent-Length: 0\r\n\r\n")
+        .await;
+    let early = tokio::time::timeout(Duration::from_millis(500), second.read(true)).await;
+    assert!(early.is_err(), "served beyond the limit: {early:?}");
+    drop(first);
+    let late = tokio::time::timeout(Duration::from_secs(5), second.read(true))
+        .await
+        .expect("served once a slot is free")
+        .expect("an Ack");
+    late.assert_ack(200);
+}
+
 #[tokio::test]
 async fn idle_connections_are_closed() {
     let server = TestServer::with(|c| c.header_read_timeout = 1).await;
