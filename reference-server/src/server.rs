@@ -26,11 +26,13 @@ use crate::config::Config;
 use crate::download;
 use crate::packets::{self, Outcome};
 use crate::session::Sessions;
+use crate::wide_reads::{WIDE_BUFFER, WideLicences};
 
-/// Largest request head (request line + headers) hyper will buffer; IIS's
-/// default (http.sys MaxRequestBytes) is the same 16 KB. It also caps each
-/// connection's read buffer, which body reads fill: at 64 KiB a thousand
-/// uploading connections held 64 MB.
+/// Largest request head (request line + headers); IIS's default (http.sys
+/// MaxRequestBytes) is the same 16 KB. It is also hyper's buffer limit on all
+/// but a few connections (`wide_reads.rs`): body reads fill that buffer and
+/// hyper never shrinks it, so at 64 KiB a thousand uploading connections held
+/// 64 MB.
 const MAX_HEAD: usize = 16 * 1024;
 
 /// Fragment bodies read at once, server-wide. Each one in flight holds a
@@ -53,6 +55,8 @@ pub struct Shared {
     /// Fragment bodies being received at once (see [`BODIES_IN_FLIGHT`]),
     /// each with a write buffer.
     pub bodies: BodyPermits,
+    /// Connections allowed a wide read buffer (see `wide_reads.rs`).
+    pub wide: WideLicences,
 }
 
 impl Shared {
@@ -72,6 +76,7 @@ impl Shared {
             sessions,
             http,
             bodies: BodyPermits::new(BODIES_IN_FLIGHT),
+            wide: WideLicences::default(),
         })
     }
 
@@ -120,6 +125,12 @@ pub async fn serve_connection(
     // Acks are small and answer a request at once: never hold them back.
     let _ = stream.set_nodelay(true);
     let header_timeout = Duration::from_secs(shared.config.header_read_timeout.max(1));
+    let licence = shared.wide.try_take();
+    let buffer = if licence.is_some() {
+        WIDE_BUFFER
+    } else {
+        MAX_HEAD
+    };
     let service = service_fn(move |req| {
         let shared = Arc::clone(&shared);
         async move { Ok::<_, Infallible>(route(&shared, req, peer).await) }
@@ -127,7 +138,7 @@ pub async fn serve_connection(
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
-        .max_buf_size(MAX_HEAD)
+        .max_buf_size(buffer)
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
@@ -141,6 +152,23 @@ pub async fn serve_connection(
     if let Err(e) = result {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
+    drop(licence);
+}
+
+/// The size of the request head as sent, give or take the spaces hyper trims:
+/// the 16 KiB limit on a connection whose buffer is wider (`wide_reads.rs`).
+fn head_size(parts: &http::request::Parts) -> usize {
+    let uri = &parts.uri;
+    let target = uri.scheme_str().map_or(0, |s| s.len() + "://".len())
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(1, |pq| pq.as_str().len());
+    let line = parts.method.as_str().len() + target + "  HTTP/1.1\r\n".len();
+    let fields: usize = parts
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + ": \r\n".len())
+        .sum();
+    line + fields + 2
 }
 
 /// Dispatches one request on its method and logs it.
@@ -148,6 +176,15 @@ async fn route(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
     let (parts, body) = req.into_parts();
     let method = parts.method.clone();
     let path = parts.uri.path().to_string();
+    if head_size(&parts) > MAX_HEAD {
+        let mut response = download::status(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        response.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+        tracing::info!(%peer, %method, status = 431, "request head over 16 KiB");
+        return response;
+    }
     if method.as_str() == "BITS_POST" {
         if !shared.config.faults.is_empty() {
             return Box::pin(crate::fault::bits_post(shared, parts, body, peer)).await;

@@ -225,6 +225,30 @@ async fn stalled_large_body_keeps_every_byte_that_arrived() {
     assert!(std::fs::read(server.path("stall-big.bin")).unwrap() == bytes);
 }
 
+/// A request head over 16 KiB (IIS's MaxRequestBytes) gets 431, whether the
+/// connection has one of the few wide read buffers (the first connections, the
+/// limit checked after parsing) or the ordinary 16 KiB one (hyper's limit).
+#[tokio::test]
+async fn a_head_over_16_kib_is_431_on_every_connection() {
+    let server = TestServer::with(|c| c.workers = 1).await;
+    let filler = "x".repeat(4000);
+    let big_head = format!(
+        "BITS_POST /x.bin HTTP/1.1\r\nHost: a\r\nBITS-Packet-Type: Ping\r\nContent-Length: 0\r\n\
+         X-A: {filler}\r\nX-B: {filler}\r\nX-C: {filler}\r\nX-D: {filler}\r\nX-E: {filler}\r\n\r\n"
+    );
+    let mut held = Vec::new();
+    // 40 connections: more than the 32 wide buffers, each checked while all stay open.
+    for i in 0..40 {
+        let mut conn = server.conn().await;
+        conn.write(big_head.as_bytes()).await;
+        let reply = conn.read(true).await;
+        assert_eq!(reply.map(|r| r.status), Some(431), "connection {i}");
+        let mut small = server.conn().await;
+        small.bits("/x.bin", "Ping", &[], b"").await.assert_ack(200);
+        held.push(small);
+    }
+}
+
 /// Beyond `max_connections` a client waits in the listen backlog, and is
 /// served as soon as another connection closes.
 #[tokio::test]

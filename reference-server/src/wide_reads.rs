@@ -1,0 +1,39 @@
+//! Wide read buffers for a few connections, 16 KiB for the rest.
+//!
+//! hyper hands a body over in frames of at most its read buffer, and each
+//! frame costs a `recvfrom`, a pass through the connection's task and a copy:
+//! with 16 KiB frames a 1 MiB fragment took 64 of each, about a tenth of the
+//! server's time. But hyper never shrinks a connection's buffer once grown,
+//! and a thousand connections must not keep 64 KiB each. So a connection gets
+//! a buffer of up to [`WIDE_BUFFER`] only while it holds one of
+//! [`WIDE_CONNECTIONS`] licences, taken when it is accepted (if one is free)
+//! and given back when it closes: 2 MiB at most in all. Every other connection
+//! has the 16 KiB buffer, which is also IIS's head limit; on a wide one the
+//! head limit is checked after parsing (`server::head_size`).
+
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// hyper's buffer limit on a licensed connection: its largest frame.
+pub const WIDE_BUFFER: usize = 64 * 1024;
+
+/// Connections with a wide buffer at once.
+pub const WIDE_CONNECTIONS: usize = 32;
+
+/// The licences for wide buffers.
+#[derive(Debug)]
+pub struct WideLicences(Arc<Semaphore>);
+
+impl Default for WideLicences {
+    fn default() -> Self {
+        Self(Arc::new(Semaphore::new(WIDE_CONNECTIONS)))
+    }
+}
+
+impl WideLicences {
+    /// A licence if one is free, held for the connection's life.
+    pub fn try_take(&self) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(&self.0).try_acquire_owned().ok()
+    }
+}
