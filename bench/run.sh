@@ -64,6 +64,7 @@ stop() {
 
 field() { sed -n "s/^  \"$1\": \\([0-9.e+-]*\\),\$/\\1/p" "$2"; }
 max() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b + 0 > a + 0) ? b : a }'; }
+min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b + 0 < a + 0) ? b : a }'; }
 
 # measure KIND SESSIONS SIZE FRAGMENT: one bench run; sets MBS, RSS_KB, ERRORS, P99.
 measure() {
@@ -72,6 +73,9 @@ measure() {
     "$BIN/bitspec" bench --target "$URL" --sessions "$2" --size "$3" --fragment "$4" \
         --json >"$WORK/report.json" 2>"$WORK/bench.err" || status=$?
     RSS_KB=$(awk '/^VmHWM:/ { print $2 }' "/proc/$PID/status")
+    # utime + stime of the receiver, in seconds (fields 14 and 15, clock ticks).
+    CPU_S=$(awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / hz }' \
+        "/proc/$PID/stat")
     stop
     if [ "$status" -gt 1 ]; then cat "$WORK/bench.err" >&2; exit 1; fi
     MBS=$(field mb_per_s "$WORK/report.json")
@@ -92,6 +96,7 @@ dd_write() {
 row() {
     local name=$1 sessions=$2 size=$3 fragment=$4 bytes=$5 block=$6 count=$7
     local best_server= best_sink= best_discard= best_dd= rss_server= rss_sink= errors=0 p99=
+    local cpu_server= cpu_sink=
     local pairs= server_mbs
     for rep in $(seq "$REPEAT"); do
         echo "  $name: run $rep of $REPEAT" >&2
@@ -105,9 +110,11 @@ row() {
             if [ "$kind" = server ]; then
                 server_mbs=$MBS; p99=$(max "$p99" "$P99")
                 best_server=$(max "$best_server" "$MBS"); rss_server=$(max "$rss_server" "$RSS_KB")
+                cpu_server=$(min "$cpu_server" "$CPU_S")
             else
                 sink_mbs=$MBS
                 best_sink=$(max "$best_sink" "$MBS"); rss_sink=$(max "$rss_sink" "$RSS_KB")
+                cpu_sink=$(min "$cpu_sink" "$CPU_S")
             fi
         done
         pairs="$pairs $(awk -v s="$server_mbs" -v k="$sink_mbs" 'BEGIN { print 100 * s / k }')"
@@ -126,10 +133,15 @@ row() {
         printf "%-30s %8.0f %8.0f %8.0f %8.0f  %6.1f%% %6.1f%%  %6.1f%% %6.1f%%  %6.1f %6.1f  %6.1f  %d\n",
             n, s, k, d, w, 100 * s / k, m, 100 * k / w, 100 * k / d, rs / 1024, rk / 1024, p, e }' \
         >>"$WORK/table"
+    printf '%-30s %s\n' "$name" "$(printf '%.0f%% ' $pairs)" >>"$WORK/pairs"
+    awk -v n="$name" -v s="$cpu_server" -v k="$cpu_sink" 'BEGIN {
+        printf "%-30s %8.2f %8.2f  %6.1f%%\n", n, s, k, 100 * s / k }' >>"$WORK/cpu"
 }
 
 echo "machine: $(nproc) cores, $(uname -sr), $(date -u +%Y-%m-%dT%H:%MZ)" >&2
 : >"$WORK/table"
+: >"$WORK/pairs"
+: >"$WORK/cpu"
 row "(a) 1 GiB, 1 MiB fragments" 1 1G 1M $((1 << 30)) 1M 1024
 row "(b) 256 MiB, 64 KiB fragments" 1 256M 64K $((256 << 20)) 64K 4096
 row "(c) 1000 x 1 MiB sessions" 1000 1M 1M $((1000 << 20)) 1M 1000
@@ -151,6 +163,14 @@ printf "%-30s %8s %8s %8s %8s  %7s %7s  %7s %7s  %6s %6s  %6s  %s\n" "" MB/s MB/
 printf "%-30s %8s %8s %8s %8s  %7s %7s  %7s %7s  %6s %6s  %6s  %s\n" "" "" "" "" "" best median \
     "" "" MiB MiB "" ""
 cat "$WORK/table"
+echo
+echo "server/sink, run by run:"
+cat "$WORK/pairs"
+echo
+echo "CPU seconds (user + system) of the receiving process, least of $REPEAT:"
+printf "%-30s %8s %8s  %7s\n" workload server sink server/
+printf "%-30s %8s %8s  %7s\n" "" s s sink
+cat "$WORK/cpu"
 echo
 printf "conformance suite (bitspec run, embedded server): %.1f s wall, %s\n" \
     "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$(tail -n 1 "$WORK/suite.out")"
