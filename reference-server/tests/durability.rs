@@ -213,6 +213,8 @@ async fn shutdown_finishes_the_request_in_flight_then_stops_listening() {
     );
     conn.write(head.as_bytes()).await;
     conn.write(&bytes[..50]).await;
+    // Let the worker parse the head: a request not yet begun is not in flight.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let stopping = tokio::spawn(server.shutdown());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!stopping.is_finished(), "shutdown waits for the request");
