@@ -164,7 +164,7 @@ pub struct Config {
     /// 0 means one per CPU core.
     pub workers: usize,
     /// Connections served at once; more wait in the listen backlog until one
-    /// closes. 0 means 1,024 per worker.
+    /// closes. 0 means 1,024 per worker, at most a quarter of the open files limit.
     pub max_connections: usize,
     /// Testing aid: deliberate protocol bugs (`fault.rs`, `--fault`); empty in normal use.
     pub faults: Vec<crate::fault::Fault>,

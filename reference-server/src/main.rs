@@ -106,7 +106,7 @@ struct Cli {
     /// Threads serving connections; 0 means one per CPU core [default: 0].
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
-    /// Connections served at once, more wait in the backlog; 0 means 1024 per worker [default: 0].
+    /// Connections served at once, more wait in the backlog; 0 means 1024 per worker, at most a quarter of the open files limit [default: 0].
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
     /// Basic-auth account NAME:PASSWORD[:PREFIX,PREFIX...] (repeatable); enables authentication.
@@ -236,6 +236,12 @@ async fn main() -> ExitCode {
         }
     };
     let config_faults: Vec<&str> = config.faults.iter().map(|f| f.name()).collect();
+    // Each connection can hold a few files: take what the hard limit allows,
+    // as nginx's worker_rlimit_nofile does (the default max_connections follows it).
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(files) => tracing::debug!(files, "open files limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
+    }
     let server = match bitspec_server::spawn(config).await {
         Ok(server) => server,
         Err(e) => {

@@ -256,22 +256,13 @@ async fn fragment(
         Ok(entity) => entity,
         Err(e) => return reject(body, idle, Ack::from_io(&e)).await,
     };
-    // A fragment waiting here has only its head read; the rest stays in the socket.
-    let mut receiving = shared.bodies.receive().await;
-    let result = storage::append_body(body, skip, &file, start, receiving.buffer(), idle).await;
-    let sessions = &shared.sessions;
-    match result {
-        Ok(written) if written == length - skip => {
-            sessions.entity_written(&record.id, Some(start + written));
-        }
-        Ok(_) | Err(BodyError::Client(_)) => {
-            sessions.entity_written(&record.id, None);
-            return Ack::invalid();
-        }
-        Err(BodyError::Storage(e)) => {
-            sessions.entity_written(&record.id, None);
-            return Ack::from_io(&e);
-        }
+    // Unless told the new length, the table forgets the entity's (any error,
+    // or this future dropped mid-body): the next access stats the file.
+    let appending = shared.sessions.appending(&record.id);
+    match storage::append_body(body, skip, &file, start, &shared.bodies, idle).await {
+        Ok(written) if written == length - skip => appending.done(start + written),
+        Ok(_) | Err(BodyError::Client(_)) => return Ack::invalid(),
+        Err(BodyError::Storage(e)) => return Ack::from_io(&e),
     }
     let next = range.last + 1;
     if next == range.total {

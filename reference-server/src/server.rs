@@ -35,12 +35,13 @@ use crate::wide_reads::{WIDE_BUFFER, WideLicences};
 /// 64 MB.
 const MAX_HEAD: usize = 16 * 1024;
 
-/// Fragment bodies read at once, server-wide. Each one in flight holds a
-/// 256 KiB write buffer and an entity file open; beyond a few the disk gains
-/// nothing (writes go to the page cache at memory speed), so with a thousand
-/// concurrent uploads the others wait, their bytes in the kernel's socket
-/// buffers rather than in the server's memory.
-pub const BODIES_IN_FLIGHT: usize = 8;
+/// Fragment bodies read at once, server-wide, each with a 64 KiB write buffer
+/// (2 MiB in all); beyond a few dozen the disk gains nothing (writes go to the
+/// page cache at memory speed), so with a thousand concurrent uploads the
+/// others wait, their bytes in the kernel's socket buffers rather than in the
+/// server's memory. A body that sends nothing for 100 ms gives its permit back
+/// (`storage::RELEASE_AFTER`), so slow clients do not hold them.
+pub const BODIES_IN_FLIGHT: usize = 32;
 
 /// State shared by every connection.
 #[derive(Debug)]
@@ -139,6 +140,7 @@ pub async fn serve_connection(
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         .max_buf_size(buffer)
+        .max_header_size(MAX_HEAD)
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
@@ -155,36 +157,11 @@ pub async fn serve_connection(
     drop(licence);
 }
 
-/// The size of the request head as sent, give or take the spaces hyper trims:
-/// the 16 KiB limit on a connection whose buffer is wider (`wide_reads.rs`).
-fn head_size(parts: &http::request::Parts) -> usize {
-    let uri = &parts.uri;
-    let target = uri.scheme_str().map_or(0, |s| s.len() + "://".len())
-        + uri.authority().map_or(0, |a| a.as_str().len())
-        + uri.path_and_query().map_or(1, |pq| pq.as_str().len());
-    let line = parts.method.as_str().len() + target + "  HTTP/1.1\r\n".len();
-    let fields: usize = parts
-        .headers
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + ": \r\n".len())
-        .sum();
-    line + fields + 2
-}
-
 /// Dispatches one request on its method and logs it.
 async fn route(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let method = parts.method.clone();
     let path = parts.uri.path().to_string();
-    if head_size(&parts) > MAX_HEAD {
-        let mut response = download::status(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
-        response.headers_mut().insert(
-            http::header::CONNECTION,
-            http::HeaderValue::from_static("close"),
-        );
-        tracing::info!(%peer, %method, status = 431, "request head over 16 KiB");
-        return response;
-    }
     if method.as_str() == "BITS_POST" {
         if !shared.config.faults.is_empty() {
             return Box::pin(crate::fault::bits_post(shared, parts, body, peer)).await;

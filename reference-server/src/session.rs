@@ -106,6 +106,31 @@ struct Entity {
     len: u64,
 }
 
+/// An append to an entity in progress: [`Appending::done`] records the new
+/// length; dropped without it (an error, a cancelled request), the entity is
+/// forgotten, so a length the file no longer has is never handed out.
+#[must_use]
+pub struct Appending<'a> {
+    sessions: &'a Sessions,
+    id: &'a str,
+    done: bool,
+}
+
+impl Appending<'_> {
+    pub fn done(mut self, len: u64) {
+        self.sessions.entity_written(self.id, Some(len));
+        self.done = true;
+    }
+}
+
+impl Drop for Appending<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.sessions.entity_written(self.id, None);
+        }
+    }
+}
+
 /// The on-disk session table.
 #[derive(Debug)]
 pub struct Sessions {
@@ -290,6 +315,15 @@ impl Sessions {
             },
         );
         Ok((file, len))
+    }
+
+    /// An append to the entity of `id` begins: see [`Appending`].
+    pub fn appending<'a>(&'a self, id: &'a str) -> Appending<'a> {
+        Appending {
+            sessions: self,
+            id,
+            done: false,
+        }
     }
 
     /// The entity of `id` is now `len` bytes long; `None` when unknown (after

@@ -17,6 +17,8 @@ use bytes::Buf;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
+use crate::body_permits::{BodyPermits, Receiving};
+
 /// Why a body could not be stored.
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
@@ -46,21 +48,24 @@ pub enum PublishError {
 /// received). Returns the number of bytes written. On a storage error the file
 /// is cut back to `start`.
 ///
-/// Frames are gathered in `buffer` (see `body_permits.rs`) and written with
-/// one blocking `write(2)` on the worker thread whenever it is full, as nginx
-/// writes request bodies: into the page cache that is a memory copy.
-/// `tokio::fs::File` hopped to the blocking pool for each write, which cost
-/// more than the write itself.
+/// Frames are gathered in a buffer lent with a body permit (see
+/// `body_permits.rs`) and written with one blocking `write(2)` on the worker
+/// thread whenever it is full, as nginx writes request bodies: into the page
+/// cache that is a memory copy. `tokio::fs::File` hopped to the blocking pool
+/// for each write, which cost more than the write itself. The permit is given
+/// back (what was gathered written first) once the body has sent nothing for
+/// [`RELEASE_AFTER`], and taken again when data comes, so slow or stalled
+/// clients do not hold the few permits the others need.
 pub async fn append_body(
     body: Incoming,
     skip: u64,
     file: &std::fs::File,
     start: u64,
-    buffer: &mut Vec<u8>,
+    permits: &BodyPermits,
     idle: Duration,
 ) -> Result<u64, BodyError> {
     let mut file = file;
-    let result = copy_frames(body, skip, &mut file, buffer, idle).await;
+    let result = copy_frames(body, skip, &mut file, permits, idle).await;
     if let Err(BodyError::Storage(_)) = &result {
         // Best effort: give the space back; the bytes would be valid anyway.
         let _ = file.set_len(start);
@@ -68,28 +73,42 @@ pub async fn append_body(
     result
 }
 
+/// A body that sends nothing for this long gives its permit back.
+pub const RELEASE_AFTER: Duration = Duration::from_millis(100);
+
 /// Copies the frames; a body that sends nothing for `idle` is a stalled client.
-/// One timer per body, re-armed only when it fires (not one per frame).
+/// Two timers per body (stall, release), re-armed only when they fire.
 async fn copy_frames(
     mut body: Incoming,
     mut skip: u64,
     file: &mut &std::fs::File,
-    buffer: &mut Vec<u8>,
+    permits: &BodyPermits,
     idle: Duration,
 ) -> Result<u64, BodyError> {
     let mut written = 0u64;
-    let room = buffer.capacity().max(1);
+    // The first permit is taken before the body is read at all: a body
+    // waiting for it holds nothing but its head, its bytes stay in the socket.
+    let mut lent = Some(permits.receive().await);
     let mut last = Instant::now();
     let stall = tokio::time::sleep(idle);
-    tokio::pin!(stall);
+    let release = tokio::time::sleep(RELEASE_AFTER);
+    tokio::pin!(stall, release);
     loop {
         let frame = tokio::select! {
             biased;
             frame = body.frame() => frame,
+            () = &mut release, if lent.is_some() => {
+                if last.elapsed() >= RELEASE_AFTER {
+                    written += give_back(file, &mut lent)?;
+                } else {
+                    release.as_mut().reset(last + RELEASE_AFTER);
+                }
+                continue;
+            }
             () = &mut stall => {
                 if last.elapsed() >= idle {
                     // What did arrive is kept: the client resumes after it.
-                    flush(file, buffer)?;
+                    give_back(file, &mut lent)?;
                     return Err(BodyError::Client("body stalled".into()));
                 }
                 stall.as_mut().reset(last + idle);
@@ -100,7 +119,7 @@ async fn copy_frames(
         let frame = match frame {
             None => break,
             Some(Err(e)) => {
-                flush(file, buffer)?;
+                give_back(file, &mut lent)?;
                 return Err(BodyError::Client(e.to_string()));
             }
             Some(Ok(frame)) => frame,
@@ -116,6 +135,17 @@ async fn copy_frames(
         // `skip < len`, so it fits in usize.
         data.advance(usize::try_from(skip).unwrap_or(0));
         skip = 0;
+        let receiving = match &mut lent {
+            Some(receiving) => receiving,
+            None => {
+                // Back after an idle spell: waiting here holds one frame.
+                let receiving = lent.insert(permits.receive().await);
+                release.as_mut().reset(Instant::now() + RELEASE_AFTER);
+                receiving
+            }
+        };
+        let buffer = receiving.buffer();
+        let room = buffer.capacity().max(1);
         while !data.is_empty() {
             let take = data.len().min(room - buffer.len());
             buffer.extend_from_slice(&data[..take]);
@@ -125,7 +155,15 @@ async fn copy_frames(
             }
         }
     }
-    Ok(written + flush(file, buffer)?)
+    Ok(written + give_back(file, &mut lent)?)
+}
+
+/// Writes what the lent buffer holds and gives it back with its permit.
+fn give_back(file: &mut &std::fs::File, lent: &mut Option<Receiving>) -> Result<u64, BodyError> {
+    match lent.take() {
+        Some(mut receiving) => flush(file, receiving.buffer()),
+        None => Ok(0),
+    }
 }
 
 /// Writes out and empties `buffer`.

@@ -8,8 +8,8 @@
 //! a buffer of up to [`WIDE_BUFFER`] only while it holds one of
 //! [`WIDE_CONNECTIONS`] licences, taken when it is accepted (if one is free)
 //! and given back when it closes: 2 MiB at most in all. Every other connection
-//! has the 16 KiB buffer, which is also IIS's head limit; on a wide one the
-//! head limit is checked after parsing (`server::head_size`).
+//! has the 16 KiB buffer. The 16 KiB head limit (IIS's) is hyper's
+//! `max_header_size` on every connection.
 
 use std::sync::Arc;
 

@@ -26,14 +26,29 @@ use crate::server::{self, Shared};
 const DRAIN: Duration = Duration::from_secs(10);
 
 /// Connections served at once per worker when `max_connections` is 0 (nginx's
-/// usual `worker_connections`). About 20 KiB each while a request is in flight
+/// usual `worker_connections`), within the open files limit (see
+/// [`default_connections`]). About 20 KiB each while a request is in flight
 /// (hyper's 8 KiB read and write buffers, the request's state), so at most
-/// 20 MiB per worker, and well inside the usual limit of open files.
+/// 20 MiB per worker.
 pub const CONNECTIONS_PER_WORKER: usize = 1024;
+
+/// 1,024 per worker, and no more than a quarter of the open files the process
+/// may have: a connection can hold its socket, an entity, a record or a file
+/// being downloaded.
+fn default_connections(workers: usize) -> usize {
+    let by_workers = workers.saturating_mul(CONNECTIONS_PER_WORKER);
+    let by_files = rlimit::Resource::NOFILE
+        .get()
+        .map_or(u64::MAX, |(soft, _)| soft / 4);
+    by_workers
+        .min(usize::try_from(by_files).unwrap_or(usize::MAX))
+        .max(16)
+}
 
 /// Starts `count` workers (0: one per CPU core) accepting on `listener` until
 /// `stop` changes (or its sender is dropped), serving at most
-/// `max_connections` connections at once between them (0: 1,024 per worker);
+/// `max_connections` connections at once between them (0: see
+/// [`default_connections`]);
 /// further clients wait in the listen backlog. Each returned receiver
 /// completes when its worker has drained its connections and ended.
 pub fn start(
@@ -48,7 +63,7 @@ pub fn start(
         n => n,
     };
     let limit = match max_connections {
-        0 => count.saturating_mul(CONNECTIONS_PER_WORKER),
+        0 => default_connections(count),
         n => n,
     };
     let limit = Arc::new(Semaphore::new(limit.min(Semaphore::MAX_PERMITS)));

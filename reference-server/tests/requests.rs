@@ -274,6 +274,61 @@ async fn connections_beyond_the_limit_wait_for_a_free_slot() {
     late.assert_ack(200);
 }
 
+/// A client that breaks the connection mid-body: every byte that arrived is
+/// kept, including those still gathered in the write buffer.
+#[tokio::test]
+async fn a_broken_connection_keeps_every_byte_that_arrived() {
+    let server = TestServer::start().await;
+    let mut conn = server.conn().await;
+    let bytes = common::data(400_000, 4);
+    let id = conn.create("/broken.bin").await;
+    let head = format!(
+        "BITS_POST /broken.bin HTTP/1.1\r\nHost: a\r\nBITS-Packet-Type: Fragment\r\n\
+         BITS-Session-Id: {id}\r\nContent-Range: bytes 0-399999/400000\r\n\
+         Content-Length: 400000\r\n\r\n"
+    );
+    conn.write(head.as_bytes()).await;
+    conn.write(&bytes[..300_001]).await;
+    // Let the server read what was sent before the connection goes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(conn);
+    let mut conn = Conn::open(server.addr()).await;
+    conn.fragment("/broken.bin", &id, &bytes, 399_000, 399_999)
+        .await
+        .assert_received(416, 300_001);
+    conn.fragment("/broken.bin", &id, &bytes, 300_001, 399_999)
+        .await
+        .assert_received(200, 400_000);
+    conn.close("/broken.bin", &id).await.assert_ack(200);
+    assert!(std::fs::read(server.path("broken.bin")).unwrap() == bytes);
+}
+
+/// Stalled bodies, more than there are body permits (32), do not hold up
+/// anyone else's upload: an idle body gives its permit back.
+#[tokio::test]
+async fn stalled_bodies_do_not_block_other_uploads() {
+    let server = TestServer::start().await;
+    let mut stalled = Vec::new();
+    for i in 0..40 {
+        let mut conn = server.conn().await;
+        let id = conn.create(&format!("/slow/{i}.bin")).await;
+        let head = format!(
+            "BITS_POST /slow/{i}.bin HTTP/1.1\r\nHost: a\r\nBITS-Packet-Type: Fragment\r\n\
+             BITS-Session-Id: {id}\r\nContent-Range: bytes 0-999999/1000000\r\n\
+             Content-Length: 1000000\r\n\r\nx"
+        );
+        conn.write(head.as_bytes()).await;
+        stalled.push(conn);
+    }
+    let bytes = common::data(200_000, 5);
+    let mut conn = server.conn().await;
+    let upload = common::upload(&mut conn, "/fast.bin", &bytes, 64 * 1024);
+    tokio::time::timeout(Duration::from_secs(5), upload)
+        .await
+        .expect("served while 40 bodies stall");
+    assert!(std::fs::read(server.path("fast.bin")).unwrap() == bytes);
+}
+
 #[tokio::test]
 async fn idle_connections_are_closed() {
     let server = TestServer::with(|c| c.header_read_timeout = 1).await;
