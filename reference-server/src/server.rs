@@ -36,12 +36,12 @@ use crate::wide_reads::{WIDE_BUFFER, WideLicences};
 const MAX_HEAD: usize = 16 * 1024;
 
 /// Fragment bodies read at once, server-wide, each with a 64 KiB write buffer
-/// (2 MiB in all); beyond a few dozen the disk gains nothing (writes go to the
+/// (1 MiB in all); beyond a dozen the disk gains nothing (writes go to the
 /// page cache at memory speed), so with a thousand concurrent uploads the
 /// others wait, their bytes in the kernel's socket buffers rather than in the
 /// server's memory. A body that sends nothing for 100 ms gives its permit back
 /// (`storage::RELEASE_AFTER`), so slow clients do not hold them.
-pub const BODIES_IN_FLIGHT: usize = 32;
+pub const BODIES_IN_FLIGHT: usize = 16;
 
 /// State shared by every connection.
 #[derive(Debug)]

@@ -77,7 +77,6 @@ pub async fn append_body(
 pub const RELEASE_AFTER: Duration = Duration::from_millis(100);
 
 /// Copies the frames; a body that sends nothing for `idle` is a stalled client.
-/// Two timers per body (stall, release), re-armed only when they fire.
 async fn copy_frames(
     mut body: Incoming,
     mut skip: u64,
@@ -90,28 +89,26 @@ async fn copy_frames(
     // waiting for it holds nothing but its head, its bytes stay in the socket.
     let mut lent = Some(permits.receive().await);
     let mut last = Instant::now();
-    let stall = tokio::time::sleep(idle);
-    let release = tokio::time::sleep(RELEASE_AFTER);
-    tokio::pin!(stall, release);
+    // One timer for both deadlines, re-armed only when it fires: giving the
+    // permit back after RELEASE_AFTER, failing the body after `idle`.
+    let timer = tokio::time::sleep(RELEASE_AFTER.min(idle));
+    tokio::pin!(timer);
     loop {
         let frame = tokio::select! {
             biased;
             frame = body.frame() => frame,
-            () = &mut release, if lent.is_some() => {
-                if last.elapsed() >= RELEASE_AFTER {
-                    written += give_back(file, &mut lent)?;
-                } else {
-                    release.as_mut().reset(last + RELEASE_AFTER);
-                }
-                continue;
-            }
-            () = &mut stall => {
-                if last.elapsed() >= idle {
+            () = &mut timer => {
+                let quiet = last.elapsed();
+                if quiet >= idle {
                     // What did arrive is kept: the client resumes after it.
                     give_back(file, &mut lent)?;
                     return Err(BodyError::Client("body stalled".into()));
                 }
-                stall.as_mut().reset(last + idle);
+                if quiet >= RELEASE_AFTER {
+                    written += give_back(file, &mut lent)?;
+                }
+                let next = if lent.is_some() { RELEASE_AFTER.min(idle) } else { idle };
+                timer.as_mut().reset(last + next);
                 continue;
             }
         };
@@ -140,7 +137,9 @@ async fn copy_frames(
             None => {
                 // Back after an idle spell: waiting here holds one frame.
                 let receiving = lent.insert(permits.receive().await);
-                release.as_mut().reset(Instant::now() + RELEASE_AFTER);
+                timer
+                    .as_mut()
+                    .reset(Instant::now() + RELEASE_AFTER.min(idle));
                 receiving
             }
         };

@@ -7,7 +7,7 @@
 //! and a thousand connections must not keep 64 KiB each. So a connection gets
 //! a buffer of up to [`WIDE_BUFFER`] only while it holds one of
 //! [`WIDE_CONNECTIONS`] licences, taken when it is accepted (if one is free)
-//! and given back when it closes: 2 MiB at most in all. Every other connection
+//! and given back when it closes: 1 MiB at most in all. Every other connection
 //! has the 16 KiB buffer. The 16 KiB head limit (IIS's) is hyper's
 //! `max_header_size` on every connection.
 
@@ -19,7 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub const WIDE_BUFFER: usize = 64 * 1024;
 
 /// Connections with a wide buffer at once.
-pub const WIDE_CONNECTIONS: usize = 32;
+pub const WIDE_CONNECTIONS: usize = 16;
 
 /// The licences for wide buffers.
 #[derive(Debug)]
