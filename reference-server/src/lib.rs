@@ -3,8 +3,8 @@
 //! Architecture. [`spawn`] binds a TCP listener, starts the worker threads
 //! (`workers.rs`, one single-threaded runtime per core), which accept from it
 //! and serve each connection with hyper's HTTP/1 server and per-connection
-//! limits (`server.rs`; a few get a wider read buffer, `wide_reads.rs`), and runs the periodic cleanup (`cleanup.rs`) on the
-//! current tokio runtime. Each
+//! limits (`server.rs`; a few get a wider read buffer, `wide_reads.rs`), and
+//! runs the periodic cleanup (`cleanup.rs`) on the current tokio runtime. Each
 //! `BITS_POST` goes through `packets.rs`, which applies the validation order
 //! of MC-BUP §3.2.5.2.3 and the fragment rules, and answers with an
 //! [`ack::Ack`]. Sessions live on disk (`session.rs`): a JSON record plus

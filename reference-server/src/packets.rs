@@ -228,7 +228,7 @@ async fn fragment(
     }
     if range.first < expected && shared.has_fault(Fault::OverlapOverwrites) {
         let data = shared.sessions.data_path(&record.id);
-        shared.sessions.entity_written(&record.id, None);
+        shared.sessions.forget_entity(&record.id);
         return match crate::fault::write_at(body, range.first, &data, idle).await {
             Ok(next) if next == range.total => Box::pin(complete(shared, &mut record, parts)).await,
             Ok(next) => received(next),

@@ -118,7 +118,9 @@ pub struct Appending<'a> {
 
 impl Appending<'_> {
     pub fn done(mut self, len: u64) {
-        self.sessions.entity_written(self.id, Some(len));
+        if let Some(entity) = self.sessions.entities().get_mut(self.id) {
+            entity.len = len;
+        }
         self.done = true;
     }
 }
@@ -126,7 +128,7 @@ impl Appending<'_> {
 impl Drop for Appending<'_> {
     fn drop(&mut self) {
         if !self.done {
-            self.sessions.entity_written(self.id, None);
+            self.sessions.forget_entity(self.id);
         }
     }
 }
@@ -143,8 +145,8 @@ pub struct Sessions {
     /// The entities of the sessions uploading most recently, open for
     /// appending, with their lengths: a fragment then neither opens, stats
     /// nor closes a file (4-6 % of the server's time with 64 KiB fragments).
-    /// Every write goes through [`Sessions::entity_written`], and anything
-    /// that removes or moves an entity forgets it first.
+    /// Every append goes through [`Appending`], and anything that removes,
+    /// moves or writes an entity otherwise forgets it first.
     entities: Mutex<HashMap<String, Entity>>,
 }
 
@@ -292,8 +294,8 @@ impl Sessions {
     }
 
     /// The entity of a session open for appending, and its length; the caller
-    /// holds the session's lock and reports what it wrote with
-    /// [`Sessions::entity_written`].
+    /// holds the session's lock and reports what it wrote through
+    /// [`Sessions::appending`].
     pub fn entity(&self, id: &str) -> std::io::Result<(Arc<std::fs::File>, u64)> {
         if let Some(entity) = self.entities().get(id) {
             return Ok((Arc::clone(&entity.file), entity.len));
@@ -326,17 +328,10 @@ impl Sessions {
         }
     }
 
-    /// The entity of `id` is now `len` bytes long; `None` when unknown (after
-    /// an error, or a write made elsewhere): it is closed and stat'ed next time.
-    pub fn entity_written(&self, id: &str, len: Option<u64>) {
-        let mut entities = self.entities();
-        match (len, entities.get_mut(id)) {
-            (Some(len), Some(entity)) => entity.len = len,
-            (Some(_), None) => {}
-            (None, _) => {
-                entities.remove(id);
-            }
-        }
+    /// Closes the entity of `id` and drops its length (after an error, or a
+    /// write or move made elsewhere): the next access stats the file.
+    pub fn forget_entity(&self, id: &str) {
+        self.entities().remove(id);
     }
 
     /// Unix seconds of the last progress: the record or the entity, whichever is newer.
@@ -351,7 +346,7 @@ impl Sessions {
 
     /// Deletes the entity and the reply, keeping the record as a tombstone.
     pub async fn tombstone(&self, record: &mut Record, state: State) -> std::io::Result<()> {
-        self.entity_written(&record.id, None);
+        self.forget_entity(&record.id);
         remove_file(&self.data_path(&record.id)).await?;
         self.remove_reply(&record.id).await?;
         record.state = state;
@@ -367,7 +362,7 @@ impl Sessions {
     /// Deletes everything a session owns.
     pub async fn remove(&self, id: &str) -> std::io::Result<()> {
         self.cache(id, None);
-        self.entity_written(id, None);
+        self.forget_entity(id);
         self.remove_reply(id).await?;
         remove_dir(&self.session_dir(id)).await
     }
@@ -403,9 +398,9 @@ impl Sessions {
     /// True when an active session has gone `timeout` without progress.
     /// A record updated within `timeout` settles it without a look at the entity.
     pub async fn is_expired(&self, record: &Record, timeout: Duration) -> bool {
-        let timeout = timeout.as_secs();
-        now().saturating_sub(record.updated) > timeout
-            && now().saturating_sub(self.last_progress(record).await) > timeout
+        let (now, timeout) = (now(), timeout.as_secs());
+        now.saturating_sub(record.updated) > timeout
+            && now.saturating_sub(self.last_progress(record).await) > timeout
     }
 }
 
@@ -475,11 +470,11 @@ mod tests {
         let (file, len) = sessions.entity(&record.id).expect("entity");
         assert_eq!(len, 0);
         (&*file).write_all(b"abcd").expect("write");
-        sessions.entity_written(&record.id, Some(4));
+        sessions.appending(&record.id).done(4);
         assert_eq!(sessions.received(&record).await.expect("received"), 4);
         // A write the table is not told about: forgetting falls back to the file.
         (&*file).write_all(b"ef").expect("write");
-        sessions.entity_written(&record.id, None);
+        sessions.forget_entity(&record.id);
         assert_eq!(sessions.received(&record).await.expect("received"), 6);
         assert_eq!(sessions.entity(&record.id).expect("reopened").1, 6);
         sessions

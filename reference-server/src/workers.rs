@@ -48,9 +48,9 @@ fn default_connections(workers: usize) -> usize {
 /// Starts `count` workers (0: one per CPU core) accepting on `listener` until
 /// `stop` changes (or its sender is dropped), serving at most
 /// `max_connections` connections at once between them (0: see
-/// [`default_connections`]);
-/// further clients wait in the listen backlog. Each returned receiver
-/// completes when its worker has drained its connections and ended.
+/// [`default_connections`]); further clients wait in the listen backlog. Each
+/// returned receiver completes when its worker has drained its connections
+/// and ended.
 pub fn start(
     count: usize,
     max_connections: usize,

@@ -149,7 +149,7 @@ async fn repeat_id(shared: &Shared, mut ack: Ack) -> Ack {
         return ack;
     };
     let _ = shared.sessions.remove(REPEATED_ID).await;
-    shared.sessions.entity_written(&real, None);
+    shared.sessions.forget_entity(&real);
     if tokio::fs::rename(&from, &to).await.is_err() {
         return ack;
     }
