@@ -54,11 +54,7 @@ async fn kill_9_mid_upload_then_resume_gives_identical_file() {
             .assert_received(200, first as u64 + 200_000);
     }
     // A fragment in flight: headers and part of the body, then kill -9.
-    let head = format!(
-        "BITS_POST /dur/file.bin HTTP/1.1\r\nHost: a\r\nBITS-Packet-Type: Fragment\r\n\
-         BITS-Session-Id: {id}\r\nContent-Range: bytes 600000-799999/1000000\r\n\
-         Content-Length: 200000\r\n\r\n"
-    );
+    let head = common::fragment_head("/dur/file.bin", &id, 600_000, 799_999, 1_000_000);
     conn.write(head.as_bytes()).await;
     conn.write(&bytes[600_000..650_000]).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -207,10 +203,7 @@ async fn shutdown_finishes_the_request_in_flight_then_stops_listening() {
     let bytes = data(100, 2);
     let mut conn = Conn::open(addr).await;
     let id = conn.create("/late.bin").await;
-    let head = format!(
-        "BITS_POST /late.bin HTTP/1.1\r\nHost: a\r\nBITS-Packet-Type: Fragment\r\n\
-         BITS-Session-Id: {id}\r\nContent-Range: bytes 0-99/100\r\nContent-Length: 100\r\n\r\n"
-    );
+    let head = common::fragment_head("/late.bin", &id, 0, 99, 100);
     conn.write(head.as_bytes()).await;
     conn.write(&bytes[..50]).await;
     // Let the worker parse the head: a request not yet begun is not in flight.

@@ -177,10 +177,7 @@ async fn stalled_body_is_timed_out_and_keeps_the_received_prefix() {
     let mut conn = server.conn().await;
     let bytes = common::data(100, 1);
     let id = conn.create("/stall.bin").await;
-    let head = format!(
-        "BITS_POST /stall.bin HTTP/1.1\r\nHost: a\r\nBITS-Packet-Type: Fragment\r\n\
-         BITS-Session-Id: {id}\r\nContent-Range: bytes 0-99/100\r\nContent-Length: 100\r\n\r\n"
-    );
+    let head = common::fragment_head("/stall.bin", &id, 0, 99, 100);
     conn.write(head.as_bytes()).await;
     conn.write(&bytes[..40]).await;
     let start = Instant::now();
@@ -206,11 +203,7 @@ async fn stalled_large_body_keeps_every_byte_that_arrived() {
     let mut conn = server.conn().await;
     let bytes = common::data(400_000, 3);
     let id = conn.create("/stall-big.bin").await;
-    let head = format!(
-        "BITS_POST /stall-big.bin HTTP/1.1\r\nHost: a\r\nBITS-Packet-Type: Fragment\r\n\
-         BITS-Session-Id: {id}\r\nContent-Range: bytes 0-399999/400000\r\n\
-         Content-Length: 400000\r\n\r\n"
-    );
+    let head = common::fragment_head("/stall-big.bin", &id, 0, 399_999, 400_000);
     conn.write(head.as_bytes()).await;
     conn.write(&bytes[..300_001]).await;
     let _ = conn.read(false).await;
@@ -282,11 +275,7 @@ async fn a_broken_connection_keeps_every_byte_that_arrived() {
     let mut conn = server.conn().await;
     let bytes = common::data(400_000, 4);
     let id = conn.create("/broken.bin").await;
-    let head = format!(
-        "BITS_POST /broken.bin HTTP/1.1\r\nHost: a\r\nBITS-Packet-Type: Fragment\r\n\
-         BITS-Session-Id: {id}\r\nContent-Range: bytes 0-399999/400000\r\n\
-         Content-Length: 400000\r\n\r\n"
-    );
+    let head = common::fragment_head("/broken.bin", &id, 0, 399_999, 400_000);
     conn.write(head.as_bytes()).await;
     conn.write(&bytes[..300_001]).await;
     // Let the server read what was sent before the connection goes.
@@ -312,12 +301,9 @@ async fn stalled_bodies_do_not_block_other_uploads() {
     for i in 0..40 {
         let mut conn = server.conn().await;
         let id = conn.create(&format!("/slow/{i}.bin")).await;
-        let head = format!(
-            "BITS_POST /slow/{i}.bin HTTP/1.1\r\nHost: a\r\nBITS-Packet-Type: Fragment\r\n\
-             BITS-Session-Id: {id}\r\nContent-Range: bytes 0-999999/1000000\r\n\
-             Content-Length: 1000000\r\n\r\nx"
-        );
+        let head = common::fragment_head(&format!("/slow/{i}.bin"), &id, 0, 999_999, 1_000_000);
         conn.write(head.as_bytes()).await;
+        conn.write(b"x").await;
         stalled.push(conn);
     }
     let bytes = common::data(200_000, 5);

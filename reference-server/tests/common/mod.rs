@@ -254,6 +254,17 @@ impl Conn {
     }
 }
 
+/// The head of a Fragment request for bytes `first..=last` of `total`, with
+/// the matching Content-Length: for tests that send the body themselves.
+pub fn fragment_head(path: &str, id: &str, first: u64, last: u64, total: u64) -> String {
+    format!(
+        "BITS_POST {path} HTTP/1.1\r\nHost: a\r\nBITS-Packet-Type: Fragment\r\n\
+         BITS-Session-Id: {id}\r\nContent-Range: bytes {first}-{last}/{total}\r\n\
+         Content-Length: {}\r\n\r\n",
+        last - first + 1
+    )
+}
+
 /// Deterministic test data.
 pub fn data(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
