@@ -33,7 +33,7 @@ use crate::wide_reads::{WIDE_BUFFER, WideLicences};
 /// but a few connections (`wide_reads.rs`): body reads fill that buffer and
 /// hyper never shrinks it, so at 64 KiB a thousand uploading connections held
 /// 64 MB.
-const MAX_HEAD: usize = 16 * 1024;
+pub(crate) const MAX_HEAD: usize = 16 * 1024;
 
 /// Fragment bodies read at once, server-wide, each with a 64 KiB write buffer
 /// (1 MiB in all); beyond a dozen the disk gains nothing (writes go to the
