@@ -166,6 +166,11 @@ pub struct Config {
     /// Connections served at once; more wait in the listen backlog until one
     /// closes. 0 means 1,024 per worker, at most a quarter of the open files limit.
     pub max_connections: usize,
+    /// PEM file of the certificate chain to serve HTTPS with (leaf first);
+    /// with `tls_key`. Without both, plain HTTP.
+    pub tls_certificate: Option<PathBuf>,
+    /// PEM file of the certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: Option<PathBuf>,
     /// Testing aid: deliberate protocol bugs (`fault.rs`, `--fault`); empty in normal use.
     pub faults: Vec<crate::fault::Fault>,
 }
@@ -204,6 +209,8 @@ impl Default for Config {
             users: Vec::new(),
             workers: 0,
             max_connections: 0,
+            tls_certificate: None,
+            tls_key: None,
             faults: Vec::new(),
         }
     }
@@ -278,6 +285,11 @@ impl Config {
         }
         if self.max_header_value < 64 {
             return invalid("max_header_value", "must be at least 64");
+        }
+        match (&self.tls_certificate, &self.tls_key) {
+            (Some(_), None) => return invalid("tls_key", "required with tls_certificate"),
+            (None, Some(_)) => return invalid("tls_certificate", "required with tls_key"),
+            _ => {}
         }
         for user in &self.users {
             if user.name.is_empty() || user.name.contains(':') {

@@ -14,7 +14,7 @@
 //! and publishes complete uploads with an atomic hard link;
 //! `paths.rs` keeps every request inside the root. `reply.rs` notifies the
 //! server application in upload-reply mode, `download.rs` serves GET/HEAD, and
-//! `auth.rs` implements optional Basic authentication. [`example_app`] is a
+//! `auth.rs` implements optional Basic authentication, `tls.rs` HTTPS. [`example_app`] is a
 //! small server application for upload-reply, used by the tests.
 //!
 //! ```no_run
@@ -47,6 +47,7 @@ mod reply;
 mod server;
 mod session;
 mod storage;
+mod tls;
 mod wide_reads;
 mod workers;
 
@@ -72,6 +73,8 @@ pub enum ServerError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     #[error("cannot start the worker threads: {0}")]
     Workers(std::io::Error),
     #[error("cannot listen on {addr}: {source}")]
@@ -86,6 +89,8 @@ pub enum ServerError {
 #[derive(Debug)]
 pub struct RunningServer {
     addr: SocketAddr,
+    /// `https` when a certificate is configured.
+    scheme: &'static str,
     stop: watch::Sender<bool>,
     /// Completes when every worker has drained its connections and ended.
     workers: JoinHandle<()>,
@@ -98,9 +103,9 @@ impl RunningServer {
         self.addr
     }
 
-    /// `http://IP:PORT/`.
+    /// `http://IP:PORT/`, or `https://IP:PORT/` when serving HTTPS.
     pub fn base_url(&self) -> String {
-        format!("http://{}/", self.addr)
+        format!("{}://{}/", self.scheme, self.addr)
     }
 
     /// Stops accepting, lets requests in flight finish (up to 10 s), stops the cleanup.
@@ -116,8 +121,14 @@ pub async fn spawn(config: Config) -> Result<RunningServer, ServerError> {
     config.validate()?;
     let config = fault::adjusted(config);
     let root = config.root.clone();
-    let shared = server::Shared::new(config)
+    let tls = match (&config.tls_certificate, &config.tls_key) {
+        (Some(certificate), Some(key)) => Some(tls::server_config(certificate, key)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut shared = server::Shared::new(config)
         .map_err(|source| ServerError::Storage { path: root, source })?;
+    shared.tls = tls;
     let addr = shared.config.listen;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -146,9 +157,10 @@ pub async fn spawn(config: Config) -> Result<RunningServer, ServerError> {
         }
     });
     let cleanup = tokio::spawn(cleanup::run(shared, stopped));
-    tracing::info!(%addr, "bitspec-server listening");
+    tracing::info!(%addr, %scheme, "bitspec-server listening");
     Ok(RunningServer {
         addr,
+        scheme,
         stop,
         workers,
         cleanup,

@@ -109,6 +109,12 @@ struct Cli {
     /// Connections served at once, more wait in the backlog; 0 means 1024 per worker, at most a quarter of the open files limit [default: 0].
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long = "tls-cert", value_name = "PEM")]
+    tls_certificate: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "PEM")]
+    tls_key: Option<PathBuf>,
     /// Basic-auth account NAME:PASSWORD[:PREFIX,PREFIX...] (repeatable); enables authentication.
     #[arg(long = "user", value_name = "SPEC")]
     users: Vec<String>,
@@ -171,7 +177,7 @@ impl Cli {
                 workers,
                 max_connections
             ],
-            [notification_url, host_id]
+            [notification_url, host_id, tls_certificate, tls_key]
         );
         config.disabled_paths.append(&mut self.disabled_paths);
         config.faults.append(&mut self.faults);

@@ -16,8 +16,10 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use crate::ack::{Ack, Body};
 use crate::auth::Auth;
@@ -58,6 +60,8 @@ pub struct Shared {
     pub bodies: BodyPermits,
     /// Connections allowed a wide read buffer (see `wide_reads.rs`).
     pub wide: WideLicences,
+    /// The TLS handshake, when serving HTTPS (`tls.rs`).
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 impl Shared {
@@ -78,6 +82,7 @@ impl Shared {
             http,
             bodies: BodyPermits::new(BODIES_IN_FLIGHT),
             wide: WideLicences::default(),
+            tls: None,
         })
     }
 
@@ -116,15 +121,37 @@ impl Shared {
 }
 
 /// Serves one connection until the client closes it; once `stop` changes,
-/// lets the request in flight finish and closes.
+/// lets the request in flight finish and closes. With HTTPS, the handshake
+/// comes first, bounded by the header read timeout like a request head.
 pub async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     // Acks are small and answer a request at once: never hold them back.
     let _ = stream.set_nodelay(true);
+    let header_timeout = Duration::from_secs(shared.config.header_read_timeout.max(1));
+    let Some(tls) = &shared.tls else {
+        return serve_http(stream, peer, shared, stop).await;
+    };
+    let acceptor = TlsAcceptor::from(Arc::clone(tls));
+    match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => serve_http(stream, peer, shared, stop).await,
+        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+    }
+}
+
+/// hyper's HTTP/1 server on `stream`, plain or TLS.
+async fn serve_http<S>(
+    stream: S,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let header_timeout = Duration::from_secs(shared.config.header_read_timeout.max(1));
     let licence = shared.wide.try_take();
     let buffer = if licence.is_some() {
