@@ -68,6 +68,30 @@ pub struct DiffArgs {
     /// Where `diff.json` is written.
     #[arg(long, value_name = "DIR", default_value = "reports")]
     pub report_dir: PathBuf,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// How https targets' certificates are checked.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TlsArgs {
+    /// Trust this CA certificate (PEM) for https targets, besides the system's.
+    /// Repeatable.
+    #[arg(long = "ca-cert", value_name = "PEM", env = "BITSPEC_CA_CERT")]
+    pub ca_certs: Vec<PathBuf>,
+    /// Do not check https targets' certificates (a self-signed test server).
+    #[arg(long, env = "BITSPEC_INSECURE")]
+    pub insecure: bool,
+}
+
+impl TlsArgs {
+    /// The TLS client these options describe; an unreadable CA file is an error.
+    pub fn client(&self) -> Result<crate::run::TlsClient, String> {
+        crate::run::TlsClient::new(crate::run::TlsOptions {
+            ca_certs: self.ca_certs.clone(),
+            insecure: self.insecure,
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -192,6 +216,8 @@ pub struct RunArgs {
     /// Print the scenarios that would run, and run nothing.
     #[arg(long)]
     pub list: bool,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 #[derive(Debug, Args)]

@@ -168,6 +168,10 @@ fn run(args: RunArgs) -> u8 {
                 return exit::INVALID;
             }
         };
+    let tls = match tls_client(&args.tls) {
+        Ok(tls) => tls,
+        Err(code) => return code,
+    };
     let runtime = match runtime() {
         Ok(r) => r,
         Err(code) => return code,
@@ -193,7 +197,7 @@ fn run(args: RunArgs) -> u8 {
     };
     runtime.block_on(async move {
         let target = match &args.target {
-            Some(url) => Target::remote(url, connect_timeout).await,
+            Some(url) => Target::remote(url, &tls, connect_timeout).await,
             None => Target::embedded_for(&profile).await,
         };
         let target = match target {
@@ -208,6 +212,7 @@ fn run(args: RunArgs) -> u8 {
         options.step_timeout = step_timeout;
         options.connect_timeout = connect_timeout;
         options.jobs = args.jobs.max(1);
+        options.tls = tls;
 
         let console = Console {
             color: color_stdout(),
@@ -379,9 +384,13 @@ fn diff(args: &crate::cli::DiffArgs) -> u8 {
         Ok(r) => r,
         Err(code) => return code,
     };
+    let tls = match tls_client(&args.tls) {
+        Ok(tls) => tls,
+        Err(code) => return code,
+    };
     runtime.block_on(async {
         let timeout = Duration::from_secs(5);
-        let a = match Target::remote(&args.target, timeout).await {
+        let a = match Target::remote(&args.target, &tls, timeout).await {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("error: target unreachable: {e}");
@@ -389,7 +398,7 @@ fn diff(args: &crate::cli::DiffArgs) -> u8 {
             }
         };
         let b = match &args.against {
-            Some(url) => Target::remote(url, timeout).await,
+            Some(url) => Target::remote(url, &tls, timeout).await,
             None => Target::embedded_for(&profile).await,
         };
         let b = match b {
@@ -402,6 +411,7 @@ fn diff(args: &crate::cli::DiffArgs) -> u8 {
         let options = |url: &str| {
             let mut o = RunOptions::new(url).with_profile(profile.clone());
             o.jobs = args.jobs.max(1);
+            o.tls = tls.clone();
             o
         };
         let (oa, ob) = (options(&a.base_url), options(&b.base_url));
@@ -463,4 +473,16 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, u8> {
             eprintln!("error: cannot start the async runtime: {e}");
             exit::UNREACHABLE
         })
+}
+
+/// The TLS client of `--ca-cert` / `--insecure`, or the exit code of a bad CA file.
+pub fn tls_client(args: &crate::cli::TlsArgs) -> Result<crate::run::TlsClient, u8> {
+    let client = args.client().map_err(|e| {
+        eprintln!("error: {e}");
+        exit::INVALID
+    })?;
+    if client.is_insecure() {
+        eprintln!("warning: --insecure: https targets' certificates are not checked");
+    }
+    Ok(client)
 }

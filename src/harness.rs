@@ -1,13 +1,14 @@
 //! `cargo test` integration: every scenario becomes a libtest-mimic trial named
 //! `<packet-type>::<file-stem>`, run against the in-process reference server, or
-//! against the URL in `BITSPEC_TARGET`. `BITSPEC_PROFILE` names the target profile
-//! and `BITSPEC_STRICT=1` makes SHOULD warnings fail. A scenario the profile cannot
+//! against the URL in `BITSPEC_TARGET`. `BITSPEC_PROFILE` names the target profile,
+//! `BITSPEC_STRICT=1` makes SHOULD warnings fail, and `BITSPEC_CA_CERT` (a PEM file)
+//! or `BITSPEC_INSECURE=1` say how an https target's certificate is checked. A scenario the profile cannot
 //! run is an ignored trial. `--list`, `--exact`, `--skip` work as usual.
 
 use crate::outcome::Verdict;
 use crate::profile::Profile;
 use crate::render::failure_text;
-use crate::run::{RunOptions, run_scenario};
+use crate::run::{RunOptions, TlsClient, TlsOptions, run_scenario};
 use crate::scenario::{Scenario, load_suite};
 use crate::target::{Target, resolve_profile};
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -22,6 +23,7 @@ struct Shared {
     remote: Option<String>,
     profile: Profile,
     strict: bool,
+    tls: TlsClient,
     target: Mutex<Option<Target>>,
     options: OnceLock<Result<RunOptions, String>>,
 }
@@ -32,13 +34,14 @@ impl Shared {
             .get_or_init(|| {
                 let target = self.runtime.block_on(async {
                     match &self.remote {
-                        Some(url) => Target::remote(url, Duration::from_secs(5)).await,
+                        Some(url) => Target::remote(url, &self.tls, Duration::from_secs(5)).await,
                         None => Target::embedded_for(&self.profile).await,
                     }
                 })?;
                 let mut options =
                     RunOptions::new(&target.base_url).with_profile(self.profile.clone());
                 options.strict = self.strict;
+                options.tls = self.tls.clone();
                 if let Ok(mut slot) = self.target.lock() {
                     *slot = Some(target);
                 }
@@ -95,11 +98,26 @@ pub fn run_conformance(dir: &Path) -> ExitCode {
         }
     };
     let strict = env_value("BITSPEC_STRICT").is_some_and(|v| v != "0");
+    let tls = TlsClient::new(TlsOptions {
+        ca_certs: env_value("BITSPEC_CA_CERT")
+            .map(PathBuf::from)
+            .into_iter()
+            .collect(),
+        insecure: env_value("BITSPEC_INSECURE").is_some_and(|v| v != "0" && v != "false"),
+    });
+    let tls = match tls {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("error: BITSPEC_CA_CERT: {e}");
+            return ExitCode::from(crate::exit::INVALID);
+        }
+    };
     let shared = Arc::new(Shared {
         runtime,
         remote,
         profile,
         strict,
+        tls,
         target: Mutex::new(None),
         options: OnceLock::new(),
     });

@@ -14,10 +14,15 @@ pub struct Target {
 }
 
 impl Target {
-    /// A server that is already running elsewhere; checked to accept connections.
-    pub async fn remote(url: &str, timeout: Duration) -> Result<Target, String> {
+    /// A server that is already running elsewhere; checked to accept connections
+    /// (and, for https, to present a certificate `tls` trusts).
+    pub async fn remote(
+        url: &str,
+        tls: &crate::run::TlsClient,
+        timeout: Duration,
+    ) -> Result<Target, String> {
         let base_url = crate::run::normalise_target(url);
-        crate::run::probe_target(&base_url, timeout).await?;
+        crate::run::probe_target(&base_url, tls, timeout).await?;
         Ok(Target {
             base_url,
             embedded: None,

@@ -6,6 +6,7 @@
 //! [`http_body::Body`] the connection pulls chunk by chunk.
 
 use super::body::{FileRange, Finished};
+use crate::run::TlsClient;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Either, Empty};
@@ -23,30 +24,56 @@ pub struct Endpoint {
     pub authority: String,
     /// The target's path, ending with `/`.
     pub base_path: String,
+    /// For https: the TLS server name and the client that checks its certificate.
+    pub tls: Option<(String, TlsClient)>,
 }
 
 impl Endpoint {
-    /// Parses an `http://` base URL (https is not supported by the bench).
-    pub fn parse(url: &str) -> Result<Endpoint, String> {
+    /// Parses an `http://` or `https://` base URL.
+    pub fn parse(url: &str, tls: &TlsClient) -> Result<Endpoint, String> {
         let uri: http::Uri = url
             .parse()
             .map_err(|e| format!("invalid target URL {url:?}: {e}"))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(format!("the bench speaks plain http only, not {url:?}"));
-        }
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(format!("the bench speaks http and https only, not {url:?}")),
+        };
         let authority = uri
             .authority()
             .ok_or_else(|| format!("no host in {url:?}"))?;
+        let host = authority.host();
         let authority = match authority.port_u16() {
             Some(_) => authority.to_string(),
-            None => format!("{}:80", authority.host()),
+            None => format!("{host}:{}", if https { 443 } else { 80 }),
         };
         let path = uri.path().trim_end_matches('/');
+        let name = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
         Ok(Endpoint {
             authority,
             base_path: format!("{path}/"),
+            tls: https.then(|| (name, tls.clone())),
         })
     }
+}
+
+/// hyper's HTTP/1 client on `stream`, its connection driven by a task of its own.
+async fn handshake<S>(stream: S) -> Result<SendRequest<ReqBody>, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::Builder::new()
+        .title_case_headers(true)
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("HTTP handshake failed: {e}"))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
 }
 
 /// One keep-alive connection.
@@ -76,14 +103,10 @@ impl Conn {
         .map_err(|e| format!("cannot connect to {}: {e}", endpoint.authority))?;
         // Acks are tiny and latency is measured: do not let Nagle delay the head.
         let _ = stream.set_nodelay(true);
-        let (sender, connection) = hyper::client::conn::http1::Builder::new()
-            .title_case_headers(true)
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("HTTP handshake failed: {e}"))?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
+        let sender = match &endpoint.tls {
+            None => handshake(stream).await?,
+            Some((name, client)) => handshake(client.connect(stream, name, timeout).await?).await?,
+        };
         Ok(Conn {
             sender,
             host: endpoint.authority.clone(),

@@ -13,6 +13,7 @@ mod stats;
 pub use stats::{Latency, Report};
 
 use crate::exit;
+use crate::run::TlsClient;
 use crate::target::Target;
 use client::{Conn, Endpoint};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -22,10 +23,12 @@ use std::time::{Duration, Instant};
 /// Options of `bitspec bench`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// Base URL of the BITS server to load (http only). Without it, the bundled
-    /// reference server is started in-process on 127.0.0.1.
+    /// Base URL of the BITS server to load (http or https). Without it, the
+    /// bundled reference server is started in-process on 127.0.0.1.
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
+    #[command(flatten)]
+    pub tls: crate::cli::TlsArgs,
     /// Concurrent sessions, each on its own keep-alive connection.
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub sessions: usize,
@@ -71,13 +74,17 @@ pub fn run(args: &BenchArgs) -> u8 {
         eprintln!("error: --sessions and --fragment must be positive");
         return exit::INVALID;
     }
+    let tls = match crate::commands::tls_client(&args.tls) {
+        Ok(tls) => tls,
+        Err(code) => return code,
+    };
     let runtime = match crate::commands::runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };
     runtime.block_on(async {
         let target = match &args.target {
-            Some(url) => Target::remote(url, Duration::from_secs(5)).await,
+            Some(url) => Target::remote(url, &tls, Duration::from_secs(5)).await,
             None => Target::embedded().await,
         };
         let target = match target {
@@ -87,7 +94,7 @@ pub fn run(args: &BenchArgs) -> u8 {
                 return exit::UNREACHABLE;
             }
         };
-        let result = bench(&target.base_url, args).await;
+        let result = bench(&target.base_url, &tls, args).await;
         target.stop().await;
         let report = match result {
             Ok(report) => report,
@@ -122,8 +129,8 @@ struct SessionResult {
 }
 
 /// Loads `base_url` as `args` say and measures.
-pub async fn bench(base_url: &str, args: &BenchArgs) -> Result<Report, String> {
-    let endpoint = Endpoint::parse(base_url)?;
+pub async fn bench(base_url: &str, tls: &TlsClient, args: &BenchArgs) -> Result<Report, String> {
+    let endpoint = Endpoint::parse(base_url, tls)?;
     let total = args.size.saturating_mul(args.sessions as u64);
     let progress = if !args.json && std::io::stderr().is_terminal() {
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());

@@ -5,12 +5,16 @@
 //! One proxy serves one connection (one step): it can cut both connections after N
 //! request bytes (or N body bytes after the head), hold the response for a while, or
 //! let the request through and drop the response. It listens on 127.0.0.1 only and
-//! ends with its [`FaultProxy`] handle.
+//! ends with its [`FaultProxy`] handle. For an https target the proxy is the TLS
+//! client: the harness speaks plain HTTP to it, so the fault falls on the same bytes
+//! of the request or response as over plain HTTP, and the target sees a TLS
+//! connection cut (without `close_notify`) at that point.
 
 use crate::raw::request::find_head_end;
+use crate::run::TlsClient;
 use crate::scenario::model::Fault;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -25,8 +29,13 @@ pub struct FaultProxy {
 }
 
 impl FaultProxy {
-    /// Listens on an ephemeral 127.0.0.1 port and relays one connection to `upstream`.
-    pub async fn start(upstream: &str, fault: Fault) -> Result<FaultProxy, String> {
+    /// Listens on an ephemeral 127.0.0.1 port and relays one connection to `upstream`,
+    /// over TLS for the server name in `tls`.
+    pub async fn start(
+        upstream: &str,
+        tls: Option<(TlsClient, String)>,
+        fault: Fault,
+    ) -> Result<FaultProxy, String> {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| format!("fault proxy: cannot listen: {e}"))?;
@@ -45,7 +54,16 @@ impl FaultProxy {
             else {
                 return;
             };
-            relay(client, server, &fault).await;
+            let _ = server.set_nodelay(true);
+            match tls {
+                None => relay(client, server, &fault).await,
+                Some((tls, name)) => {
+                    // A failed handshake closes the harness's side: it reports no answer.
+                    if let Ok(server) = tls.connect(server, &name, CONNECT_WAIT).await {
+                        relay(client, server, &fault).await;
+                    }
+                }
+            }
         });
         Ok(FaultProxy { address, task })
     }
@@ -64,7 +82,10 @@ impl Drop for FaultProxy {
 
 /// Relays both ways until either side closes or the fault ends the exchange; returning
 /// drops (closes) both connections.
-async fn relay(mut client: TcpStream, mut server: TcpStream, fault: &Fault) {
+async fn relay<S>(mut client: TcpStream, mut server: S, fault: &Fault)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut up = vec![0u8; 16 * 1024];
     let mut down = vec![0u8; 16 * 1024];
     let mut forwarded: u64 = 0;
@@ -149,7 +170,9 @@ mod tests {
             cut_after_body_bytes: Some(u64::MAX),
             ..Fault::default()
         };
-        let proxy = FaultProxy::start(&upstream, fault).await.expect("proxy");
+        let proxy = FaultProxy::start(&upstream, None, fault)
+            .await
+            .expect("proxy");
         let mut client = TcpStream::connect(proxy.address()).await.expect("connect");
         client.write_all(REQUEST).await.expect("send");
         let mut answer = vec![0u8; ANSWER.len()];

@@ -29,18 +29,33 @@ pub struct Endpoint {
     /// Origin-form request target (`/path?query`), normalised as browsers do
     /// (`\` becomes `/`, `{` becomes `%7B`).
     pub target: String,
+    /// For `https://`: the TLS server name (the host, without brackets).
+    pub tls: Option<String>,
 }
 
-/// Parses an `http://` URL.
+/// Parses an `http://` or `https://` URL.
 pub fn endpoint(url: &str) -> Result<Endpoint, String> {
     let parsed = url::Url::parse(url.trim()).map_err(|e| format!("invalid URL {url:?}: {e}"))?;
-    if parsed.scheme() != "http" {
-        return Err(format!("URL {url:?}: only http:// is supported"));
-    }
+    let https = match parsed.scheme() {
+        "http" => false,
+        "https" => true,
+        _ => {
+            return Err(format!(
+                "URL {url:?}: only http:// and https:// are supported"
+            ));
+        }
+    };
     let host = parsed
         .host_str()
         .ok_or_else(|| format!("URL {url:?} has no host"))?;
-    let port = parsed.port_or_known_default().unwrap_or(80);
+    let port = parsed
+        .port_or_known_default()
+        .unwrap_or(if https { 443 } else { 80 });
+    let tls = https.then(|| {
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned()
+    });
     let authority = match parsed.port() {
         Some(p) => format!("{host}:{p}"),
         None => host.to_owned(),
@@ -54,6 +69,7 @@ pub fn endpoint(url: &str) -> Result<Endpoint, String> {
         address: format!("{host}:{port}"),
         authority,
         target,
+        tls,
     })
 }
 
@@ -134,7 +150,18 @@ mod tests {
             endpoint("http://example.test/").expect("valid").address,
             "example.test:80"
         );
-        assert!(endpoint("https://example.test/").is_err());
+        let secure = endpoint("https://example.test/x").expect("valid");
+        assert_eq!(secure.address, "example.test:443");
+        assert_eq!(secure.tls.as_deref(), Some("example.test"));
+        assert_eq!(endpoint("http://[::1]:8/").expect("valid").tls, None);
+        assert_eq!(
+            endpoint("https://[::1]:8443/")
+                .expect("valid")
+                .tls
+                .as_deref(),
+            Some("::1")
+        );
+        assert!(endpoint("ftp://example.test/").is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! opened and did not close gets a Cancel-Session at the end, whatever the verdict.
 
 use super::step::{cancel_session, run_step, track_sessions};
+use super::tls::TlsClient;
 use super::transport::Connection;
 use crate::outcome::{ScenarioOutcome, StepOutcome, Verdict};
 use crate::profile::Profile;
@@ -32,6 +33,8 @@ pub struct RunOptions {
     pub profile: Arc<Profile>,
     /// SHOULD mismatches fail instead of warning.
     pub strict: bool,
+    /// How https targets' certificates are checked.
+    pub tls: TlsClient,
 }
 
 impl RunOptions {
@@ -44,6 +47,7 @@ impl RunOptions {
             run_nonce: run_nonce(),
             profile: Arc::new(Profile::minimal()),
             strict: false,
+            tls: TlsClient::default(),
         }
     }
 
@@ -199,7 +203,7 @@ pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Scenario
             return outcome;
         }
     };
-    let mut connection = Connection::new(options.connect_timeout);
+    let mut connection = Connection::new(options.connect_timeout, options.tls.clone());
     let mut open_sessions: Vec<String> = Vec::new();
 
     for step in &scenario.steps {

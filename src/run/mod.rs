@@ -3,6 +3,7 @@
 mod engine;
 mod probe;
 mod step;
+mod tls;
 mod transport;
 mod wire;
 
@@ -12,5 +13,6 @@ pub use engine::{
 pub use engine::{grade, millis};
 pub use probe::probe_target;
 pub use step::build_request;
+pub use tls::{TlsClient, TlsOptions};
 pub use transport::{Connection, OutgoingRequest, WatchClose, WireRequest, canonical_header_name};
 pub use wire::Exchange;

@@ -200,6 +200,7 @@ fn wire_request(
     let (method, target, headers) = request::describe(&bytes);
     Ok(WireRequest {
         address: endpoint.address,
+        tls: endpoint.tls,
         record: RecordedRequest {
             method: method.clone(),
             url: target,

@@ -4,6 +4,7 @@
 //! those built from a step's keys and raw ones, so both give the same recorded exchange
 //! and the harness decides what is sent, which connection carries it and when it closes.
 
+use super::tls::TlsClient;
 use super::wire::{Exchange, Wire};
 use crate::outcome::RecordedRequest;
 use crate::proxy::FaultProxy;
@@ -61,6 +62,7 @@ impl OutgoingRequest {
         let bytes = request::serialize(&self.method, &endpoint.target, &headers, &self.body);
         Ok(WireRequest {
             address: endpoint.address,
+            tls: endpoint.tls,
             record: RecordedRequest {
                 method: self.method.clone(),
                 url: self.url.clone(),
@@ -79,6 +81,8 @@ impl OutgoingRequest {
 pub struct WireRequest {
     /// `host:port`.
     pub address: String,
+    /// The TLS server name for an https URL.
+    pub tls: Option<String>,
     pub bytes: Vec<u8>,
     /// The method, which decides whether the response has a body (HEAD).
     pub method: String,
@@ -92,13 +96,15 @@ pub struct WireRequest {
 pub struct Connection {
     wire: Option<Wire>,
     connect_timeout: Duration,
+    tls: TlsClient,
 }
 
 impl Connection {
-    pub fn new(connect_timeout: Duration) -> Connection {
+    pub fn new(connect_timeout: Duration, tls: TlsClient) -> Connection {
         Connection {
             wire: None,
             connect_timeout,
+            tls,
         }
     }
 
@@ -122,7 +128,8 @@ impl Connection {
         let mut proxy = None;
         if let Some(fault) = fault {
             self.wire = None;
-            match FaultProxy::start(&request.address, fault.clone()).await {
+            let tls = request.tls.clone().map(|name| (self.tls.clone(), name));
+            match FaultProxy::start(&request.address, tls, fault.clone()).await {
                 Ok(p) => proxy = Some(p),
                 Err(e) => return failed(e),
             }
@@ -133,9 +140,14 @@ impl Connection {
         let reuse = self
             .wire
             .as_mut()
-            .is_some_and(|w| w.address == address && w.is_usable());
+            .is_some_and(|w| w.address == address && w.tls == request.tls && w.is_usable());
         if !reuse {
-            match Wire::connect(&address, self.connect_timeout).await {
+            // Through the fault proxy the harness speaks plain HTTP: the proxy does TLS.
+            let tls = match (&proxy, request.tls.as_deref()) {
+                (None, Some(name)) => Some((&self.tls, name)),
+                _ => None,
+            };
+            match Wire::connect(&address, tls, self.connect_timeout).await {
                 Ok(w) => self.wire = Some(w),
                 Err(e) => {
                     self.wire = None;

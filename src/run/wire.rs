@@ -1,15 +1,17 @@
-//! One TCP connection to the target: write a request's bytes, read one response with
-//! the lenient parser, and notice when the server closes. Every read is bounded by the
+//! One TCP connection to the target (TLS over it for https): write a request's bytes,
+//! read one response with the lenient parser, and notice when the server closes. Every read is bounded by the
 //! step's deadline and by size caps, so no target can hang the run or fill its memory.
 
+use super::tls::TlsClient;
 use crate::check::{BodyObservation, TransportObservation};
 use crate::outcome::RecordedResponse;
 use crate::raw::response::{self, ChunkedDecoder, Framing, ResponseHead, parse_head, preview};
 use crate::scenario::plan::UploadFile;
 use crate::upload_data::StreamComparer;
-use std::io::ErrorKind;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -32,8 +34,10 @@ pub struct Exchange {
 /// A connected socket and the bytes read from it but not yet used.
 #[derive(Debug)]
 pub struct Wire {
-    stream: TcpStream,
+    stream: Stream,
     pub address: String,
+    /// The TLS server name, for an https connection.
+    pub tls: Option<String>,
     buf: Vec<u8>,
     /// The server closed its side (or reset the connection).
     eof: bool,
@@ -50,40 +54,55 @@ enum Read {
 }
 
 impl Wire {
-    /// Connects within `timeout`.
-    pub async fn connect(address: &str, timeout: Duration) -> Result<Wire, String> {
-        match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                Ok(Wire {
-                    stream,
-                    address: address.to_owned(),
-                    buf: Vec::new(),
-                    eof: false,
-                    done: false,
-                })
+    /// Connects within `timeout`; with `tls` (the server name), then runs the TLS
+    /// handshake within the same time again.
+    pub async fn connect(
+        address: &str,
+        tls: Option<(&TlsClient, &str)>,
+        timeout: Duration,
+    ) -> Result<Wire, String> {
+        let tcp = match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
+            Ok(Ok(tcp)) => tcp,
+            Ok(Err(e)) => return Err(format!("cannot connect to {address}: {e}")),
+            Err(_) => {
+                return Err(format!(
+                    "cannot connect to {address}: no answer within {:.1}s",
+                    timeout.as_secs_f64()
+                ));
             }
-            Ok(Err(e)) => Err(format!("cannot connect to {address}: {e}")),
-            Err(_) => Err(format!(
-                "cannot connect to {address}: no answer within {:.1}s",
-                timeout.as_secs_f64()
-            )),
-        }
+        };
+        let _ = tcp.set_nodelay(true);
+        let stream = match tls {
+            None => Stream::Plain(tcp),
+            Some((client, name)) => {
+                Stream::Tls(Box::new(client.connect(tcp, name, timeout).await?))
+            }
+        };
+        Ok(Wire {
+            stream,
+            address: address.to_owned(),
+            tls: tls.map(|(_, name)| name.to_owned()),
+            buf: Vec::new(),
+            eof: false,
+            done: false,
+        })
     }
 
     /// Still usable for another request: not closed by either side, as far as can be
-    /// told without blocking.
+    /// told without blocking. Over TLS, records that carry no data (session tickets)
+    /// are consumed and do not count.
     pub fn is_usable(&mut self) -> bool {
         if self.eof || self.done {
             return false;
         }
         let mut probe = [0u8; 1];
-        match self.stream.try_read(&mut probe) {
-            Ok(0) => false,
-            // Unsolicited bytes: a confused server; start afresh.
-            Ok(_) => false,
-            Err(e) => e.kind() == ErrorKind::WouldBlock,
-        }
+        let mut buf = ReadBuf::new(&mut probe);
+        let mut cx = Context::from_waker(Waker::noop());
+        // Ready with no byte: closed; with a byte: a confused server, start afresh.
+        matches!(
+            Pin::new(&mut self.stream).poll_read(&mut cx, &mut buf),
+            Poll::Pending
+        )
     }
 
     /// Sends `bytes`, then reads one response to a `method` request before `deadline`.
@@ -98,12 +117,16 @@ impl Wire {
         self.buf.clear();
         let started = Instant::now();
         // A write error is not the end: the server may have answered early (413, 400).
-        let write_error =
-            match tokio::time::timeout_at(deadline, self.stream.write_all(bytes)).await {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e.to_string()),
-                Err(_) => Some("the target did not accept the request bytes in time".to_owned()),
-            };
+        // TLS keeps the tail of a write in its buffer until flushed.
+        let send = async {
+            self.stream.write_all(bytes).await?;
+            self.stream.flush().await
+        };
+        let write_error = match tokio::time::timeout_at(deadline, send).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some("the target did not accept the request bytes in time".to_owned()),
+        };
         if half_close {
             let _ = self.stream.shutdown().await;
         }
@@ -369,5 +392,117 @@ fn record(head: &ResponseHead, body_len: u64, kept: &[u8]) -> RecordedResponse {
         body_len,
         body_preview: String::from_utf8_lossy(&kept[..kept.len().min(PREVIEW_BYTES)]).into_owned(),
         format_deviations: head.deviations.clone(),
+    }
+}
+
+/// The connection's byte stream: plain TCP, or TLS over it.
+#[derive(Debug)]
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::{TlsClient, TlsOptions};
+
+    const PING: &[u8] =
+        b"BITS_POST /x HTTP/1.1\r\nHost: a\r\nBITS-Packet-Type: Ping\r\nContent-Length: 0\r\n\r\n";
+
+    /// The reference server over HTTPS and a client trusting its certificate.
+    async fn https_server() -> (bitspec_server::RunningServer, TlsClient, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let names = vec!["127.0.0.1".to_owned()];
+        let certified = rcgen::generate_simple_self_signed(names).expect("certificate");
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert, certified.cert.pem()).expect("write");
+        std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write");
+        let server = bitspec_server::spawn(bitspec_server::Config {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            root: dir.path().join("root"),
+            workers: 1,
+            tls_certificate: Some(cert.clone()),
+            tls_key: Some(key),
+            ..bitspec_server::Config::default()
+        })
+        .await
+        .expect("server");
+        let client = TlsClient::new(TlsOptions {
+            ca_certs: vec![cert],
+            insecure: false,
+        })
+        .expect("client");
+        (server, client, dir)
+    }
+
+    #[tokio::test]
+    async fn a_tls_connection_is_reused_across_requests_until_the_server_closes_it() {
+        let (server, client, _dir) = https_server().await;
+        let address = server.local_addr().to_string();
+        let timeout = Duration::from_secs(10);
+        let mut wire = Wire::connect(&address, Some((&client, "127.0.0.1")), timeout)
+            .await
+            .expect("handshake");
+        for _ in 0..3 {
+            let deadline = Instant::now() + timeout;
+            let exchange = wire
+                .exchange(PING, "BITS_POST", false, deadline, None)
+                .await;
+            let status = exchange.response.map(|r| r.status);
+            assert_eq!(status, Some(200), "{:?}", exchange.observed.failure);
+            // TLS 1.3 session tickets arrive after the handshake: they are not data.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert!(wire.is_usable(), "an open TLS connection counts as usable");
+        }
+        server.shutdown().await;
+        let closed = Instant::now() + timeout;
+        while wire.is_usable() && Instant::now() < closed {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            !wire.is_usable(),
+            "a connection the server closed is not reused"
+        );
     }
 }

@@ -24,6 +24,8 @@ pub fn bitspec(args: &[&str], reports: &Path) -> Output {
         .args(&all)
         .current_dir(root())
         .env_remove("BITSPEC_TARGET")
+        .env_remove("BITSPEC_CA_CERT")
+        .env_remove("BITSPEC_INSECURE")
         .env("NO_COLOR", "1")
         .output()
         .expect("the bitspec binary runs")

@@ -1,0 +1,191 @@
+//! TLS for `https://` targets: rustls over bitspec's own TCP connections, so raw
+//! steps, connection control and the fault proxy work the same over HTTPS.
+//!
+//! The target's certificate is checked against the system's trust store plus any
+//! `--ca-cert` files; `--insecure` checks nothing (a self-signed test server). The
+//! trust store is read at the first HTTPS connection, not before: most runs are
+//! plain HTTP.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::rustls::client::danger::{
+    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+};
+use tokio_rustls::rustls::crypto::{
+    CryptoProvider, verify_tls12_signature, verify_tls13_signature,
+};
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use tokio_rustls::rustls::{self, ClientConfig, DigitallySignedStruct, RootCertStore};
+
+/// How the target's certificate is checked.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// PEM files of extra certificate authorities to trust.
+    pub ca_certs: Vec<PathBuf>,
+    /// Accept any certificate.
+    pub insecure: bool,
+}
+
+/// The client side of TLS, shared by every connection of a run (cheap to clone).
+#[derive(Debug, Clone, Default)]
+pub struct TlsClient {
+    options: TlsOptions,
+    /// The CA files' certificates, read when the client is made.
+    extra_roots: Arc<Vec<CertificateDer<'static>>>,
+    config: Arc<OnceLock<Result<Arc<ClientConfig>, String>>>,
+}
+
+impl TlsClient {
+    /// Reads the `--ca-cert` files now, so a bad one stops the run before it starts.
+    pub fn new(options: TlsOptions) -> Result<TlsClient, String> {
+        let mut extra_roots = Vec::new();
+        for path in &options.ca_certs {
+            let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("--ca-cert {}: {}", path.display(), pem_message(&e)))?;
+            if certs.is_empty() {
+                return Err(format!(
+                    "--ca-cert {}: no CERTIFICATE block in the file",
+                    path.display()
+                ));
+            }
+            extra_roots.extend(certs);
+        }
+        Ok(TlsClient {
+            options,
+            extra_roots: Arc::new(extra_roots),
+            config: Arc::default(),
+        })
+    }
+
+    /// Whether certificates go unchecked.
+    pub fn is_insecure(&self) -> bool {
+        self.options.insecure
+    }
+
+    /// Runs the handshake over `tcp` for `server_name` within `timeout`.
+    pub async fn connect(
+        &self,
+        tcp: TcpStream,
+        server_name: &str,
+        timeout: Duration,
+    ) -> Result<TlsStream<TcpStream>, String> {
+        let name = ServerName::try_from(server_name.to_owned())
+            .map_err(|e| format!("{server_name:?} is not a valid TLS server name: {e}"))?;
+        let connector = tokio_rustls::TlsConnector::from(self.config()?);
+        match tokio::time::timeout(timeout, connector.connect(name, tcp)).await {
+            Ok(Ok(stream)) => Ok(stream),
+            Ok(Err(e)) => Err(self.explain(server_name, &e)),
+            Err(_) => Err(format!(
+                "TLS handshake with {server_name}: no answer within {:.1}s",
+                timeout.as_secs_f64()
+            )),
+        }
+    }
+
+    fn config(&self) -> Result<Arc<ClientConfig>, String> {
+        let made = self.config.get_or_init(|| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| format!("TLS: {e}"))?;
+            let mut config = if self.options.insecure {
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(AcceptAnything(provider)))
+                    .with_no_client_auth()
+            } else {
+                builder
+                    .with_root_certificates(self.roots())
+                    .with_no_client_auth()
+            };
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Ok(Arc::new(config))
+        });
+        made.clone()
+    }
+
+    /// The system's trust store and the `--ca-cert` certificates. Unreadable
+    /// system certificates are skipped: the handshake error then says what to do.
+    fn roots(&self) -> RootCertStore {
+        let mut roots = RootCertStore::empty();
+        let system = rustls_native_certs::load_native_certs();
+        roots.add_parsable_certificates(system.certs);
+        roots.add_parsable_certificates(self.extra_roots.iter().cloned());
+        roots
+    }
+
+    /// A handshake error with the way out when it is about trust.
+    fn explain(&self, server_name: &str, error: &std::io::Error) -> String {
+        let text = error.to_string();
+        let hint = if text.contains("certificate") && !self.options.insecure {
+            " (trust its CA with --ca-cert FILE, or skip the check with --insecure)"
+        } else {
+            ""
+        };
+        format!("TLS handshake with {server_name} failed: {text}{hint}")
+    }
+}
+
+/// A PEM error as a sentence.
+fn pem_message(e: &rustls::pki_types::pem::Error) -> String {
+    match e {
+        rustls::pki_types::pem::Error::Io(io) => format!("cannot read: {io}"),
+        other => format!("not valid PEM: {other:?}"),
+    }
+}
+
+/// `--insecure`: any certificate for any name, but signatures are still checked
+/// so the handshake itself is real TLS.
+#[derive(Debug)]
+struct AcceptAnything(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnything {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

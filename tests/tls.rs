@@ -1,0 +1,227 @@
+//! https targets: the whole suite against the reference server serving HTTPS with
+//! a self-signed certificate, trusted with `--ca-cert` or unchecked with
+//! `--insecure`; an untrusted certificate stops the run once, with the way out;
+//! a bad CA file is named; the bench speaks HTTPS too, and the environment can
+//! give target and CA (as for `cargo test`).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use support::{bitspec, text};
+
+/// A self-signed certificate for 127.0.0.1, as PEM files in a temporary folder.
+struct Certificate {
+    dir: tempfile::TempDir,
+}
+
+impl Certificate {
+    fn new() -> Self {
+        let names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+        let certified = rcgen::generate_simple_self_signed(names).expect("certificate");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("cert.pem"), certified.cert.pem()).expect("write");
+        std::fs::write(
+            dir.path().join("key.pem"),
+            certified.signing_key.serialize_pem(),
+        )
+        .expect("write");
+        Self { dir }
+    }
+
+    fn cert(&self) -> PathBuf {
+        self.dir.path().join("cert.pem")
+    }
+
+    fn key(&self) -> PathBuf {
+        self.dir.path().join("key.pem")
+    }
+}
+
+/// The reference server, default configuration, serving HTTPS.
+async fn https_server(certificate: &Certificate, root: &Path) -> bitspec_server::RunningServer {
+    let server = bitspec_server::spawn(bitspec_server::Config {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        root: root.to_path_buf(),
+        workers: 2,
+        tls_certificate: Some(certificate.cert()),
+        tls_key: Some(certificate.key()),
+        ..bitspec_server::Config::default()
+    })
+    .await
+    .expect("the HTTPS server starts");
+    assert!(server.base_url().starts_with("https://"));
+    server
+}
+
+/// `bitspec` with `args`, run off the async runtime that serves the target.
+async fn run(args: Vec<String>, reports: &Path) -> Output {
+    let reports = reports.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        bitspec(&args, &reports)
+    })
+    .await
+    .expect("bitspec ran")
+}
+
+fn strings(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn results(reports: &Path) -> serde_json::Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(reports.join("results.json")).expect("results.json"),
+    )
+    .expect("JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_suite_passes_over_https_with_the_ca_trusted() {
+    let certificate = Certificate::new();
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = https_server(&certificate, root.path()).await;
+    let reports = tempfile::tempdir().expect("tempdir");
+    let cert = certificate.cert().display().to_string();
+    let out = run(
+        strings(&[
+            "run",
+            "--target",
+            &server.base_url(),
+            "--profile",
+            "reference",
+        ])
+        .into_iter()
+        .chain(strings(&["--ca-cert", &cert]))
+        .collect(),
+        reports.path(),
+    )
+    .await;
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    let json = results(reports.path());
+    assert_eq!(json["totals"]["failed"], 0, "{all}");
+    assert_eq!(json["totals"]["errors"], 0, "{all}");
+    // Resume scenarios go through the fault proxy: TLS must cross it end to end.
+    assert!(
+        json["totals"]["passed"].as_u64().unwrap_or(0) >= 80,
+        "too few scenarios ran over HTTPS:\n{all}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_certificate_stops_the_run_once_and_insecure_skips_the_check() {
+    let certificate = Certificate::new();
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = https_server(&certificate, root.path()).await;
+    let reports = tempfile::tempdir().expect("tempdir");
+    let target = server.base_url();
+    let out = run(
+        strings(&["run", "--target", &target, "--id", "ping-ack"]),
+        reports.path(),
+    )
+    .await;
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{all}");
+    assert!(all.contains("certificate"), "{all}");
+    assert!(
+        all.contains("--ca-cert") && all.contains("--insecure"),
+        "{all}"
+    );
+
+    let out = run(
+        strings(&["run", "--target", &target, "--insecure", "--packet", "ping"]),
+        reports.path(),
+    )
+    .await;
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("not checked"), "the run warns: {all}");
+    assert!(results(reports.path())["totals"]["passed"].as_u64() > Some(0));
+    server.shutdown().await;
+}
+
+#[test]
+fn an_unusable_ca_file_is_named_and_nothing_runs() {
+    let reports = tempfile::tempdir().expect("tempdir");
+    let out = bitspec(
+        &[
+            "run",
+            "--ca-cert",
+            "/nonexistent/ca.pem",
+            "--packet",
+            "ping",
+        ],
+        reports.path(),
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("/nonexistent/ca.pem"), "{all}");
+    let not_pem = tempfile::NamedTempFile::new().expect("file");
+    std::fs::write(not_pem.path(), "not a certificate").expect("write");
+    let path = not_pem.path().display().to_string();
+    let out = bitspec(&["run", "--ca-cert", &path], reports.path());
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("no CERTIFICATE"), "{all}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bench_uploads_over_https() {
+    let certificate = Certificate::new();
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = https_server(&certificate, root.path()).await;
+    let args = strings(&["bench", "--target", &server.base_url(), "--sessions", "2"])
+        .into_iter()
+        .chain(strings(&["--size", "200K", "--fragment", "64K", "--json"]))
+        .chain(strings(&[
+            "--ca-cert",
+            &certificate.cert().display().to_string(),
+        ]))
+        .collect::<Vec<_>>();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_bitspec"))
+            .args(&args)
+            .output()
+            .expect("run bitspec bench")
+    })
+    .await
+    .expect("bench ran");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(report["errors"], 0);
+    assert_eq!(report["bytes"], 2 * 200 * 1024);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_and_ca_can_come_from_the_environment() {
+    let certificate = Certificate::new();
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = https_server(&certificate, root.path()).await;
+    let (target, cert) = (server.base_url(), certificate.cert());
+    let reports = tempfile::tempdir().expect("tempdir");
+    let reports_dir = reports.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_bitspec"))
+            .args(["run", "--packet", "ping"])
+            .env("BITSPEC_TARGET", &target)
+            .env("BITSPEC_CA_CERT", &cert)
+            .env("NO_COLOR", "1")
+            .current_dir(support::root())
+            .arg("--report-dir")
+            .arg(&reports_dir)
+            .output()
+            .expect("run bitspec")
+    })
+    .await
+    .expect("ran");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    server.shutdown().await;
+}
