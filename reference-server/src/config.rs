@@ -263,6 +263,12 @@ impl Config {
             if url.starts_with("https://") {
                 return invalid("notification_url", "only http:// is supported");
             }
+            if self.tls_certificate.is_some() && !url.starts_with("http://") {
+                return invalid(
+                    "notification_url",
+                    "must be an absolute http:// URL when serving HTTPS (a relative one would resolve to https://)",
+                );
+            }
         }
         if self
             .host_id

@@ -22,7 +22,7 @@ const MAX_REPLY_URL: usize = 2200;
 /// Notifies the application about a complete upload and stores its reply.
 pub async fn notify(shared: &Shared, record: &Record, host: &str) -> Result<Reply, Ack> {
     let config = &shared.config;
-    let job_url = format!("http://{host}{}", record.url);
+    let job_url = format!("{}://{host}{}", shared.scheme(), record.url);
     let target = notification_url(config.notification_url.as_deref().unwrap_or(""), &job_url)
         .ok_or_else(|| app_error(StatusCode::BAD_GATEWAY))?;
     let data = shared.sessions.data_path(&record.id);
@@ -89,7 +89,7 @@ pub async fn notify(shared: &Shared, record: &Record, host: &str) -> Result<Repl
                     .await
                     .map_err(|e| Ack::from_io(&e))?;
             }
-            reply_url(config.reply_url_style, host, record)
+            reply_url(config.reply_url_style, shared.scheme(), host, record)
         }
     };
     if url.len() > MAX_REPLY_URL {
@@ -141,13 +141,13 @@ fn notification_url(configured: &str, job_url: &str) -> Option<reqwest::Url> {
     Some(url)
 }
 
-/// `BITS-Reply-URL` for a reply stored by this server.
-pub fn reply_url(style: ReplyUrlStyle, host: &str, record: &Record) -> String {
+/// `BITS-Reply-URL` for a reply stored by this server (`scheme` is `http` or `https`).
+pub fn reply_url(style: ReplyUrlStyle, scheme: &str, host: &str, record: &Record) -> String {
     let id = &record.id;
     match style {
         ReplyUrlStyle::Absolute => {
             let id = id.replace('{', "%7B").replace('}', "%7D");
-            format!("http://{host}/{SESSIONS_DIR}/{REPLIES_DIR}/{id}/{REPLY_FILE}")
+            format!("{scheme}://{host}/{SESSIONS_DIR}/{REPLIES_DIR}/{id}/{REPLY_FILE}")
         }
         ReplyUrlStyle::Relative => {
             let depth = record.destination.matches('/').count();

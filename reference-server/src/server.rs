@@ -86,6 +86,11 @@ impl Shared {
         })
     }
 
+    /// `https` when serving TLS, else `http`: for the URLs the server gives out.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+
     pub fn session_timeout(&self) -> Duration {
         Duration::from_secs(self.config.session_timeout)
     }

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bitspec_server::Config;
-use common::{Conn, PROTOCOL, TestServer};
+use bitspec_server::example_app;
+use bitspec_server::{Config, NotificationType};
+use common::{Conn, PROTOCOL, TestServer, data};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls::{self, pki_types};
@@ -118,6 +119,54 @@ async fn a_whole_upload_goes_over_https() {
     );
     let got = conn.request("GET", "/over-tls.bin", &[], b"").await;
     assert_eq!((got.status, got.body.as_slice()), (200, &body[..]));
+}
+
+#[tokio::test]
+async fn upload_reply_over_https_gives_https_reply_urls() {
+    let certificate = Certificate::new();
+    let app = example_app::spawn("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("app");
+    let server = TestServer::with(|c| {
+        c.tls_certificate = Some(certificate.cert());
+        c.tls_key = Some(certificate.key());
+        c.notification_type = NotificationType::ByValue;
+        c.notification_url = Some(app.base_url());
+    })
+    .await;
+    let mut conn = certificate.connect(&server).await;
+    let bytes = data(5_000, 3);
+    let id = conn.create("/r.bin").await;
+    let reply = conn
+        .fragment("/r.bin", &id, &bytes, 0, bytes.len() - 1)
+        .await;
+    reply.assert_received(200, bytes.len() as u64);
+    let url = reply
+        .header("BITS-Reply-URL")
+        .expect("reply url")
+        .to_string();
+    // The test client sends `Host: 127.0.0.1`; the scheme is the point.
+    let host = "https://127.0.0.1/";
+    assert!(url.starts_with(host), "{url}");
+    let path = &url[host.len() - 1..];
+    let got = conn.request("GET", path, &[], b"").await;
+    assert_eq!(
+        (got.status, String::from_utf8(got.body).expect("text")),
+        (200, example_app::summary(&bytes))
+    );
+}
+
+#[tokio::test]
+async fn a_relative_notification_url_is_refused_when_serving_https() {
+    let certificate = Certificate::new();
+    let message = spawn_error(|c| {
+        c.tls_certificate = Some(certificate.cert());
+        c.tls_key = Some(certificate.key());
+        c.notification_type = NotificationType::ByReference;
+        c.notification_url = Some("/app/".into());
+    })
+    .await;
+    assert!(message.contains("notification_url"), "{message}");
 }
 
 #[tokio::test]
