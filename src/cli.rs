@@ -76,11 +76,15 @@ pub struct DiffArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct TlsArgs {
     /// Trust this CA certificate (PEM) for https targets, besides the system's.
-    /// Repeatable.
+    /// Repeatable (the environment variable holds one file).
     #[arg(long = "ca-cert", value_name = "PEM", env = "BITSPEC_CA_CERT")]
     pub ca_certs: Vec<PathBuf>,
     /// Do not check https targets' certificates (a self-signed test server).
-    #[arg(long, env = "BITSPEC_INSECURE")]
+    #[arg(
+        long,
+        env = "BITSPEC_INSECURE",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
     pub insecure: bool,
 }
 

@@ -168,6 +168,9 @@ fn run(args: RunArgs) -> u8 {
                 return exit::INVALID;
             }
         };
+    if let Err(code) = check_url("--target", args.target.as_deref()) {
+        return code;
+    }
     let tls = match tls_client(&args.tls) {
         Ok(tls) => tls,
         Err(code) => return code,
@@ -384,6 +387,14 @@ fn diff(args: &crate::cli::DiffArgs) -> u8 {
         Ok(r) => r,
         Err(code) => return code,
     };
+    for (flag, url) in [
+        ("--target", Some(args.target.as_str())),
+        ("--against", args.against.as_deref()),
+    ] {
+        if let Err(code) = check_url(flag, url) {
+            return code;
+        }
+    }
     let tls = match tls_client(&args.tls) {
         Ok(tls) => tls,
         Err(code) => return code,
@@ -485,4 +496,15 @@ pub fn tls_client(args: &crate::cli::TlsArgs) -> Result<crate::run::TlsClient, u
         eprintln!("warning: --insecure: https targets' certificates are not checked");
     }
     Ok(client)
+}
+
+/// An unusable URL is bad input (exit 2), not an unreachable target (exit 3).
+pub fn check_url(flag: &str, url: Option<&str>) -> Result<(), u8> {
+    match url.map(crate::raw::request::endpoint) {
+        Some(Err(e)) => {
+            eprintln!("error: {flag}: {e}");
+            Err(exit::INVALID)
+        }
+        _ => Ok(()),
+    }
 }

@@ -37,7 +37,9 @@ async fn upstream() -> (String, tokio::task::JoinHandle<Vec<u8>>) {
 
 async fn through(fault: Fault) -> (Vec<u8>, Vec<u8>, Duration) {
     let (address, server) = upstream().await;
-    let proxy = FaultProxy::start(&address, None, fault).await.expect("proxy");
+    let proxy = FaultProxy::start(&address, None, fault, std::time::Duration::from_secs(5))
+        .await
+        .expect("proxy");
     let mut client = TcpStream::connect(proxy.address()).await.expect("connect");
     let started = Instant::now();
     let _ = client.write_all(REQUEST).await;

@@ -168,6 +168,58 @@ fn an_unusable_ca_file_is_named_and_nothing_runs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insecure_can_be_set_from_the_environment_as_1_or_true() {
+    let certificate = Certificate::new();
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = https_server(&certificate, root.path()).await;
+    for (value, code) in [("1", 0), ("true", 0), ("0", 3), ("false", 3)] {
+        let target = server.base_url();
+        let reports = tempfile::tempdir().expect("tempdir");
+        let reports_dir = reports.path().to_path_buf();
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_bitspec"))
+                .args(["run", "--id", "ping-ack", "--target", &target])
+                .env("BITSPEC_INSECURE", value)
+                .env_remove("BITSPEC_CA_CERT")
+                .current_dir(support::root())
+                .arg("--report-dir")
+                .arg(&reports_dir)
+                .output()
+                .expect("run bitspec")
+        })
+        .await
+        .expect("ran");
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "BITSPEC_INSECURE={value}: {}",
+            text(&out)
+        );
+    }
+    server.shutdown().await;
+}
+
+#[test]
+fn a_target_that_is_not_an_http_url_is_bad_input_not_an_unreachable_server() {
+    let reports = tempfile::tempdir().expect("tempdir");
+    for args in [
+        &["run", "--target", "ftp://127.0.0.1/"][..],
+        &["run", "--target", "not a url"][..],
+        &[
+            "diff",
+            "--target",
+            "http://127.0.0.1:9/",
+            "--against",
+            "gopher://x/",
+        ][..],
+        &["bench", "--target", "ftp://127.0.0.1/"][..],
+    ] {
+        let out = bitspec(args, reports.path());
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bench_uploads_over_https() {
     let certificate = Certificate::new();
     let root = tempfile::tempdir().expect("tempdir");

@@ -74,6 +74,9 @@ pub fn run(args: &BenchArgs) -> u8 {
         eprintln!("error: --sessions and --fragment must be positive");
         return exit::INVALID;
     }
+    if let Err(code) = crate::commands::check_url("--target", args.target.as_deref()) {
+        return code;
+    }
     let tls = match crate::commands::tls_client(&args.tls) {
         Ok(tls) => tls,
         Err(code) => return code,

@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-/// How long the proxy waits for the harness to connect or the target to accept.
+/// How long the proxy waits for the harness to connect.
 const CONNECT_WAIT: Duration = Duration::from_secs(30);
 
 /// A running proxy; dropping it stops it and closes its connections.
@@ -29,13 +29,34 @@ pub struct FaultProxy {
 }
 
 impl FaultProxy {
-    /// Listens on an ephemeral 127.0.0.1 port and relays one connection to `upstream`,
-    /// over TLS for the server name in `tls`.
+    /// Connects to `upstream` (with TLS for the server name in `tls`) within
+    /// `connect_timeout`, then listens on an ephemeral 127.0.0.1 port and relays the
+    /// one connection it accepts there. A target that cannot be reached, or whose
+    /// TLS handshake fails, is an error here, with its cause, not a silent close.
     pub async fn start(
         upstream: &str,
         tls: Option<(TlsClient, String)>,
         fault: Fault,
+        connect_timeout: Duration,
     ) -> Result<FaultProxy, String> {
+        let server = match tokio::time::timeout(connect_timeout, TcpStream::connect(upstream)).await
+        {
+            Ok(Ok(server)) => server,
+            Ok(Err(e)) => return Err(format!("cannot connect to {upstream}: {e}")),
+            Err(_) => {
+                return Err(format!(
+                    "cannot connect to {upstream}: no answer within {:.1}s",
+                    connect_timeout.as_secs_f64()
+                ));
+            }
+        };
+        let _ = server.set_nodelay(true);
+        let server = match tls {
+            None => Upstream::Plain(server),
+            Some((tls, name)) => {
+                Upstream::Tls(Box::new(tls.connect(server, &name, connect_timeout).await?))
+            }
+        };
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| format!("fault proxy: cannot listen: {e}"))?;
@@ -43,26 +64,14 @@ impl FaultProxy {
             .local_addr()
             .map_err(|e| format!("fault proxy: {e}"))?
             .to_string();
-        let upstream = upstream.to_owned();
         let task = tokio::spawn(async move {
             let Ok(Ok((client, _))) = tokio::time::timeout(CONNECT_WAIT, listener.accept()).await
             else {
                 return;
             };
-            let Ok(Ok(server)) =
-                tokio::time::timeout(CONNECT_WAIT, TcpStream::connect(&upstream)).await
-            else {
-                return;
-            };
-            let _ = server.set_nodelay(true);
-            match tls {
-                None => relay(client, server, &fault).await,
-                Some((tls, name)) => {
-                    // A failed handshake closes the harness's side: it reports no answer.
-                    if let Ok(server) = tls.connect(server, &name, CONNECT_WAIT).await {
-                        relay(client, server, &fault).await;
-                    }
-                }
+            match server {
+                Upstream::Plain(server) => relay(client, server, &fault).await,
+                Upstream::Tls(server) => relay(client, *server, &fault).await,
             }
         });
         Ok(FaultProxy { address, task })
@@ -78,6 +87,12 @@ impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// The proxy's connection to the target.
+enum Upstream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
 /// Relays both ways until either side closes or the fault ends the exchange; returning
@@ -120,7 +135,12 @@ where
                     Some(limit) => usize::try_from(limit.saturating_sub(forwarded)).unwrap_or(usize::MAX).min(n),
                     None => n,
                 };
-                if server.write_all(&chunk[..allowed]).await.is_err() {
+                // Flushed at once: TLS would keep the tail of the request back.
+                let sent = async {
+                    server.write_all(&chunk[..allowed]).await?;
+                    server.flush().await
+                };
+                if sent.await.is_err() {
                     return;
                 }
                 forwarded += allowed as u64;
@@ -170,7 +190,7 @@ mod tests {
             cut_after_body_bytes: Some(u64::MAX),
             ..Fault::default()
         };
-        let proxy = FaultProxy::start(&upstream, None, fault)
+        let proxy = FaultProxy::start(&upstream, None, fault, Duration::from_secs(5))
             .await
             .expect("proxy");
         let mut client = TcpStream::connect(proxy.address()).await.expect("connect");

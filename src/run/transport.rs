@@ -129,7 +129,9 @@ impl Connection {
         if let Some(fault) = fault {
             self.wire = None;
             let tls = request.tls.clone().map(|name| (self.tls.clone(), name));
-            match FaultProxy::start(&request.address, tls, fault.clone()).await {
+            match FaultProxy::start(&request.address, tls, fault.clone(), self.connect_timeout)
+                .await
+            {
                 Ok(p) => proxy = Some(p),
                 Err(e) => return failed(e),
             }
