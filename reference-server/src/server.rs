@@ -136,11 +136,25 @@ pub async fn serve_connection(
 ) {
     // Acks are small and answer a request at once: never hold them back.
     let _ = stream.set_nodelay(true);
+    match shared.tls.clone() {
+        None => serve_http(stream, peer, shared, stop).await,
+        // Boxed: a TLS connection's state is several KiB, and every task is
+        // sized for its largest branch; inline, it added about 4 KiB to every
+        // plain connection (1,000 connections peaked 3-6 MB higher).
+        Some(tls) => Box::pin(serve_https(stream, tls, peer, shared, stop)).await,
+    }
+}
+
+/// The TLS handshake, bounded by the header read timeout, then HTTP over it.
+async fn serve_https(
+    stream: TcpStream,
+    tls: Arc<tokio_rustls::rustls::ServerConfig>,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+) {
     let header_timeout = Duration::from_secs(shared.config.header_read_timeout.max(1));
-    let Some(tls) = &shared.tls else {
-        return serve_http(stream, peer, shared, stop).await;
-    };
-    let acceptor = TlsAcceptor::from(Arc::clone(tls));
+    let acceptor = TlsAcceptor::from(tls);
     match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
         Ok(Ok(stream)) => serve_http(stream, peer, shared, stop).await,
         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
@@ -223,4 +237,32 @@ async fn route(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
     };
     tracing::info!(%peer, %method, %path, status = response.status().as_u16(), "request");
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection's task holds this future for the connection's whole life,
+    /// so its size is memory per connection (a thousand connections: a
+    /// thousand of them). It once grew by the TLS branch inline.
+    #[tokio::test]
+    async fn a_plain_connection_s_task_stays_small() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let config = Config {
+            root: root.path().to_path_buf(),
+            ..Config::default()
+        };
+        let shared = Arc::new(Shared::new(config).expect("shared"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let _client = TcpStream::connect(address).await.expect("connect");
+        let (stream, peer) = listener.accept().await.expect("accept");
+        let (_stop, stopped) = watch::channel(false);
+        let connection = serve_connection(stream, peer, shared, stopped);
+        let size = std::mem::size_of_val(&connection);
+        assert!(size <= 2048, "serve_connection's future is {size} bytes");
+    }
 }
