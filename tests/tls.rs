@@ -7,8 +7,8 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use support::{bitspec, text};
+use std::process::Output;
+use support::{bitspec, bitspec_env, text};
 
 /// A self-signed certificate for 127.0.0.1, as PEM files in a temporary folder.
 struct Certificate {
@@ -56,10 +56,16 @@ async fn https_server(certificate: &Certificate, root: &Path) -> bitspec_server:
 
 /// `bitspec` with `args`, run off the async runtime that serves the target.
 async fn run(args: Vec<String>, reports: &Path) -> Output {
+    run_env(args, Vec::new(), reports).await
+}
+
+/// [`run`] with environment variables.
+async fn run_env(args: Vec<String>, env: Vec<(&'static str, String)>, reports: &Path) -> Output {
     let reports = reports.to_path_buf();
     tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        bitspec(&args, &reports)
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        bitspec_env(&args, &env, &reports)
     })
     .await
     .expect("bitspec ran")
@@ -173,22 +179,13 @@ async fn insecure_can_be_set_from_the_environment_as_1_or_true() {
     let root = tempfile::tempdir().expect("tempdir");
     let server = https_server(&certificate, root.path()).await;
     for (value, code) in [("1", 0), ("true", 0), ("0", 3), ("false", 3)] {
-        let target = server.base_url();
         let reports = tempfile::tempdir().expect("tempdir");
-        let reports_dir = reports.path().to_path_buf();
-        let out = tokio::task::spawn_blocking(move || {
-            Command::new(env!("CARGO_BIN_EXE_bitspec"))
-                .args(["run", "--id", "ping-ack", "--target", &target])
-                .env("BITSPEC_INSECURE", value)
-                .env_remove("BITSPEC_CA_CERT")
-                .current_dir(support::root())
-                .arg("--report-dir")
-                .arg(&reports_dir)
-                .output()
-                .expect("run bitspec")
-        })
-        .await
-        .expect("ran");
+        let out = run_env(
+            strings(&["run", "--id", "ping-ack", "--target", &server.base_url()]),
+            vec![("BITSPEC_INSECURE", value.to_owned())],
+            reports.path(),
+        )
+        .await;
         assert_eq!(
             out.status.code(),
             Some(code),
@@ -232,14 +229,7 @@ async fn the_bench_uploads_over_https() {
             &certificate.cert().display().to_string(),
         ]))
         .collect::<Vec<_>>();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_bitspec"))
-            .args(&args)
-            .output()
-            .expect("run bitspec bench")
-    })
-    .await
-    .expect("bench ran");
+    let out = run(args, root.path()).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -257,23 +247,12 @@ async fn target_and_ca_can_come_from_the_environment() {
     let certificate = Certificate::new();
     let root = tempfile::tempdir().expect("tempdir");
     let server = https_server(&certificate, root.path()).await;
-    let (target, cert) = (server.base_url(), certificate.cert());
     let reports = tempfile::tempdir().expect("tempdir");
-    let reports_dir = reports.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_bitspec"))
-            .args(["run", "--packet", "ping"])
-            .env("BITSPEC_TARGET", &target)
-            .env("BITSPEC_CA_CERT", &cert)
-            .env("NO_COLOR", "1")
-            .current_dir(support::root())
-            .arg("--report-dir")
-            .arg(&reports_dir)
-            .output()
-            .expect("run bitspec")
-    })
-    .await
-    .expect("ran");
+    let env = vec![
+        ("BITSPEC_TARGET", server.base_url()),
+        ("BITSPEC_CA_CERT", certificate.cert().display().to_string()),
+    ];
+    let out = run_env(strings(&["run", "--packet", "ping"]), env, reports.path()).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     server.shutdown().await;
 }

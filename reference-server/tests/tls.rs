@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bitspec_server::example_app;
 use bitspec_server::{Config, NotificationType};
-use common::{Conn, PROTOCOL, TestServer, data};
+use common::{Conn, PROTOCOL, TestServer, config_in, data};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls::{self, pki_types};
@@ -209,11 +209,7 @@ async fn a_silent_client_does_not_hold_the_handshake_forever() {
 
 async fn spawn_error(edit: impl FnOnce(&mut Config)) -> String {
     let root = tempfile::tempdir().expect("tempdir");
-    let mut config = Config {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        root: root.path().to_path_buf(),
-        ..Config::default()
-    };
+    let mut config = config_in(root.path());
     edit(&mut config);
     match bitspec_server::spawn(config).await {
         Ok(_) => panic!("started with an unusable TLS configuration"),

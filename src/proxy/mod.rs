@@ -11,7 +11,7 @@
 //! connection cut (without `close_notify`) at that point.
 
 use crate::raw::request::find_head_end;
-use crate::run::TlsClient;
+use crate::run::{Stream, TlsClient};
 use crate::scenario::model::Fault;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -39,24 +39,8 @@ impl FaultProxy {
         fault: Fault,
         connect_timeout: Duration,
     ) -> Result<FaultProxy, String> {
-        let server = match tokio::time::timeout(connect_timeout, TcpStream::connect(upstream)).await
-        {
-            Ok(Ok(server)) => server,
-            Ok(Err(e)) => return Err(format!("cannot connect to {upstream}: {e}")),
-            Err(_) => {
-                return Err(format!(
-                    "cannot connect to {upstream}: no answer within {:.1}s",
-                    connect_timeout.as_secs_f64()
-                ));
-            }
-        };
-        let _ = server.set_nodelay(true);
-        let server = match tls {
-            None => Upstream::Plain(server),
-            Some((tls, name)) => {
-                Upstream::Tls(Box::new(tls.connect(server, &name, connect_timeout).await?))
-            }
-        };
+        let tls = tls.as_ref().map(|(client, name)| (client, name.as_str()));
+        let server = Stream::open(upstream, tls, connect_timeout).await?;
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| format!("fault proxy: cannot listen: {e}"))?;
@@ -69,10 +53,7 @@ impl FaultProxy {
             else {
                 return;
             };
-            match server {
-                Upstream::Plain(server) => relay(client, server, &fault).await,
-                Upstream::Tls(server) => relay(client, *server, &fault).await,
-            }
+            relay(client, server, &fault).await;
         });
         Ok(FaultProxy { address, task })
     }
@@ -87,12 +68,6 @@ impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// The proxy's connection to the target.
-enum Upstream {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
 /// Relays both ways until either side closes or the fault ends the exchange; returning

@@ -15,4 +15,4 @@ pub use probe::probe_target;
 pub use step::build_request;
 pub use tls::{TlsClient, TlsOptions};
 pub use transport::{Connection, OutgoingRequest, WatchClose, WireRequest, canonical_header_name};
-pub use wire::Exchange;
+pub use wire::{Exchange, Stream};

@@ -61,23 +61,7 @@ impl Wire {
         tls: Option<(&TlsClient, &str)>,
         timeout: Duration,
     ) -> Result<Wire, String> {
-        let tcp = match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
-            Ok(Ok(tcp)) => tcp,
-            Ok(Err(e)) => return Err(format!("cannot connect to {address}: {e}")),
-            Err(_) => {
-                return Err(format!(
-                    "cannot connect to {address}: no answer within {:.1}s",
-                    timeout.as_secs_f64()
-                ));
-            }
-        };
-        let _ = tcp.set_nodelay(true);
-        let stream = match tls {
-            None => Stream::Plain(tcp),
-            Some((client, name)) => {
-                Stream::Tls(Box::new(client.connect(tcp, name, timeout).await?))
-            }
-        };
+        let stream = Stream::open(address, tls, timeout).await?;
         Ok(Wire {
             stream,
             address: address.to_owned(),
@@ -396,11 +380,39 @@ fn record(head: &ResponseHead, body_len: u64, kept: &[u8]) -> RecordedResponse {
     }
 }
 
-/// The connection's byte stream: plain TCP, or TLS over it.
+/// A connection's byte stream: plain TCP, or TLS over it.
 #[derive(Debug)]
-enum Stream {
+pub enum Stream {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    /// Connects to `address` within `timeout`, then, with `tls` (the client and
+    /// the server name), runs the handshake within the same time again.
+    pub async fn open(
+        address: &str,
+        tls: Option<(&TlsClient, &str)>,
+        timeout: Duration,
+    ) -> Result<Stream, String> {
+        let tcp = match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
+            Ok(Ok(tcp)) => tcp,
+            Ok(Err(e)) => return Err(format!("cannot connect to {address}: {e}")),
+            Err(_) => {
+                return Err(format!(
+                    "cannot connect to {address}: no answer within {:.1}s",
+                    timeout.as_secs_f64()
+                ));
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        Ok(match tls {
+            None => Stream::Plain(tcp),
+            Some((client, name)) => {
+                Stream::Tls(Box::new(client.connect(tcp, name, timeout).await?))
+            }
+        })
+    }
 }
 
 impl AsyncRead for Stream {

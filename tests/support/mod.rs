@@ -15,6 +15,12 @@ pub fn root() -> PathBuf {
 
 /// Runs the `bitspec` binary with `args` from the repository root, reports into `reports`.
 pub fn bitspec(args: &[&str], reports: &Path) -> Output {
+    bitspec_env(args, &[], reports)
+}
+
+/// [`bitspec`] with these environment variables set (the `BITSPEC_*` ones of the
+/// developer's shell are removed first).
+pub fn bitspec_env(args: &[&str], env: &[(&str, &str)], reports: &Path) -> Output {
     let mut all: Vec<&str> = args.to_vec();
     let reports = reports.to_string_lossy().into_owned();
     if args.first() == Some(&"run") {
@@ -27,6 +33,7 @@ pub fn bitspec(args: &[&str], reports: &Path) -> Output {
         .env_remove("BITSPEC_CA_CERT")
         .env_remove("BITSPEC_INSECURE")
         .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
         .output()
         .expect("the bitspec binary runs")
 }

@@ -14,6 +14,15 @@ use tokio::net::TcpStream;
 
 pub const PROTOCOL: &str = "{7df0354d-249b-430f-820d-3d2a9bef4931}";
 
+/// The default configuration on 127.0.0.1:0, storing under `root`.
+pub fn config_in(root: &Path) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        root: root.to_path_buf(),
+        ..Config::default()
+    }
+}
+
 /// A running server and its storage root.
 pub struct TestServer {
     pub server: RunningServer,
@@ -27,11 +36,7 @@ impl TestServer {
 
     pub async fn with(edit: impl FnOnce(&mut Config)) -> Self {
         let root = tempfile::tempdir().expect("tempdir");
-        let mut config = Config {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            root: root.path().to_path_buf(),
-            ..Config::default()
-        };
+        let mut config = config_in(root.path());
         edit(&mut config);
         let server = bitspec_server::spawn(config).await.expect("spawn");
         Self { server, root }
