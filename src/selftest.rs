@@ -35,16 +35,35 @@ pub struct SelftestOptions {
 }
 
 impl SelftestOptions {
-    /// Every fault, on `profile`, with bounds fit for two cores.
+    /// Every fault that can show on `profile` (see [`applicable`]), with bounds fit
+    /// for two cores.
     pub fn new(profile: Profile) -> SelftestOptions {
+        let faults = Fault::ALL
+            .iter()
+            .copied()
+            .filter(|f| applicable(*f, &profile).is_ok())
+            .collect();
         SelftestOptions {
             profile,
-            faults: Fault::ALL.to_vec(),
+            faults,
             jobs: 4,
             parallel: 2,
             step_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
         }
+    }
+}
+
+/// Whether `fault` can show on a server configured as `profile` says: a bug in
+/// authentication needs accounts, one in the host id needs a host id (or none).
+/// The error names the capability the profile lacks.
+pub fn applicable(fault: Fault, profile: &Profile) -> Result<(), String> {
+    match fault.needs() {
+        Some(capability) if !profile.has(capability) => Err(format!(
+            "fault `{fault}` shows only on a server with capability `{capability}`, which profile `{}` does not declare",
+            profile.name
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -4,7 +4,7 @@
 use crate::cli::SelectArgs;
 use crate::exit;
 use crate::report::selftest::{fault_line, score_line, write_all};
-use crate::selftest::{SelftestOptions, run_selftest};
+use crate::selftest::{SelftestOptions, applicable, run_selftest};
 use crate::target::resolve_profile;
 use bitspec_server::Fault;
 use clap::Args;
@@ -18,7 +18,8 @@ pub struct SelftestArgs {
     /// Profile of the reference server: a YAML file or a shipped name [default: reference].
     #[arg(long, value_name = "FILE|NAME")]
     pub profile: Option<PathBuf>,
-    /// Only this fault (repeatable); default every fault of `bitspec-server --list-faults`.
+    /// Only this fault (repeatable); default every fault of `bitspec-server --list-faults`
+    /// that can show on the profile's configuration.
     #[arg(
         long = "fault",
         value_name = "NAME",
@@ -60,6 +61,12 @@ pub fn command(args: &SelftestArgs) -> u8 {
     };
     let mut options = SelftestOptions::new(profile);
     if !args.faults.is_empty() {
+        for fault in &args.faults {
+            if let Err(e) = applicable(*fault, &options.profile) {
+                eprintln!("error: {e}");
+                return exit::INVALID;
+            }
+        }
         options.faults = args.faults.clone();
     }
     options.jobs = args.jobs.max(1);

@@ -11,17 +11,19 @@ use bitspec::target::resolve_profile;
 use bitspec_server::Fault;
 use bitspec_server::fault::Area;
 use std::collections::HashSet;
+use std::path::Path;
 use std::time::Duration;
 use support::{bitspec, root, text};
 
 /// The whole self-test may take this long before the test gives up.
 const BUDGET: Duration = Duration::from_secs(900);
 
-#[test]
-fn every_fault_is_caught_by_a_failure_that_names_it() {
+/// Runs the self-test on the reference server configured as `profile` says, with
+/// every fault that can show there, and checks each is caught and named.
+fn every_fault_is_named_on(profile: &str) {
     let suite = load_suite(&root().join("scenarios"));
     assert!(suite.errors.is_empty(), "invalid scenarios");
-    let profile = resolve_profile(None, true).expect("the reference profile");
+    let profile = resolve_profile(Some(Path::new(profile)), true).expect("the profile");
     let options = SelftestOptions::new(profile);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -66,6 +68,49 @@ fn every_fault_is_caught_by_a_failure_that_names_it() {
 }
 
 #[test]
+fn every_fault_is_caught_by_a_failure_that_names_it() {
+    every_fault_is_named_on("reference");
+}
+
+#[test]
+fn faults_of_configured_features_are_caught_where_the_features_are_configured() {
+    every_fault_is_named_on("reference-limits");
+}
+
+#[test]
+fn each_profile_gets_the_faults_its_configuration_can_show() {
+    let faults = |name: &str| {
+        let profile = resolve_profile(Some(Path::new(name)), true).expect("profile");
+        SelftestOptions::new(profile).faults
+    };
+    let (reference, limits) = (faults("reference"), faults("reference-limits"));
+    for fault in Fault::ALL.iter().filter(|f| f.area() == Area::Configured) {
+        assert!(!reference.contains(fault), "{fault} on reference");
+        assert!(limits.contains(fault), "{fault} not on reference-limits");
+    }
+    // reference-limits has a host id and allows overwrites: these cannot show there.
+    for name in ["host-id-when-unset", "overwrite-ignores-setting"] {
+        let fault = Fault::from_name(name).expect("fault");
+        assert!(
+            reference.contains(&fault) && !limits.contains(&fault),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_fault_the_profile_cannot_show_is_refused_by_name() {
+    let reports = tempfile::tempdir().expect("tempdir");
+    let out = bitspec(
+        &["selftest", "--fault", "auth-not-enforced"],
+        reports.path(),
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("capability `auth`"), "{all}");
+}
+
+#[test]
 fn the_catalogue_has_thirty_distinct_faults_in_every_area() {
     assert!(Fault::ALL.len() >= 30, "{} faults", Fault::ALL.len());
     let names: HashSet<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
@@ -76,6 +121,7 @@ fn the_catalogue_has_thirty_distinct_faults_in_every_area() {
         Area::Fragment,
         Area::LifeCycle,
         Area::Validation,
+        Area::Configured,
     ] {
         assert!(
             Fault::ALL.iter().filter(|f| f.area() == area).count() >= 5,

@@ -42,7 +42,7 @@ pub async fn handle(shared: &Shared, parts: Parts, body: Incoming, log: &mut Out
         return Ack::invalid();
     };
     log.packet = Some(kind);
-    if !shared.uploads_enabled(parts.uri.path()) {
+    if !shared.uploads_enabled(parts.uri.path()) && !shared.has_fault(Fault::DisabledFolderServed) {
         // BITSUploadEnabled off for this URL: 501 E_ACCESSDENIED (MC-BUP <22>).
         return Ack::error(StatusCode::NOT_IMPLEMENTED, E_ACCESSDENIED, CONTEXT_SERVER);
     }
@@ -53,6 +53,7 @@ pub async fn handle(shared: &Shared, parts: Parts, body: Incoming, log: &mut Out
     // 2. Authorisation, Ping included (MC-BUP §2.2.4).
     let user = match shared.auth.check(headers, parts.uri.path()) {
         Ok(user) => user,
+        Err(ack) if ignored_by_fault(shared, &ack) => None,
         Err(ack) => return ack,
     };
     // 3. Content-Length must be present; only a Fragment may have a body.
@@ -166,7 +167,11 @@ async fn create(shared: &Shared, parts: &Parts, user: Option<String>, log: &mut 
         .with("BITS-Protocol", protocol)
         .with("BITS-Session-Id", id)
         .with("Accept-Encoding", "identity");
-    if let Some(host) = &config.host_id {
+    let host_id = config
+        .host_id
+        .as_ref()
+        .filter(|_| !shared.has_fault(Fault::HostIdMissing));
+    if let Some(host) = host_id {
         ack = ack.with("BITS-Host-Id", host.clone());
         if config.host_id_fallback_timeout != 0 {
             ack = ack.with(
@@ -199,7 +204,7 @@ async fn fragment(
     {
         return reject(body, idle, Ack::invalid()).await;
     }
-    if range.total > config.max_upload_size {
+    if range.total > config.max_upload_size && !shared.has_fault(Fault::MaxUploadSizeIgnored) {
         let ack = Ack::error(
             StatusCode::INTERNAL_SERVER_ERROR,
             BG_E_TOO_LARGE,
@@ -417,4 +422,13 @@ pub fn host(parts: &Parts) -> String {
         .map(str::to_string)
         .or_else(|| parts.uri.authority().map(|a| a.to_string()))
         .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// Testing aid: an authorisation refusal that an injected fault lets through.
+fn ignored_by_fault(shared: &Shared, refusal: &Ack) -> bool {
+    match refusal.status {
+        StatusCode::UNAUTHORIZED => shared.has_fault(Fault::AuthNotEnforced),
+        StatusCode::FORBIDDEN => shared.has_fault(Fault::UserPathsIgnored),
+        _ => false,
+    }
 }

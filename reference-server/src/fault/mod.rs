@@ -33,6 +33,7 @@ pub enum Area {
     Fragment,
     LifeCycle,
     Validation,
+    Configured,
 }
 
 impl Area {
@@ -43,6 +44,7 @@ impl Area {
             Area::Fragment => "Fragment",
             Area::LifeCycle => "session life cycle",
             Area::Validation => "request validation",
+            Area::Configured => "configured features",
         }
     }
 }
@@ -182,9 +184,34 @@ faults! {
         "An unknown BITS-* header is refused with 400 instead of ignored.";
     BodilessBodyAccepted = "bodiless-body-accepted", Validation, "status",
         "A body on Ping, Create-Session, Close-Session or Cancel-Session is ignored instead of refused.";
+    AuthNotEnforced = "auth-not-enforced", Configured, "status",
+        "Requests without credentials are served although accounts are configured.";
+    UserPathsIgnored = "user-paths-ignored", Configured, "status",
+        "An authenticated user may upload outside the folders the account is limited to.";
+    MaxUploadSizeIgnored = "max-upload-size-ignored", Configured, "status",
+        "An upload larger than the configured maximum size is accepted.";
+    DisabledFolderServed = "disabled-folder-served", Configured, "status",
+        "BITS uploads are served in a folder where they are disabled.";
+    HostIdMissing = "host-id-missing", Configured, "BITS-Host-Id",
+        "The configured host id is not sent in the Create-Session Ack.";
 }
 
 impl Fault {
+    /// The configuration under which the bug shows, as the capability a bitspec
+    /// target profile declares for it (`profiles/`); `None`: any configuration.
+    pub fn needs(self) -> Option<&'static str> {
+        match self {
+            Fault::HostIdWhenUnset => Some("no-host-id"),
+            Fault::OverwriteIgnoresSetting => Some("overwrite-denied"),
+            Fault::AuthNotEnforced => Some("auth"),
+            Fault::UserPathsIgnored => Some("restricted-user"),
+            Fault::MaxUploadSizeIgnored => Some("max-upload-size"),
+            Fault::DisabledFolderServed => Some("uploads-disabled"),
+            Fault::HostIdMissing => Some("host-id"),
+            _ => None,
+        }
+    }
+
     /// Looks a fault up by its `--fault` name.
     pub fn from_name(name: &str) -> Option<Fault> {
         Fault::ALL.iter().copied().find(|f| f.name() == name)
