@@ -14,6 +14,7 @@ use crate::run::{RunOptions, run_all};
 use crate::scenario::Scenario;
 use crate::target::Target;
 use bitspec_server::Fault;
+use bitspec_server::example_app::ExampleApp;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -35,35 +36,35 @@ pub struct SelftestOptions {
 }
 
 impl SelftestOptions {
-    /// Every fault that can show on `profile` (see [`applicable`]), with bounds fit
-    /// for two cores.
-    pub fn new(profile: Profile) -> SelftestOptions {
+    /// Every fault that can show on the reference server configured as `profile`
+    /// says (see [`applicable`]), with bounds fit for two cores.
+    pub fn new(profile: Profile) -> Result<SelftestOptions, String> {
+        let config = server_config(&profile)?;
         let faults = Fault::ALL
             .iter()
             .copied()
-            .filter(|f| applicable(*f, &profile).is_ok())
+            .filter(|f| f.hidden_by(&config).is_none())
             .collect();
-        SelftestOptions {
+        Ok(SelftestOptions {
             profile,
             faults,
             jobs: 4,
             parallel: 2,
             step_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
-        }
+        })
     }
 }
 
-/// Whether `fault` can show on a server configured as `profile` says: a bug in
-/// authentication needs accounts, one in the host id needs a host id (or none).
-/// The error names the capability the profile lacks.
+/// Whether `fault` can show on the reference server configured as `profile` says:
+/// the error says what that configuration lacks (accounts, a host id, upload-reply...).
 pub fn applicable(fault: Fault, profile: &Profile) -> Result<(), String> {
-    match fault.needs() {
-        Some(capability) if !profile.has(capability) => Err(format!(
-            "fault `{fault}` shows only on a server with capability `{capability}`, which profile `{}` does not declare",
+    match fault.hidden_by(&server_config(profile)?) {
+        Some(needs) => Err(format!(
+            "fault `{fault}` cannot show on the server of profile `{}`: it needs {needs}",
             profile.name
         )),
-        _ => Ok(()),
+        None => Ok(()),
     }
 }
 
@@ -171,7 +172,7 @@ pub async fn run_selftest(
     on_fault: &(dyn Fn(&FaultResult) + Sync),
 ) -> Result<SelftestRun, String> {
     let started = Instant::now();
-    let base = base_config(&options.profile)?;
+    let (base, app) = base_config(&options.profile).await?;
     let scenarios = Arc::new(runnable(scenarios, &options.profile));
     let control_target = Target::embedded_with(base.clone()).await?;
     let target = format!("{} (bundled reference server)", control_target.base_url);
@@ -210,6 +211,9 @@ pub async fn run_selftest(
         results[index] = Some(result);
     }
     let faults: Vec<FaultResult> = results.into_iter().flatten().collect();
+    if let Some(app) = app {
+        app.stop();
+    }
     Ok(SelftestRun {
         control,
         target,
@@ -225,18 +229,29 @@ pub async fn run_selftest(
 }
 
 /// The reference server's configuration for `profile`.
-fn base_config(profile: &Profile) -> Result<bitspec_server::Config, String> {
-    if profile.reference_example_app {
-        return Err(format!(
-            "profile `{}` needs the example server application, which selftest does not start",
-            profile.name
-        ));
-    }
+fn server_config(profile: &Profile) -> Result<bitspec_server::Config, String> {
     match &profile.reference_server_config {
         Some(path) => bitspec_server::Config::load(path)
             .map_err(|e| format!("profile `{}`: {e}", profile.name)),
         None => Ok(bitspec_server::Config::default()),
     }
+}
+
+/// The reference server's configuration for `profile`, and the example server
+/// application it notifies when the profile is an upload-reply one (one for all
+/// the servers: it keeps no state between notifications).
+async fn base_config(
+    profile: &Profile,
+) -> Result<(bitspec_server::Config, Option<ExampleApp>), String> {
+    let mut config = server_config(profile)?;
+    if !profile.reference_example_app {
+        return Ok((config, None));
+    }
+    let app = bitspec_server::example_app::spawn(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .map_err(|e| format!("cannot start the example server application: {e}"))?;
+    config.notification_url = Some(app.base_url());
+    Ok((config, Some(app)))
 }
 
 async fn run_suite(

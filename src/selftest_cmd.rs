@@ -59,7 +59,13 @@ pub fn command(args: &SelftestArgs) -> u8 {
             return exit::INVALID;
         }
     };
-    let mut options = SelftestOptions::new(profile);
+    let mut options = match SelftestOptions::new(profile) {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INVALID;
+        }
+    };
     if !args.faults.is_empty() {
         for fault in &args.faults {
             if let Err(e) = applicable(*fault, &options.profile) {

@@ -58,6 +58,14 @@ pub(super) async fn edit_ack(shared: &Shared, seen: &Seen, mut ack: Ack) -> Ack 
             {
                 ack = ack.with("BITS-Reply-URL", seen.path.clone());
             }
+            let reply = shared.config.notification_type != NotificationType::None;
+            if ok && reply && last && on(Fault::ReplyUrlMissing) {
+                remove(&mut ack, "BITS-Reply-URL");
+            }
+            if ok && reply && !last && on(Fault::ReplyUrlEarly) {
+                // The URL the reply will have: the upload's own, as some servers send.
+                ack = ack.with("BITS-Reply-URL", seen.path.clone());
+            }
         }
         _ => {}
     }

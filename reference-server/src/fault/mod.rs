@@ -7,7 +7,10 @@
 //! failure must name). Most faults act around the normal handler ([`bits_post`]): a
 //! request fault answers or rewrites the request before `packets.rs` sees it
 //! (`request.rs`), an Ack fault edits the answer (`answer.rs`). The few that live
-//! inside the handler (Close, Cancel, overlapping fragments) ask `Shared::has_fault`.
+//! inside the handler (Close, Cancel, overlapping fragments, and the configured
+//! features: authentication, maximum size, disabled folders, host id) ask
+//! `Shared::has_fault`. A bug shows only under some configurations
+//! ([`Fault::hidden_by`]).
 
 mod answer;
 mod request;
@@ -194,20 +197,55 @@ faults! {
         "BITS uploads are served in a folder where they are disabled.";
     HostIdMissing = "host-id-missing", Configured, "BITS-Host-Id",
         "The configured host id is not sent in the Create-Session Ack.";
+    ReplyUrlMissing = "reply-url-missing", Configured, "BITS-Reply-URL",
+        "In upload-reply mode the last fragment's Ack lacks BITS-Reply-URL.";
+    ReplyUrlEarly = "reply-url-early", Configured, "BITS-Reply-URL",
+        "In upload-reply mode every fragment's Ack carries BITS-Reply-URL, not only the last.";
 }
 
 impl Fault {
-    /// The configuration under which the bug shows, as the capability a bitspec
-    /// target profile declares for it (`profiles/`); `None`: any configuration.
-    pub fn needs(self) -> Option<&'static str> {
+    /// What a server configured as `config` lacks for the bug to show, or `None`
+    /// when it can show: a bug in authentication needs accounts, one in the
+    /// host id needs a host id (or none), one in publishing needs simple uploads.
+    pub fn hidden_by(self, config: &Config) -> Option<&'static str> {
+        use crate::config::{CommitPoint, NotificationType, OverlapPolicy};
+        let simple = config.notification_type == NotificationType::None;
+        let limited = config.users.iter().any(|u| !u.paths.is_empty());
+        let hidden = |unmet: bool, needs: &'static str| unmet.then_some(needs);
         match self {
-            Fault::HostIdWhenUnset => Some("no-host-id"),
-            Fault::OverwriteIgnoresSetting => Some("overwrite-denied"),
-            Fault::AuthNotEnforced => Some("auth"),
-            Fault::UserPathsIgnored => Some("restricted-user"),
-            Fault::MaxUploadSizeIgnored => Some("max-upload-size"),
-            Fault::DisabledFolderServed => Some("uploads-disabled"),
-            Fault::HostIdMissing => Some("host-id"),
+            Fault::HostIdWhenUnset => hidden(config.host_id.is_some(), "no host id"),
+            Fault::HostIdMissing => hidden(config.host_id.is_none(), "a host id"),
+            Fault::AuthNotEnforced => hidden(config.users.is_empty(), "accounts (users)"),
+            Fault::UserPathsIgnored => hidden(!limited, "an account limited to some folders"),
+            Fault::MaxUploadSizeIgnored => hidden(
+                config.max_upload_size >= crate::config::IIS_MAX_UPLOAD_SIZE,
+                "a maximum upload size",
+            ),
+            Fault::DisabledFolderServed => hidden(
+                config.uploads_enabled && config.disabled_paths.is_empty(),
+                "a folder with uploads disabled",
+            ),
+            Fault::ReplyUrlMissing | Fault::ReplyUrlEarly => hidden(simple, "upload-reply"),
+            Fault::SessionIdEchoUnbraced => {
+                hidden(!config.echo_session_id, "the session id echoed on Acks")
+            }
+            Fault::OverwriteIgnoresSetting => hidden(config.allow_overwrites, "overwrites off")
+                .or_else(|| hidden(!simple, "simple uploads")),
+            Fault::OverlapOverwrites => hidden(
+                config.overlap == OverlapPolicy::Reject,
+                "overlapping fragments trimmed (overlap = trim)",
+            )
+            .or_else(|| hidden(!simple, "simple uploads")),
+            Fault::CloseNoPublish => hidden(
+                config.commit_point == CommitPoint::LastFragment,
+                "publishing at Close-Session (commit_point = close)",
+            )
+            .or_else(|| hidden(!simple, "simple uploads")),
+            // The uploaded file is published at its URL (and read back there) only
+            // in simple uploads.
+            Fault::ReplyUrlOnSimpleUpload
+            | Fault::DestinationWrittenDirectly
+            | Fault::CancelPublishesPartial => hidden(!simple, "simple uploads"),
             _ => None,
         }
     }
