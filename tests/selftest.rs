@@ -21,10 +21,27 @@ const BUDGET: Duration = Duration::from_secs(900);
 /// Runs the self-test on the reference server configured as `profile` says, with
 /// every fault that can show there, and checks each is caught and named.
 fn every_fault_is_named_on(profile: &str) {
+    every_named(profile, None, |_| true);
+}
+
+/// The self-test on `profile` with `faults` (default: all that can show there) and
+/// the scenarios `keep` accepts; every fault must be caught by a failure naming it.
+fn every_named(profile: &str, faults: Option<&[&str]>, keep: impl Fn(&str) -> bool) {
     let suite = load_suite(&root().join("scenarios"));
     assert!(suite.errors.is_empty(), "invalid scenarios");
+    let scenarios: Vec<_> = suite
+        .scenarios
+        .into_iter()
+        .filter(|s| keep(&s.name))
+        .collect();
     let profile = resolve_profile(Some(Path::new(profile)), true).expect("the profile");
-    let options = SelftestOptions::new(profile).expect("the profile's server configuration");
+    let mut options = SelftestOptions::new(profile).expect("the profile's server configuration");
+    if let Some(names) = faults {
+        options.faults = names
+            .iter()
+            .map(|n| Fault::from_name(n).expect("fault"))
+            .collect();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -34,9 +51,7 @@ fn every_fault_is_named_on(profile: &str) {
         .block_on(async {
             tokio::time::timeout(
                 BUDGET,
-                run_selftest(suite.scenarios, &options, &|r| {
-                    eprintln!("{}", fault_line(r))
-                }),
+                run_selftest(scenarios, &options, &|r| eprintln!("{}", fault_line(r))),
             )
             .await
         })
@@ -145,37 +160,11 @@ fn each_profile_gets_the_faults_its_configuration_can_show() {
 
 #[test]
 fn upload_reply_faults_are_caught_with_the_example_application() {
-    let suite = load_suite(&root().join("scenarios"));
-    let profile = resolve_profile(Some(Path::new("reference-reply")), true).expect("profile");
-    let mut options = SelftestOptions::new(profile).expect("configuration");
-    options.faults = vec![
-        Fault::from_name("reply-url-missing").expect("fault"),
-        Fault::from_name("reply-url-early").expect("fault"),
-    ];
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let scenarios: Vec<_> = suite
-        .scenarios
-        .into_iter()
-        .filter(|s| s.name.starts_with("fragment::") || s.name.starts_with("upload-reply::"))
-        .collect();
-    let run = runtime
-        .block_on(async {
-            tokio::time::timeout(BUDGET, run_selftest(scenarios, &options, &|_| {})).await
-        })
-        .expect("within budget")
-        .expect("the servers start");
-    assert!(
-        run.summary.control_failures.is_empty(),
-        "{:?}",
-        run.summary.control_failures
+    every_named(
+        "reference-reply",
+        Some(&["reply-url-missing", "reply-url-early"]),
+        |name| name.starts_with("fragment::") || name.starts_with("upload-reply::"),
     );
-    for fault in &run.summary.faults {
-        assert!(fault.named(), "{}", fault_line(fault));
-    }
 }
 
 #[test]
