@@ -29,6 +29,19 @@ impl Certificate {
         Self { dir }
     }
 
+    /// A self-signed certificate marked as a CA, as `openssl req -x509` makes them.
+    fn ca_flagged() -> Self {
+        let mut params =
+            rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("certificate");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("cert.pem"), cert.pem()).expect("write");
+        std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).expect("write");
+        Self { dir }
+    }
+
     fn cert(&self) -> PathBuf {
         self.dir.path().join("cert.pem")
     }
@@ -145,6 +158,49 @@ async fn an_untrusted_certificate_stops_the_run_once_and_insecure_skips_the_chec
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert!(all.contains("not checked"), "the run warns: {all}");
     assert!(results(reports.path())["totals"]["passed"].as_u64() > Some(0));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_signed_ca_certificate_given_with_ca_cert_is_trusted_as_the_server_s_own() {
+    // webpki alone refuses it (CaUsedAsEndEntity): the user handed it over, so it is pinned.
+    let certificate = Certificate::ca_flagged();
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = https_server(&certificate, root.path()).await;
+    let reports = tempfile::tempdir().expect("tempdir");
+    let cert = certificate.cert().display().to_string();
+    let target = server.base_url();
+    let out = run(
+        strings(&[
+            "run",
+            "--target",
+            &target,
+            "--packet",
+            "ping",
+            "--ca-cert",
+            &cert,
+        ]),
+        reports.path(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Another certificate pinned: still refused.
+    let other = Certificate::ca_flagged();
+    let other = other.cert().display().to_string();
+    let out = run(
+        strings(&[
+            "run",
+            "--target",
+            &target,
+            "--packet",
+            "ping",
+            "--ca-cert",
+            &other,
+        ]),
+        reports.path(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     server.shutdown().await;
 }
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
+use tokio_rustls::rustls::client::WebPkiServerVerifier;
 use tokio_rustls::rustls::client::danger::{
     HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
 };
@@ -100,8 +101,23 @@ impl TlsClient {
                     .with_custom_certificate_verifier(Arc::new(AcceptAnything(provider)))
                     .with_no_client_auth()
             } else {
+                let webpki = WebPkiServerVerifier::builder_with_provider(
+                    Arc::new(self.roots()),
+                    provider,
+                )
+                .build()
+                .map_err(|e| {
+                    format!(
+                        "TLS: no certificate to trust ({e}): give --ca-cert FILE, or --insecure"
+                    )
+                })?;
+                let verifier = TrustedOrPinned {
+                    webpki,
+                    pinned: Arc::clone(&self.extra_roots),
+                };
                 builder
-                    .with_root_certificates(self.roots())
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(verifier))
                     .with_no_client_auth()
             };
             config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -137,6 +153,68 @@ fn pem_message(e: &rustls::pki_types::pem::Error) -> String {
     match e {
         rustls::pki_types::pem::Error::Io(io) => format!("cannot read: {io}"),
         other => format!("not valid PEM: {other:?}"),
+    }
+}
+
+/// The usual checks, and one more way in: a server certificate that is exactly one
+/// of the `--ca-cert` certificates. A self-signed certificate made with `openssl req
+/// -x509` is marked as a CA, which webpki refuses as a server's own certificate
+/// (`CaUsedAsEndEntity`); the user who hands it over trusts it as it is, as curl does.
+#[derive(Debug)]
+struct TrustedOrPinned {
+    webpki: Arc<WebPkiServerVerifier>,
+    pinned: Arc<Vec<CertificateDer<'static>>>,
+}
+
+impl ServerCertVerifier for TrustedOrPinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let checked = self.webpki.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        );
+        match checked {
+            Err(_)
+                if self
+                    .pinned
+                    .iter()
+                    .any(|p| p.as_ref() == end_entity.as_ref()) =>
+            {
+                Ok(ServerCertVerified::assertion())
+            }
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.webpki.supported_verify_schemes()
     }
 }
 
