@@ -204,6 +204,73 @@ async fn a_self_signed_ca_certificate_given_with_ca_cert_is_trusted_as_the_serve
     server.shutdown().await;
 }
 
+/// An 8 MiB fragment whose Ack the fault proxy drops, over TLS, then the next
+/// fragment: it is accepted only if every byte of the first reached the server.
+/// (On loopback this passes even without the proxy's flush after each write,
+/// which matters when the target reads slowly; it checks the large-body path.)
+const BIG_DROPPED_ACK: &str = r#"id: big-dropped-ack
+title: an 8 MiB fragment whose Ack is dropped, then the next one
+spec: fragment.md
+level: must
+file: { size: 8389632, seed: 7 }
+steps:
+  - packet: Create-Session
+    headers: { BITS-Supported-Protocols: "${protocol}" }
+    expect: { status: 200 }
+    capture: { BITS-Session-Id: session }
+  - packet: Fragment
+    headers: { BITS-Session-Id: "${session}" }
+    range: 0-8388607
+    fault: { drop_response: true }
+    expect: { response: none }
+  - packet: Fragment
+    connection: new
+    headers: { BITS-Session-Id: "${session}" }
+    range: 8388608-8389631
+    expect:
+      status: 200
+      headers: { BITS-Received-Content-Range: { equals: "8389632" } }
+  - packet: Close-Session
+    headers: { BITS-Session-Id: "${session}" }
+    expect: { status: 200 }
+  - method: GET
+    expect: { status: 200, body: file }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fault_proxy_delivers_a_large_fragment_whole_over_tls() {
+    let certificate = Certificate::new();
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = https_server(&certificate, root.path()).await;
+    let scenarios = tempfile::tempdir().expect("tempdir");
+    let group = scenarios.path().join("fragment");
+    std::fs::create_dir(&group).expect("mkdir");
+    std::fs::write(group.join("001-big-dropped-ack.yaml"), BIG_DROPPED_ACK).expect("write");
+    let reports = tempfile::tempdir().expect("tempdir");
+    let cert = certificate.cert().display().to_string();
+    let dir = scenarios.path().display().to_string();
+    let target = server.base_url();
+    let args = [
+        "run",
+        "--scenarios",
+        &dir,
+        "--target",
+        &target,
+        "--step-timeout",
+        "10",
+    ];
+    let out = run(
+        strings(&args)
+            .into_iter()
+            .chain(strings(&["--ca-cert", &cert]))
+            .collect(),
+        reports.path(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    server.shutdown().await;
+}
+
 #[test]
 fn an_unusable_ca_file_is_named_and_nothing_runs() {
     let reports = tempfile::tempdir().expect("tempdir");
