@@ -7,46 +7,11 @@ mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use support::{bitspec, double, root, text};
+use support::{bitspec, double, text, tool, validate_junit};
 
 const DIFF_LINE: &str = "    -BITS-Received-Content-Range: 1000";
-
-/// The first of `names` that runs with `--version`, or a panic naming the package.
-fn tool(names: &[&str], package: &str) -> PathBuf {
-    for name in names {
-        let found = Command::new(name)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if found {
-            return PathBuf::from(name);
-        }
-    }
-    panic!(
-        "{} not found: install Debian's `{package}` (`.ci/run` does: apt-get install -y {package})",
-        names.join(" or ")
-    );
-}
-
-/// Validates `xml` against the JUnit schema in tests/fixtures; the error is xmllint's output.
-fn validate_junit(xml: &Path) -> Result<(), String> {
-    let xmllint = tool(&["xmllint"], "libxml2-utils");
-    let xsd = root().join("tests/fixtures/junit/junit-10.xsd");
-    let out = Command::new(xmllint)
-        .arg("--noout")
-        .arg("--schema")
-        .arg(&xsd)
-        .arg(xml)
-        .output()
-        .expect("xmllint runs");
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(text(&out))
-    }
-}
 
 /// Chromium's serialised DOM of a file, after parsing (or a screenshot into `png`).
 fn chromium(html: &Path, screenshot: Option<&Path>) -> String {

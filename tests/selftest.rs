@@ -13,7 +13,7 @@ use bitspec_server::fault::Area;
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
-use support::{bitspec, root, text};
+use support::{bitspec, root, text, validate_junit};
 
 /// The whole self-test may take this long before the test gives up.
 const BUDGET: Duration = Duration::from_secs(900);
@@ -237,6 +237,17 @@ fn the_command_reports_the_score_in_json_and_markdown() {
     );
     let md = std::fs::read_to_string(reports.path().join("report.md")).expect("report.md");
     assert!(md.contains("## Self-test: mutation score"), "{md}");
+    let junit = reports.path().join("junit.xml");
+    validate_junit(&junit).expect("junit.xml fits the JUnit schema");
+    let xml = std::fs::read_to_string(&junit).expect("junit.xml");
+    assert!(
+        xml.contains("<testsuite name=\"selftest\" tests=\"2\"") && xml.contains("failures=\"0\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<testcase name=\"gap-accepted\" classname=\"selftest.Fragment\""),
+        "{xml}"
+    );
     assert!(
         md.contains("| gap-accepted | Fragment | status | 1 |"),
         "{md}"
@@ -290,6 +301,11 @@ fn a_scenario_that_fails_without_faults_catches_nothing_and_fails_the_self_test(
         json["selftest"]["control_failures"],
         serde_json::json!(["ping::001-always-fails"])
     );
+    // CI test tabs show the missed fault as a failing testcase.
+    let junit = reports.path().join("junit.xml");
+    validate_junit(&junit).expect("junit.xml fits the JUnit schema");
+    let xml = std::fs::read_to_string(&junit).expect("junit.xml");
+    assert!(xml.contains("type=\"missed\""), "{xml}");
 }
 
 #[test]

@@ -1,15 +1,27 @@
 //! `junit.xml` for CI test tabs (Jenkins, GitLab): a testsuite per packet type, a
-//! testcase per scenario, the failure body being the console's failure text.
+//! testcase per scenario, the failure body being the console's failure text; after a
+//! self-test, a `selftest` suite with a testcase per fault.
 
 use super::RunReport;
 use crate::outcome::{BaselineState, ScenarioOutcome, Verdict};
 use crate::render::{failure_text, mismatch_line};
+use crate::selftest::Selftest;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 use std::fmt::Write;
 use std::time::Duration;
 
 /// The JUnit XML text of a run.
 pub fn to_xml(report: &RunReport) -> Result<String, String> {
+    to_xml_with(report, None)
+}
+
+/// The JUnit XML text of a self-test's control run, plus a `selftest` suite: a
+/// testcase per fault, failing when no failure of the suite named what it breaks.
+pub fn selftest_xml(report: &RunReport, selftest: &Selftest) -> Result<String, String> {
+    to_xml_with(report, Some(selftest))
+}
+
+fn to_xml_with(report: &RunReport, selftest: Option<&Selftest>) -> Result<String, String> {
     let mut junit = Report::new("bitspec");
     let mut groups: Vec<&str> = Vec::new();
     for o in report.outcomes {
@@ -31,6 +43,10 @@ pub fn to_xml(report: &RunReport) -> Result<String, String> {
         suite.set_time(Duration::from_millis(suite_ms));
         total_ms += suite_ms;
         junit.add_test_suite(suite);
+    }
+    if let Some(selftest) = selftest {
+        junit.add_test_suite(fault_suite(selftest));
+        total_ms += selftest.duration_ms;
     }
     junit.set_time(Duration::from_millis(total_ms));
     let text = junit
@@ -57,6 +73,51 @@ fn without_root_skipped(text: String) -> String {
         return text;
     };
     format!("{}{}", &text[..at], &text[close..])
+}
+
+/// The `selftest` suite: one testcase per injected fault.
+fn fault_suite(selftest: &Selftest) -> TestSuite {
+    let mut suite = TestSuite::new("selftest");
+    suite.add_property(Property::new("profile", selftest.profile.as_str()));
+    suite.add_property(Property::new(
+        "score",
+        super::selftest::score_line(&selftest.score),
+    ));
+    for r in &selftest.faults {
+        let status = match (&r.error, r.named(), r.caught()) {
+            (Some(e), _, _) => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+                s.set_message(e.as_str()).set_type("error");
+                s
+            }
+            (None, true, _) => TestCaseStatus::success(),
+            (None, false, caught) => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                let message = if caught {
+                    format!(
+                        "caught by {} scenario(s), none naming {}",
+                        r.caught_by.len(),
+                        r.breaks
+                    )
+                } else {
+                    "no scenario failed".to_owned()
+                };
+                s.set_message(message)
+                    .set_type(if caught { "not-named" } else { "missed" })
+                    .set_description(r.description.as_str());
+                s
+            }
+        };
+        let mut case = TestCase::new(r.fault.as_str(), status);
+        case.set_classname(format!("selftest.{}", r.area))
+            .set_time(Duration::from_millis(r.duration_ms));
+        if !r.named_by.is_empty() {
+            case.set_system_out(format!("named by: {}", r.named_by.join(", ")));
+        }
+        suite.add_test_case(case);
+    }
+    suite.set_time(Duration::from_millis(selftest.duration_ms));
+    suite
 }
 
 fn test_case(o: &ScenarioOutcome, strict: bool) -> TestCase {

@@ -61,3 +61,38 @@ pub fn line_of(file: &Path, after: &str, needle: &str) -> usize {
         .map(|(i, _)| i + 1)
         .expect("needle line")
 }
+
+/// The first of `names` that runs with `--version`, or a panic naming the package.
+pub fn tool(names: &[&str], package: &str) -> PathBuf {
+    for name in names {
+        let found = Command::new(name)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if found {
+            return PathBuf::from(name);
+        }
+    }
+    panic!(
+        "{} not found: install Debian's `{package}` (`.ci/run` does: apt-get install -y {package})",
+        names.join(" or ")
+    );
+}
+
+/// Validates `xml` against the JUnit schema in tests/fixtures; the error is xmllint's output.
+pub fn validate_junit(xml: &Path) -> Result<(), String> {
+    let xmllint = tool(&["xmllint"], "libxml2-utils");
+    let xsd = root().join("tests/fixtures/junit/junit-10.xsd");
+    let out = Command::new(xmllint)
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&xsd)
+        .arg(xml)
+        .output()
+        .expect("xmllint runs");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(text(&out))
+    }
+}
