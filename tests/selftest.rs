@@ -237,6 +237,12 @@ fn the_command_reports_the_score_in_json_and_markdown() {
     );
     let md = std::fs::read_to_string(reports.path().join("report.md")).expect("report.md");
     assert!(md.contains("## Self-test: mutation score"), "{md}");
+    let html = std::fs::read_to_string(reports.path().join("report.html")).expect("report.html");
+    assert!(
+        html.contains("<section id=\"selftest\">")
+            && html.contains("<td><code>gap-accepted</code></td><td>Fragment</td><td>status</td>"),
+        "{html}"
+    );
     let junit = reports.path().join("junit.xml");
     validate_junit(&junit).expect("junit.xml fits the JUnit schema");
     let xml = std::fs::read_to_string(&junit).expect("junit.xml");

@@ -8,6 +8,7 @@ use super::summary::{self, Counts, Row, VERDICTS};
 use crate::outcome::{BaselineState, ScenarioOutcome, StepOutcome};
 use crate::render::{failure_text, mismatch_line, verdict_word};
 use crate::requirements::coverage_totals;
+use crate::selftest::Selftest;
 use std::fmt::Write;
 
 const STYLE: &str = "
@@ -28,6 +29,16 @@ details.problem.warn{border-left-color:#e0a800}details.step{margin-left:1rem}
 
 /// The HTML text of a run.
 pub fn render(report: &RunReport) -> String {
+    render_page(report, None)
+}
+
+/// The HTML text of a self-test's control run, with the mutation score and a row
+/// per fault before the scenarios.
+pub fn render_selftest(report: &RunReport, selftest: &Selftest) -> String {
+    render_page(report, Some(selftest))
+}
+
+fn render_page(report: &RunReport, selftest: Option<&Selftest>) -> String {
     let outcomes = report.outcomes;
     let mut h = String::new();
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
@@ -155,6 +166,9 @@ pub fn render(report: &RunReport) -> String {
         h.push_str("</section>\n");
     }
 
+    if let Some(selftest) = selftest {
+        selftest_section(&mut h, selftest);
+    }
     let _ = writeln!(
         h,
         "<section id=\"scenarios\">\n<h2>All scenarios ({})</h2>",
@@ -185,6 +199,35 @@ pub fn render(report: &RunReport) -> String {
     }
     h.push_str("</section>\n</body>\n</html>\n");
     h
+}
+
+/// The self-test: its score, then a row per fault.
+fn selftest_section(h: &mut String, selftest: &Selftest) {
+    let _ = writeln!(
+        h,
+        "<section id=\"selftest\">\n<h2>Self-test: mutation score</h2>\n<p>{} (profile {}, {} scenarios per run)</p>",
+        esc(&super::selftest::score_line(&selftest.score)),
+        esc(&selftest.profile),
+        selftest.scenarios
+    );
+    h.push_str("<table>\n<tr><th>Fault</th><th>Area</th><th>Breaks</th><th>Caught by</th><th>Named by</th></tr>\n");
+    for r in &selftest.faults {
+        let named = match (&r.error, r.named(), r.caught()) {
+            (Some(e), _, _) => format!("error: {}", esc(e)),
+            (None, true, _) => esc(&super::selftest::listed(&r.named_by)),
+            (None, false, true) => "<strong>not named</strong>".to_owned(),
+            (None, false, false) => "<strong>not caught</strong>".to_owned(),
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{named}</td></tr>",
+            esc(&r.fault),
+            esc(&r.area),
+            esc(&r.breaks),
+            r.caught_by.len()
+        );
+    }
+    h.push_str("</table>\n</section>\n");
 }
 
 /// Known deviations (closed: not this run's news) and baseline entries that can go.

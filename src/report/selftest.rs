@@ -1,6 +1,6 @@
 //! The self-test's reports: a line per fault on the console, and a "Self-test"
-//! section added to `report.md`, `results.json` and `junit.xml` (whose scenarios are
-//! the control run).
+//! section added to `report.md`, `report.html`, `results.json` and `junit.xml` (whose
+//! scenarios are the control run).
 
 use super::RunReport;
 use super::markdown::text;
@@ -98,7 +98,7 @@ pub fn markdown(selftest: &Selftest) -> String {
 }
 
 /// Writes the usual reports of the control run, with the self-test added to
-/// `results.json`, `report.md` and `junit.xml`.
+/// `results.json`, `report.md`, `report.html` and `junit.xml`.
 pub fn write_all(dir: &Path, run: &SelftestRun) -> (Vec<String>, Vec<String>) {
     let report = RunReport {
         outcomes: &run.control,
@@ -117,10 +117,12 @@ pub fn write_all(dir: &Path, run: &SelftestRun) -> (Vec<String>, Vec<String>) {
     let json = super::json::selftest_json(&run.control, &run.target, &run.summary)
         .map_err(|e| format!("cannot encode results: {e}"));
     let junit = super::junit::selftest_xml(&report, &run.summary);
+    let html = super::html::render_selftest(&report, &run.summary);
     for result in [
         json.and_then(|text| super::write_atomic(dir, "results.json", &text)),
         super::write_atomic(dir, "report.md", &markdown),
         junit.and_then(|text| super::write_atomic(dir, "junit.xml", &text)),
+        super::write_atomic(dir, "report.html", &html),
     ] {
         match result {
             Ok(path) if !written.contains(&path) => written.push(path),
