@@ -171,7 +171,7 @@ fn run(args: RunArgs) -> u8 {
     if let Err(code) = check_url("--target", args.target.as_deref()) {
         return code;
     }
-    let tls = match tls_client(&args.tls) {
+    let tls = match tls_client(&args.tls, &[args.target.as_deref()]) {
         Ok(tls) => tls,
         Err(code) => return code,
     };
@@ -395,7 +395,10 @@ fn diff(args: &crate::cli::DiffArgs) -> u8 {
             return code;
         }
     }
-    let tls = match tls_client(&args.tls) {
+    let tls = match tls_client(
+        &args.tls,
+        &[Some(args.target.as_str()), args.against.as_deref()],
+    ) {
         Ok(tls) => tls,
         Err(code) => return code,
     };
@@ -486,12 +489,24 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, u8> {
         })
 }
 
-/// The TLS client of `--ca-cert` / `--insecure`, or the exit code of a bad CA file.
-pub fn tls_client(args: &crate::cli::TlsArgs) -> Result<crate::run::TlsClient, u8> {
+/// The TLS client of `--ca-cert` / `--insecure`, or the exit code of a bad CA file
+/// or, when one of `urls` is https, of a machine with no certificate to trust.
+pub fn tls_client(
+    args: &crate::cli::TlsArgs,
+    urls: &[Option<&str>],
+) -> Result<crate::run::TlsClient, u8> {
     let client = args.client().map_err(|e| {
         eprintln!("error: {e}");
         exit::INVALID
     })?;
+    let https = urls
+        .iter()
+        .flatten()
+        .any(|u| u.trim().to_ascii_lowercase().starts_with("https://"));
+    if https && let Err(e) = client.ready() {
+        eprintln!("error: {e}");
+        return Err(exit::INVALID);
+    }
     if client.is_insecure() {
         eprintln!("warning: --insecure: https targets' certificates are not checked");
     }

@@ -201,6 +201,49 @@ async fn a_self_signed_ca_certificate_given_with_ca_cert_is_trusted_as_the_serve
     )
     .await;
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    // The pin settles trust, not the name: the certificate names 127.0.0.1 only.
+    let port = server.local_addr().port();
+    let by_name = format!("https://localhost:{port}/");
+    let out = run(
+        strings(&[
+            "run",
+            "--target",
+            &by_name,
+            "--packet",
+            "ping",
+            "--ca-cert",
+            &cert,
+        ]),
+        reports.path(),
+    )
+    .await;
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{all}");
+    assert!(all.contains("not valid for name"), "{all}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_certificate_to_trust_is_a_setup_error_not_an_unreachable_target() {
+    let certificate = Certificate::new();
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = https_server(&certificate, root.path()).await;
+    let reports = tempfile::tempdir().expect("tempdir");
+    // rustls-native-certs reads these instead of the system's store.
+    let env = vec![
+        ("SSL_CERT_FILE", "/nonexistent/bitspec-ca.pem".to_owned()),
+        ("SSL_CERT_DIR", "/nonexistent/bitspec-certs".to_owned()),
+    ];
+    let out = run_env(
+        strings(&["run", "--target", &server.base_url(), "--packet", "ping"]),
+        env,
+        reports.path(),
+    )
+    .await;
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("no certificate to trust"), "{all}");
+    assert!(all.contains("--ca-cert"), "{all}");
     server.shutdown().await;
 }
 

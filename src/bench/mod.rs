@@ -77,7 +77,7 @@ pub fn run(args: &BenchArgs) -> u8 {
     if let Err(code) = crate::commands::check_url("--target", args.target.as_deref()) {
         return code;
     }
-    let tls = match crate::commands::tls_client(&args.tls) {
+    let tls = match crate::commands::tls_client(&args.tls, &[args.target.as_deref()]) {
         Ok(tls) => tls,
         Err(code) => return code,
     };

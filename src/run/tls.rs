@@ -12,16 +12,19 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
-use tokio_rustls::rustls::client::WebPkiServerVerifier;
 use tokio_rustls::rustls::client::danger::{
     HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
 };
+use tokio_rustls::rustls::client::{WebPkiServerVerifier, verify_server_name};
 use tokio_rustls::rustls::crypto::{
     CryptoProvider, verify_tls12_signature, verify_tls13_signature,
 };
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use tokio_rustls::rustls::{self, ClientConfig, DigitallySignedStruct, RootCertStore};
+use tokio_rustls::rustls::server::ParsedCertificate;
+use tokio_rustls::rustls::{
+    self, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore,
+};
 
 /// How the target's certificate is checked.
 #[derive(Debug, Clone, Default)]
@@ -64,6 +67,12 @@ impl TlsClient {
         })
     }
 
+    /// Builds the TLS settings now (reading the system's trust store), so a machine
+    /// with no certificate to trust is reported before the run, not as its target.
+    pub fn ready(&self) -> Result<(), String> {
+        self.config().map(drop)
+    }
+
     /// Whether certificates go unchecked.
     pub fn is_insecure(&self) -> bool {
         self.options.insecure
@@ -101,16 +110,14 @@ impl TlsClient {
                     .with_custom_certificate_verifier(Arc::new(AcceptAnything(provider)))
                     .with_no_client_auth()
             } else {
-                let webpki = WebPkiServerVerifier::builder_with_provider(
-                    Arc::new(self.roots()),
-                    provider,
-                )
-                .build()
-                .map_err(|e| {
-                    format!(
-                        "TLS: no certificate to trust ({e}): give --ca-cert FILE, or --insecure"
-                    )
-                })?;
+                let (roots, system) = self.roots();
+                let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                    .build()
+                    .map_err(|e| {
+                        format!(
+                            "TLS: no certificate to trust ({e}; the system's trust store: {system}): give --ca-cert FILE, or --insecure"
+                        )
+                    })?;
                 let verifier = TrustedOrPinned {
                     webpki,
                     pinned: Arc::clone(&self.extra_roots),
@@ -126,14 +133,19 @@ impl TlsClient {
         made.clone()
     }
 
-    /// The system's trust store and the `--ca-cert` certificates. Unreadable
-    /// system certificates are skipped: the handshake error then says what to do.
-    fn roots(&self) -> RootCertStore {
+    /// The system's trust store and the `--ca-cert` certificates, and what was
+    /// found in the system's (unreadable certificates are skipped: the handshake
+    /// error then says what to do).
+    fn roots(&self) -> (RootCertStore, String) {
         let mut roots = RootCertStore::empty();
         let system = rustls_native_certs::load_native_certs();
-        roots.add_parsable_certificates(system.certs);
+        let (found, _) = roots.add_parsable_certificates(system.certs);
         roots.add_parsable_certificates(self.extra_roots.iter().cloned());
-        roots
+        let summary = match system.errors.first() {
+            Some(e) => format!("{found} certificates, {e}"),
+            None => format!("{found} certificates"),
+        };
+        (roots, summary)
     }
 
     /// A handshake error with the way out when it is about trust.
@@ -160,6 +172,7 @@ fn pem_message(e: &rustls::pki_types::pem::Error) -> String {
 /// of the `--ca-cert` certificates. A self-signed certificate made with `openssl req
 /// -x509` is marked as a CA, which webpki refuses as a server's own certificate
 /// (`CaUsedAsEndEntity`); the user who hands it over trusts it as it is, as curl does.
+/// The server's name is still checked; its dates only when webpki got to them.
 #[derive(Debug)]
 struct TrustedOrPinned {
     webpki: Arc<WebPkiServerVerifier>,
@@ -182,13 +195,19 @@ impl ServerCertVerifier for TrustedOrPinned {
             ocsp_response,
             now,
         );
+        let pinned = || {
+            self.pinned
+                .iter()
+                .any(|p| p.as_ref() == end_entity.as_ref())
+        };
         match checked {
-            Err(_)
-                if self
-                    .pinned
-                    .iter()
-                    .any(|p| p.as_ref() == end_entity.as_ref()) =>
-            {
+            // Trust is what the pin settles: an unknown issuer, or a CA used as a
+            // server's certificate. A wrong name or date webpki reported still
+            // counts, and the name is checked here too (webpki stops at the CA
+            // error before it looks at the name).
+            Err(rustls::Error::InvalidCertificate(e)) if !still_refused(&e) && pinned() => {
+                let parsed = ParsedCertificate::try_from(end_entity)?;
+                verify_server_name(&parsed, server_name)?;
                 Ok(ServerCertVerified::assertion())
             }
             other => other,
@@ -216,6 +235,23 @@ impl ServerCertVerifier for TrustedOrPinned {
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.webpki.supported_verify_schemes()
     }
+}
+
+/// Certificate errors that a pinned certificate does not excuse (curl too keeps
+/// checking the dates and names of a certificate it was told to trust).
+fn still_refused(error: &CertificateError) -> bool {
+    matches!(
+        error,
+        CertificateError::Expired
+            | CertificateError::ExpiredContext { .. }
+            | CertificateError::NotValidYet
+            | CertificateError::NotValidYetContext { .. }
+            | CertificateError::NotValidForName
+            | CertificateError::NotValidForNameContext { .. }
+            | CertificateError::Revoked
+            | CertificateError::BadSignature
+            | CertificateError::BadEncoding
+    )
 }
 
 /// `--insecure`: any certificate for any name, but signatures are still checked
