@@ -68,24 +68,29 @@ async fn https_server(certificate: &Certificate, root: &Path) -> bitspec_server:
 }
 
 /// `bitspec` with `args`, run off the async runtime that serves the target.
-async fn run(args: Vec<String>, reports: &Path) -> Output {
-    run_env(args, Vec::new(), reports).await
+async fn run(args: &[&str], reports: &Path) -> Output {
+    run_env(args, &[], reports).await
 }
 
 /// [`run`] with environment variables.
-async fn run_env(args: Vec<String>, env: Vec<(&'static str, String)>, reports: &Path) -> Output {
+async fn run_env(args: &[&str], env: &[(&str, &str)], reports: &Path) -> Output {
+    let owned = |s: &&str| (*s).to_owned();
+    let args: Vec<String> = args.iter().map(owned).collect();
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (owned(k), owned(v))).collect();
     let reports = reports.to_path_buf();
     tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         bitspec_env(&args, &env, &reports)
     })
     .await
     .expect("bitspec ran")
 }
 
-fn strings(parts: &[&str]) -> Vec<String> {
-    parts.iter().map(|s| (*s).to_owned()).collect()
+/// `bitspec run --packet ping` against `target`, with `extra` options.
+async fn ping(target: &str, extra: &[&str], reports: &Path) -> Output {
+    let args = [&["run", "--target", target, "--packet", "ping"], extra].concat();
+    run(&args, reports).await
 }
 
 fn results(reports: &Path) -> serde_json::Value {
@@ -102,20 +107,17 @@ async fn the_whole_suite_passes_over_https_with_the_ca_trusted() {
     let server = https_server(&certificate, root.path()).await;
     let reports = tempfile::tempdir().expect("tempdir");
     let cert = certificate.cert().display().to_string();
-    let out = run(
-        strings(&[
-            "run",
-            "--target",
-            &server.base_url(),
-            "--profile",
-            "reference",
-        ])
-        .into_iter()
-        .chain(strings(&["--ca-cert", &cert]))
-        .collect(),
-        reports.path(),
-    )
-    .await;
+    let target = server.base_url();
+    let args = [
+        "run",
+        "--target",
+        &target,
+        "--profile",
+        "reference",
+        "--ca-cert",
+        &cert,
+    ];
+    let out = run(&args, reports.path()).await;
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
     let json = results(reports.path());
@@ -137,7 +139,7 @@ async fn an_untrusted_certificate_stops_the_run_once_and_insecure_skips_the_chec
     let reports = tempfile::tempdir().expect("tempdir");
     let target = server.base_url();
     let out = run(
-        strings(&["run", "--target", &target, "--id", "ping-ack"]),
+        &["run", "--target", &target, "--id", "ping-ack"],
         reports.path(),
     )
     .await;
@@ -149,11 +151,7 @@ async fn an_untrusted_certificate_stops_the_run_once_and_insecure_skips_the_chec
         "{all}"
     );
 
-    let out = run(
-        strings(&["run", "--target", &target, "--insecure", "--packet", "ping"]),
-        reports.path(),
-    )
-    .await;
+    let out = ping(&target, &["--insecure"], reports.path()).await;
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert!(all.contains("not checked"), "the run warns: {all}");
@@ -170,53 +168,17 @@ async fn a_self_signed_ca_certificate_given_with_ca_cert_is_trusted_as_the_serve
     let reports = tempfile::tempdir().expect("tempdir");
     let cert = certificate.cert().display().to_string();
     let target = server.base_url();
-    let out = run(
-        strings(&[
-            "run",
-            "--target",
-            &target,
-            "--packet",
-            "ping",
-            "--ca-cert",
-            &cert,
-        ]),
-        reports.path(),
-    )
-    .await;
+    let out = ping(&target, &["--ca-cert", &cert], reports.path()).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // Another certificate pinned: still refused.
     let other = Certificate::ca_flagged();
     let other = other.cert().display().to_string();
-    let out = run(
-        strings(&[
-            "run",
-            "--target",
-            &target,
-            "--packet",
-            "ping",
-            "--ca-cert",
-            &other,
-        ]),
-        reports.path(),
-    )
-    .await;
+    let out = ping(&target, &["--ca-cert", &other], reports.path()).await;
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     // The pin settles trust, not the name: the certificate names 127.0.0.1 only.
     let port = server.local_addr().port();
     let by_name = format!("https://localhost:{port}/");
-    let out = run(
-        strings(&[
-            "run",
-            "--target",
-            &by_name,
-            "--packet",
-            "ping",
-            "--ca-cert",
-            &cert,
-        ]),
-        reports.path(),
-    )
-    .await;
+    let out = ping(&by_name, &["--ca-cert", &cert], reports.path()).await;
     let all = text(&out);
     assert_eq!(out.status.code(), Some(3), "{all}");
     assert!(all.contains("not valid for name"), "{all}");
@@ -230,16 +192,13 @@ async fn no_certificate_to_trust_is_a_setup_error_not_an_unreachable_target() {
     let server = https_server(&certificate, root.path()).await;
     let reports = tempfile::tempdir().expect("tempdir");
     // rustls-native-certs reads these instead of the system's store.
-    let env = vec![
-        ("SSL_CERT_FILE", "/nonexistent/bitspec-ca.pem".to_owned()),
-        ("SSL_CERT_DIR", "/nonexistent/bitspec-certs".to_owned()),
+    let env = [
+        ("SSL_CERT_FILE", "/nonexistent/bitspec-ca.pem"),
+        ("SSL_CERT_DIR", "/nonexistent/bitspec-certs"),
     ];
-    let out = run_env(
-        strings(&["run", "--target", &server.base_url(), "--packet", "ping"]),
-        env,
-        reports.path(),
-    )
-    .await;
+    let target = server.base_url();
+    let args = ["run", "--target", &target, "--packet", "ping"];
+    let out = run_env(&args, &env, reports.path()).await;
     let all = text(&out);
     assert_eq!(out.status.code(), Some(2), "{all}");
     assert!(all.contains("no certificate to trust"), "{all}");
@@ -301,15 +260,10 @@ async fn the_fault_proxy_delivers_a_large_fragment_whole_over_tls() {
         &target,
         "--step-timeout",
         "10",
+        "--ca-cert",
+        &cert,
     ];
-    let out = run(
-        strings(&args)
-            .into_iter()
-            .chain(strings(&["--ca-cert", &cert]))
-            .collect(),
-        reports.path(),
-    )
-    .await;
+    let out = run(&args, reports.path()).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     server.shutdown().await;
 }
@@ -346,12 +300,9 @@ async fn insecure_can_be_set_from_the_environment_as_1_or_true() {
     let server = https_server(&certificate, root.path()).await;
     for (value, code) in [("1", 0), ("true", 0), ("0", 3), ("false", 3)] {
         let reports = tempfile::tempdir().expect("tempdir");
-        let out = run_env(
-            strings(&["run", "--id", "ping-ack", "--target", &server.base_url()]),
-            vec![("BITSPEC_INSECURE", value.to_owned())],
-            reports.path(),
-        )
-        .await;
+        let target = server.base_url();
+        let args = ["run", "--id", "ping-ack", "--target", &target];
+        let out = run_env(&args, &[("BITSPEC_INSECURE", value)], reports.path()).await;
         assert_eq!(
             out.status.code(),
             Some(code),
@@ -387,15 +338,18 @@ async fn the_bench_uploads_over_https() {
     let certificate = Certificate::new();
     let root = tempfile::tempdir().expect("tempdir");
     let server = https_server(&certificate, root.path()).await;
-    let args = strings(&["bench", "--target", &server.base_url(), "--sessions", "2"])
-        .into_iter()
-        .chain(strings(&["--size", "200K", "--fragment", "64K", "--json"]))
-        .chain(strings(&[
-            "--ca-cert",
-            &certificate.cert().display().to_string(),
-        ]))
-        .collect::<Vec<_>>();
-    let out = run(args, root.path()).await;
+    let (target, cert) = (server.base_url(), certificate.cert().display().to_string());
+    let args = [
+        "bench",
+        "--target",
+        &target,
+        "--sessions",
+        "2",
+        "--size",
+        "200K",
+    ];
+    let json = ["--fragment", "64K", "--json", "--ca-cert", &cert];
+    let out = run(&[&args[..], &json[..]].concat(), root.path()).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -414,11 +368,12 @@ async fn target_and_ca_can_come_from_the_environment() {
     let root = tempfile::tempdir().expect("tempdir");
     let server = https_server(&certificate, root.path()).await;
     let reports = tempfile::tempdir().expect("tempdir");
-    let env = vec![
-        ("BITSPEC_TARGET", server.base_url()),
-        ("BITSPEC_CA_CERT", certificate.cert().display().to_string()),
+    let (target, cert) = (server.base_url(), certificate.cert().display().to_string());
+    let env = [
+        ("BITSPEC_TARGET", target.as_str()),
+        ("BITSPEC_CA_CERT", cert.as_str()),
     ];
-    let out = run_env(strings(&["run", "--packet", "ping"]), env, reports.path()).await;
+    let out = run_env(&["run", "--packet", "ping"], &env, reports.path()).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     server.shutdown().await;
 }
