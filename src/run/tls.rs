@@ -104,29 +104,29 @@ impl TlsClient {
             let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
                 .with_safe_default_protocol_versions()
                 .map_err(|e| format!("TLS: {e}"))?;
-            let mut config = if self.options.insecure {
-                builder
-                    .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(AcceptAnything(provider)))
-                    .with_no_client_auth()
+            let trust = if self.options.insecure {
+                None
             } else {
                 let (roots, system) = self.roots();
-                let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-                    .build()
-                    .map_err(|e| {
-                        format!(
-                            "TLS: no certificate to trust ({e}; the system's trust store: {system}): give --ca-cert FILE, or --insecure"
-                        )
-                    })?;
-                let verifier = TrustedOrPinned {
+                let webpki = WebPkiServerVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    Arc::clone(&provider),
+                )
+                .build()
+                .map_err(|e| {
+                    format!(
+                        "TLS: no certificate to trust ({e}; the system's trust store: {system}): give --ca-cert FILE, or --insecure"
+                    )
+                })?;
+                Some(Trust {
                     webpki,
                     pinned: Arc::clone(&self.extra_roots),
-                };
-                builder
-                    .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(verifier))
-                    .with_no_client_auth()
+                })
             };
+            let mut config = builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(Verifier { provider, trust }))
+                .with_no_client_auth();
             config.alpn_protocols = vec![b"http/1.1".to_vec()];
             Ok(Arc::new(config))
         });
@@ -168,18 +168,28 @@ fn pem_message(e: &rustls::pki_types::pem::Error) -> String {
     }
 }
 
+/// How the server's certificate is checked; handshake signatures are always checked
+/// with the provider's algorithms (as webpki's verifier does), so even `--insecure`
+/// speaks real TLS.
+#[derive(Debug)]
+struct Verifier {
+    provider: Arc<CryptoProvider>,
+    /// `None` with `--insecure`: any certificate for any name.
+    trust: Option<Trust>,
+}
+
 /// The usual checks, and one more way in: a server certificate that is exactly one
 /// of the `--ca-cert` certificates. A self-signed certificate made with `openssl req
 /// -x509` is marked as a CA, which webpki refuses as a server's own certificate
 /// (`CaUsedAsEndEntity`); the user who hands it over trusts it as it is, as curl does.
 /// The server's name is still checked; its dates only when webpki got to them.
 #[derive(Debug)]
-struct TrustedOrPinned {
+struct Trust {
     webpki: Arc<WebPkiServerVerifier>,
     pinned: Arc<Vec<CertificateDer<'static>>>,
 }
 
-impl ServerCertVerifier for TrustedOrPinned {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -188,7 +198,10 @@ impl ServerCertVerifier for TrustedOrPinned {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let checked = self.webpki.verify_server_cert(
+        let Some(trust) = &self.trust else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        let checked = trust.webpki.verify_server_cert(
             end_entity,
             intermediates,
             server_name,
@@ -196,7 +209,8 @@ impl ServerCertVerifier for TrustedOrPinned {
             now,
         );
         let pinned = || {
-            self.pinned
+            trust
+                .pinned
                 .iter()
                 .any(|p| p.as_ref() == end_entity.as_ref())
         };
@@ -220,7 +234,8 @@ impl ServerCertVerifier for TrustedOrPinned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        verify_tls12_signature(message, cert, dss, algorithms)
     }
 
     fn verify_tls13_signature(
@@ -229,11 +244,14 @@ impl ServerCertVerifier for TrustedOrPinned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        verify_tls13_signature(message, cert, dss, algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.webpki.supported_verify_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -252,54 +270,4 @@ fn still_refused(error: &CertificateError) -> bool {
             | CertificateError::BadSignature
             | CertificateError::BadEncoding
     )
-}
-
-/// `--insecure`: any certificate for any name, but signatures are still checked
-/// so the handshake itself is real TLS.
-#[derive(Debug)]
-struct AcceptAnything(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnything {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
