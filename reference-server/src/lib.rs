@@ -125,10 +125,10 @@ pub async fn spawn(config: Config) -> Result<RunningServer, ServerError> {
         (Some(certificate), Some(key)) => Some(tls::server_config(certificate, key)?),
         _ => None,
     };
-    let scheme = if tls.is_some() { "https" } else { "http" };
     let mut shared = server::Shared::new(config)
         .map_err(|source| ServerError::Storage { path: root, source })?;
     shared.tls = tls;
+    let scheme = shared.scheme();
     let addr = shared.config.listen;
     let listener = tokio::net::TcpListener::bind(addr)
         .await

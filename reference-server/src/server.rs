@@ -95,6 +95,11 @@ impl Shared {
         Duration::from_secs(self.config.session_timeout)
     }
 
+    /// How long a request head (or, with HTTPS, the handshake) may take.
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs(self.config.header_read_timeout.max(1))
+    }
+
     pub fn body_idle(&self) -> Duration {
         Duration::from_secs(self.config.body_idle_timeout.max(1))
     }
@@ -153,7 +158,7 @@ async fn serve_https(
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
 ) {
-    let header_timeout = Duration::from_secs(shared.config.header_read_timeout.max(1));
+    let header_timeout = shared.header_timeout();
     let acceptor = TlsAcceptor::from(tls);
     match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
         Ok(Ok(stream)) => serve_http(stream, peer, shared, stop).await,
@@ -171,7 +176,7 @@ async fn serve_http<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let header_timeout = Duration::from_secs(shared.config.header_read_timeout.max(1));
+    let header_timeout = shared.header_timeout();
     let licence = shared.wide.try_take();
     let buffer = if licence.is_some() {
         WIDE_BUFFER

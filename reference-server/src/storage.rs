@@ -17,7 +17,7 @@ use bytes::Buf;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use crate::body_permits::{BodyPermits, Receiving};
+use crate::body_permits::{BodyPermits, Receiving, WRITE_BUFFER};
 
 /// Why a body could not be stored.
 #[derive(Debug, thiserror::Error)]
@@ -64,8 +64,7 @@ pub async fn append_body(
     permits: &BodyPermits,
     idle: Duration,
 ) -> Result<u64, BodyError> {
-    let mut file = file;
-    let result = copy_frames(body, skip, &mut file, permits, idle).await;
+    let result = copy_frames(body, skip, file, permits, idle).await;
     if let Err(BodyError::Storage(_)) = &result {
         // Best effort: give the space back; the bytes would be valid anyway.
         let _ = file.set_len(start);
@@ -80,7 +79,7 @@ pub const RELEASE_AFTER: Duration = Duration::from_millis(100);
 async fn copy_frames(
     mut body: Incoming,
     mut skip: u64,
-    file: &mut &std::fs::File,
+    mut file: &std::fs::File,
     permits: &BodyPermits,
     idle: Duration,
 ) -> Result<u64, BodyError> {
@@ -144,7 +143,7 @@ async fn copy_frames(
             }
         };
         let buffer = receiving.buffer();
-        let room = buffer.capacity().max(1);
+        let room = WRITE_BUFFER;
         if buffer.is_empty() && data.len() >= room / 2 {
             // A large frame (hyper's 64 KiB ones) goes out as it is: no copy.
             file.write_all(&data).map_err(BodyError::Storage)?;
@@ -164,7 +163,7 @@ async fn copy_frames(
 }
 
 /// Writes what the lent buffer holds and gives it back with its permit.
-fn give_back(file: &mut &std::fs::File, lent: &mut Option<Receiving>) -> Result<u64, BodyError> {
+fn give_back(file: &std::fs::File, lent: &mut Option<Receiving>) -> Result<u64, BodyError> {
     match lent.take() {
         Some(mut receiving) => flush(file, receiving.buffer()),
         None => Ok(0),
@@ -172,7 +171,7 @@ fn give_back(file: &mut &std::fs::File, lent: &mut Option<Receiving>) -> Result<
 }
 
 /// Writes out and empties `buffer`.
-fn flush(file: &mut &std::fs::File, buffer: &mut Vec<u8>) -> Result<u64, BodyError> {
+fn flush(mut file: &std::fs::File, buffer: &mut Vec<u8>) -> Result<u64, BodyError> {
     file.write_all(buffer).map_err(BodyError::Storage)?;
     let n = buffer.len() as u64;
     buffer.clear();
