@@ -168,10 +168,7 @@ fn run(args: RunArgs) -> u8 {
                 return exit::INVALID;
             }
         };
-    if let Err(code) = check_url("--target", args.target.as_deref()) {
-        return code;
-    }
-    let tls = match tls_client(&args.tls, &[args.target.as_deref()]) {
+    let tls = match targets_and_tls(&args.tls, &[("--target", args.target.as_deref())]) {
         Ok(tls) => tls,
         Err(code) => return code,
     };
@@ -387,18 +384,11 @@ fn diff(args: &crate::cli::DiffArgs) -> u8 {
         Ok(r) => r,
         Err(code) => return code,
     };
-    for (flag, url) in [
+    let urls = [
         ("--target", Some(args.target.as_str())),
         ("--against", args.against.as_deref()),
-    ] {
-        if let Err(code) = check_url(flag, url) {
-            return code;
-        }
-    }
-    let tls = match tls_client(
-        &args.tls,
-        &[Some(args.target.as_str()), args.against.as_deref()],
-    ) {
+    ];
+    let tls = match targets_and_tls(&args.tls, &urls) {
         Ok(tls) => tls,
         Err(code) => return code,
     };
@@ -489,20 +479,29 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, u8> {
         })
 }
 
-/// The TLS client of `--ca-cert` / `--insecure`, or the exit code of a bad CA file
-/// or, when one of `urls` is https, of a machine with no certificate to trust.
-pub fn tls_client(
+/// Checks the target URLs (`(flag, url)`; an unusable one is bad input, exit 2,
+/// not an unreachable target, exit 3) and makes the TLS client of `--ca-cert` /
+/// `--insecure`: a bad CA file, or a machine with no certificate to trust when a
+/// target is https, is exit 2 too, before anything is sent.
+pub fn targets_and_tls(
     args: &crate::cli::TlsArgs,
-    urls: &[Option<&str>],
+    urls: &[(&str, Option<&str>)],
 ) -> Result<crate::run::TlsClient, u8> {
+    let mut https = false;
+    for (flag, url) in urls {
+        match url.map(crate::raw::request::endpoint) {
+            Some(Err(e)) => {
+                eprintln!("error: {flag}: {e}");
+                return Err(exit::INVALID);
+            }
+            Some(Ok(endpoint)) => https |= endpoint.tls.is_some(),
+            None => {}
+        }
+    }
     let client = args.client().map_err(|e| {
         eprintln!("error: {e}");
         exit::INVALID
     })?;
-    let https = urls
-        .iter()
-        .flatten()
-        .any(|u| u.trim().to_ascii_lowercase().starts_with("https://"));
     if https && let Err(e) = client.ready() {
         eprintln!("error: {e}");
         return Err(exit::INVALID);
@@ -511,15 +510,4 @@ pub fn tls_client(
         eprintln!("warning: --insecure: https targets' certificates are not checked");
     }
     Ok(client)
-}
-
-/// An unusable URL is bad input (exit 2), not an unreachable target (exit 3).
-pub fn check_url(flag: &str, url: Option<&str>) -> Result<(), u8> {
-    match url.map(crate::raw::request::endpoint) {
-        Some(Err(e)) => {
-            eprintln!("error: {flag}: {e}");
-            Err(exit::INVALID)
-        }
-        _ => Ok(()),
-    }
 }

@@ -6,7 +6,7 @@
 //! [`http_body::Body`] the connection pulls chunk by chunk.
 
 use super::body::{FileRange, Finished};
-use crate::run::TlsClient;
+use crate::run::{Stream, TlsClient};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Either, Empty};
@@ -29,33 +29,14 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// Parses an `http://` or `https://` base URL.
+    /// Parses an `http://` or `https://` base URL, as the runner does.
     pub fn parse(url: &str, tls: &TlsClient) -> Result<Endpoint, String> {
-        let uri: http::Uri = url
-            .parse()
-            .map_err(|e| format!("invalid target URL {url:?}: {e}"))?;
-        let https = match uri.scheme_str() {
-            Some("http") => false,
-            Some("https") => true,
-            _ => return Err(format!("the bench speaks http and https only, not {url:?}")),
-        };
-        let authority = uri
-            .authority()
-            .ok_or_else(|| format!("no host in {url:?}"))?;
-        let host = authority.host();
-        let authority = match authority.port_u16() {
-            Some(_) => authority.to_string(),
-            None => format!("{host}:{}", if https { 443 } else { 80 }),
-        };
-        let path = uri.path().trim_end_matches('/');
-        let name = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
+        let endpoint = crate::raw::request::endpoint(url)?;
+        let path = endpoint.target.split('?').next().unwrap_or("/");
         Ok(Endpoint {
-            authority,
-            base_path: format!("{path}/"),
-            tls: https.then(|| (name, tls.clone())),
+            authority: endpoint.address,
+            base_path: format!("{}/", path.trim_end_matches('/')),
+            tls: endpoint.tls.map(|name| (name, tls.clone())),
         })
     }
 }
@@ -94,19 +75,13 @@ pub struct Ack {
 
 impl Conn {
     pub async fn open(endpoint: &Endpoint, timeout: Duration) -> Result<Conn, String> {
-        let stream = tokio::time::timeout(
-            timeout,
-            tokio::net::TcpStream::connect(endpoint.authority.as_str()),
-        )
-        .await
-        .map_err(|_| format!("connect to {} timed out", endpoint.authority))?
-        .map_err(|e| format!("cannot connect to {}: {e}", endpoint.authority))?;
-        // Acks are tiny and latency is measured: do not let Nagle delay the head.
-        let _ = stream.set_nodelay(true);
-        let sender = match &endpoint.tls {
-            None => handshake(stream).await?,
-            Some((name, client)) => handshake(client.connect(stream, name, timeout).await?).await?,
-        };
+        // Acks are tiny and latency is measured: Stream::open disables Nagle.
+        let tls = endpoint
+            .tls
+            .as_ref()
+            .map(|(name, client)| (client, name.as_str()));
+        let stream = Stream::open(&endpoint.authority, tls, timeout).await?;
+        let sender = handshake(stream).await?;
         Ok(Conn {
             sender,
             host: endpoint.authority.clone(),

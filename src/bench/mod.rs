@@ -74,10 +74,8 @@ pub fn run(args: &BenchArgs) -> u8 {
         eprintln!("error: --sessions and --fragment must be positive");
         return exit::INVALID;
     }
-    if let Err(code) = crate::commands::check_url("--target", args.target.as_deref()) {
-        return code;
-    }
-    let tls = match crate::commands::tls_client(&args.tls, &[args.target.as_deref()]) {
+    let urls = [("--target", args.target.as_deref())];
+    let tls = match crate::commands::targets_and_tls(&args.tls, &urls) {
         Ok(tls) => tls,
         Err(code) => return code,
     };

@@ -35,11 +35,10 @@ impl FaultProxy {
     /// TLS handshake fails, is an error here, with its cause, not a silent close.
     pub async fn start(
         upstream: &str,
-        tls: Option<(TlsClient, String)>,
+        tls: Option<(&TlsClient, &str)>,
         fault: Fault,
         connect_timeout: Duration,
     ) -> Result<FaultProxy, String> {
-        let tls = tls.as_ref().map(|(client, name)| (client, name.as_str()));
         let server = Stream::open(upstream, tls, connect_timeout).await?;
         let listener = TcpListener::bind("127.0.0.1:0")
             .await

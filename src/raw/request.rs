@@ -48,9 +48,8 @@ pub fn endpoint(url: &str) -> Result<Endpoint, String> {
     let host = parsed
         .host_str()
         .ok_or_else(|| format!("URL {url:?} has no host"))?;
-    let port = parsed
-        .port_or_known_default()
-        .unwrap_or(if https { 443 } else { 80 });
+    // Always Some for http and https, the only schemes let through.
+    let port = parsed.port_or_known_default().unwrap_or(80);
     let tls = https.then(|| {
         host.trim_start_matches('[')
             .trim_end_matches(']')

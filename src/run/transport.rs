@@ -128,7 +128,7 @@ impl Connection {
         let mut proxy = None;
         if let Some(fault) = fault {
             self.wire = None;
-            let tls = request.tls.clone().map(|name| (self.tls.clone(), name));
+            let tls = request.tls.as_deref().map(|name| (&self.tls, name));
             match FaultProxy::start(&request.address, tls, fault.clone(), self.connect_timeout)
                 .await
             {
