@@ -12,9 +12,8 @@ use crate::outcome::{Mismatch, ScenarioOutcome, Verdict};
 use crate::profile::Profile;
 use crate::run::{RunOptions, run_all};
 use crate::scenario::Scenario;
-use crate::target::Target;
+use crate::target::{Target, reference_config, start_example_app};
 use bitspec_server::Fault;
-use bitspec_server::example_app::ExampleApp;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -25,6 +24,8 @@ use std::time::{Duration, Instant};
 pub struct SelftestOptions {
     /// The profile of the reference server (its configuration and capabilities).
     pub profile: Profile,
+    /// The reference server's configuration for the profile, read once.
+    pub config: bitspec_server::Config,
     /// The faults to inject, one server each.
     pub faults: Vec<Fault>,
     /// Scenarios at once within one run.
@@ -37,9 +38,9 @@ pub struct SelftestOptions {
 
 impl SelftestOptions {
     /// Every fault that can show on the reference server configured as `profile`
-    /// says (see [`applicable`]), with bounds fit for two cores.
+    /// says (see [`SelftestOptions::applicable`]), with bounds fit for two cores.
     pub fn new(profile: Profile) -> Result<SelftestOptions, String> {
-        let config = server_config(&profile)?;
+        let config = reference_config(&profile)?;
         let faults = Fault::ALL
             .iter()
             .copied()
@@ -47,6 +48,7 @@ impl SelftestOptions {
             .collect();
         Ok(SelftestOptions {
             profile,
+            config,
             faults,
             jobs: 4,
             parallel: 2,
@@ -56,15 +58,17 @@ impl SelftestOptions {
     }
 }
 
-/// Whether `fault` can show on the reference server configured as `profile` says:
-/// the error says what that configuration lacks (accounts, a host id, upload-reply...).
-pub fn applicable(fault: Fault, profile: &Profile) -> Result<(), String> {
-    match fault.hidden_by(&server_config(profile)?) {
-        Some(needs) => Err(format!(
-            "fault `{fault}` cannot show on the server of profile `{}`: it needs {needs}",
-            profile.name
-        )),
-        None => Ok(()),
+impl SelftestOptions {
+    /// Whether `fault` can show on the server of these options: the error says
+    /// what its configuration lacks (accounts, a host id, upload-reply...).
+    pub fn applicable(&self, fault: Fault) -> Result<(), String> {
+        match fault.hidden_by(&self.config) {
+            Some(needs) => Err(format!(
+                "fault `{fault}` cannot show on the server of profile `{}`: it needs {needs}",
+                self.profile.name
+            )),
+            None => Ok(()),
+        }
     }
 }
 
@@ -94,6 +98,29 @@ impl FaultResult {
     pub fn named(&self) -> bool {
         !self.named_by.is_empty()
     }
+
+    /// What the fault's run came to, the one classification every report uses.
+    pub fn state(&self) -> FaultState<'_> {
+        match &self.error {
+            Some(e) => FaultState::Error(e),
+            None if self.named() => FaultState::Named,
+            None if self.caught() => FaultState::NotNamed,
+            None => FaultState::Missed,
+        }
+    }
+}
+
+/// What a fault's run came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultState<'a> {
+    /// Its server could not be run; the reason.
+    Error(&'a str),
+    /// A failure named what the fault breaks.
+    Named,
+    /// Scenarios failed, none naming what it breaks.
+    NotNamed,
+    /// No scenario failed.
+    Missed,
 }
 
 /// The mutation score.
@@ -172,7 +199,8 @@ pub async fn run_selftest(
     on_fault: &(dyn Fn(&FaultResult) + Sync),
 ) -> Result<SelftestRun, String> {
     let started = Instant::now();
-    let (base, app) = base_config(&options.profile).await?;
+    let mut base = options.config.clone();
+    let app = start_example_app(&options.profile, &mut base).await?;
     let scenarios = Arc::new(runnable(scenarios, &options.profile));
     let control_target = Target::embedded_with(base.clone()).await?;
     let target = format!("{} (bundled reference server)", control_target.base_url);
@@ -226,32 +254,6 @@ pub async fn run_selftest(
             duration_ms: millis(started.elapsed()),
         },
     })
-}
-
-/// The reference server's configuration for `profile`.
-fn server_config(profile: &Profile) -> Result<bitspec_server::Config, String> {
-    match &profile.reference_server_config {
-        Some(path) => bitspec_server::Config::load(path)
-            .map_err(|e| format!("profile `{}`: {e}", profile.name)),
-        None => Ok(bitspec_server::Config::default()),
-    }
-}
-
-/// The reference server's configuration for `profile`, and the example server
-/// application it notifies when the profile is an upload-reply one (one for all
-/// the servers: it keeps no state between notifications).
-async fn base_config(
-    profile: &Profile,
-) -> Result<(bitspec_server::Config, Option<ExampleApp>), String> {
-    let mut config = server_config(profile)?;
-    if !profile.reference_example_app {
-        return Ok((config, None));
-    }
-    let app = bitspec_server::example_app::spawn(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .map_err(|e| format!("cannot start the example server application: {e}"))?;
-    config.notification_url = Some(app.base_url());
-    Ok((config, Some(app)))
 }
 
 async fn run_suite(

@@ -4,7 +4,7 @@
 use crate::cli::SelectArgs;
 use crate::exit;
 use crate::report::selftest::{fault_line, score_line, write_all};
-use crate::selftest::{SelftestOptions, applicable, run_selftest};
+use crate::selftest::{SelftestOptions, run_selftest};
 use crate::target::resolve_profile;
 use bitspec_server::Fault;
 use clap::Args;
@@ -68,7 +68,7 @@ pub fn command(args: &SelftestArgs) -> u8 {
     };
     if !args.faults.is_empty() {
         for fault in &args.faults {
-            if let Err(e) = applicable(*fault, &options.profile) {
+            if let Err(e) = options.applicable(*fault) {
                 eprintln!("error: {e}");
                 return exit::INVALID;
             }

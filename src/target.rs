@@ -37,20 +37,8 @@ impl Target {
 
     /// The reference server configured as `profile` says (its `reference_server_config`).
     pub async fn embedded_for(profile: &Profile) -> Result<Target, String> {
-        let mut config = match &profile.reference_server_config {
-            Some(path) => bitspec_server::Config::load(path)
-                .map_err(|e| format!("profile `{}`: {e}", profile.name))?,
-            None => bitspec_server::Config::default(),
-        };
-        let mut app = None;
-        if profile.reference_example_app {
-            let started =
-                bitspec_server::example_app::spawn(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
-                    .await
-                    .map_err(|e| format!("cannot start the example server application: {e}"))?;
-            config.notification_url = Some(started.base_url());
-            app = Some(started);
-        }
+        let mut config = reference_config(profile)?;
+        let app = start_example_app(profile, &mut config).await?;
         let mut target = Self::embedded_with(config).await?;
         target.example_app = app;
         Ok(target)
@@ -95,6 +83,32 @@ impl Target {
             drop(dir);
         }
     }
+}
+
+/// The bundled server's configuration for `profile`: its `reference_server_config`,
+/// or the defaults.
+pub fn reference_config(profile: &Profile) -> Result<bitspec_server::Config, String> {
+    match &profile.reference_server_config {
+        Some(path) => bitspec_server::Config::load(path)
+            .map_err(|e| format!("profile `{}`: {e}", profile.name)),
+        None => Ok(bitspec_server::Config::default()),
+    }
+}
+
+/// Starts the example server application when `profile` needs it (upload-reply)
+/// and points `config` at it; it keeps no state, so servers may share it.
+pub async fn start_example_app(
+    profile: &Profile,
+    config: &mut bitspec_server::Config,
+) -> Result<Option<bitspec_server::example_app::ExampleApp>, String> {
+    if !profile.reference_example_app {
+        return Ok(None);
+    }
+    let app = bitspec_server::example_app::spawn(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .map_err(|e| format!("cannot start the example server application: {e}"))?;
+    config.notification_url = Some(app.base_url());
+    Ok(Some(app))
 }
 
 /// The folder of shipped profiles: `./profiles`, or the one beside the sources.

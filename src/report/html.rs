@@ -8,7 +8,7 @@ use super::summary::{self, Counts, Row, VERDICTS};
 use crate::outcome::{BaselineState, ScenarioOutcome, StepOutcome};
 use crate::render::{failure_text, mismatch_line, verdict_word};
 use crate::requirements::coverage_totals;
-use crate::selftest::Selftest;
+use crate::selftest::{FaultState, Selftest};
 use std::fmt::Write;
 
 const STYLE: &str = "
@@ -212,11 +212,11 @@ fn selftest_section(h: &mut String, selftest: &Selftest) {
     );
     h.push_str("<table>\n<tr><th>Fault</th><th>Area</th><th>Breaks</th><th>Caught by</th><th>Named by</th></tr>\n");
     for r in &selftest.faults {
-        let named = match (&r.error, r.named(), r.caught()) {
-            (Some(e), _, _) => format!("error: {}", esc(e)),
-            (None, true, _) => esc(&super::selftest::listed(&r.named_by)),
-            (None, false, true) => "<strong>not named</strong>".to_owned(),
-            (None, false, false) => "<strong>not caught</strong>".to_owned(),
+        let named = match r.state() {
+            FaultState::Error(e) => format!("error: {}", esc(e)),
+            FaultState::Named => esc(&super::selftest::listed(&r.named_by)),
+            FaultState::NotNamed => "<strong>not named</strong>".to_owned(),
+            FaultState::Missed => "<strong>not caught</strong>".to_owned(),
         };
         let _ = writeln!(
             h,

@@ -5,7 +5,7 @@
 use super::RunReport;
 use crate::outcome::{BaselineState, ScenarioOutcome, Verdict};
 use crate::render::{failure_text, mismatch_line};
-use crate::selftest::Selftest;
+use crate::selftest::{FaultState, Selftest};
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 use std::fmt::Write;
 use std::time::Duration;
@@ -85,14 +85,15 @@ fn fault_suite(selftest: &Selftest) -> TestSuite {
         super::selftest::score_line(&selftest.score),
     ));
     for r in &selftest.faults {
-        let status = match (&r.error, r.named(), r.caught()) {
-            (Some(e), _, _) => {
+        let status = match r.state() {
+            FaultState::Error(e) => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
-                s.set_message(e.as_str()).set_type("error");
+                s.set_message(e).set_type("error");
                 s
             }
-            (None, true, _) => TestCaseStatus::success(),
-            (None, false, caught) => {
+            FaultState::Named => TestCaseStatus::success(),
+            state => {
+                let caught = state == FaultState::NotNamed;
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                 let message = if caught {
                     format!(

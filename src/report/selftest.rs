@@ -4,7 +4,7 @@
 
 use super::RunReport;
 use super::markdown::text;
-use crate::selftest::{FaultResult, Score, Selftest, SelftestRun};
+use crate::selftest::{FaultResult, FaultState, Score, Selftest, SelftestRun};
 use std::fmt::Write;
 use std::path::Path;
 
@@ -13,15 +13,15 @@ const LISTED: usize = 3;
 
 /// One console line for a fault that has been run.
 pub fn fault_line(r: &FaultResult) -> String {
-    let state = match (r.caught(), r.named()) {
-        _ if r.error.is_some() => "ERROR ",
-        (true, true) => "named ",
-        (true, false) => "caught",
-        (false, _) => "MISSED",
+    let state = match r.state() {
+        FaultState::Error(_) => "ERROR ",
+        FaultState::Named => "named ",
+        FaultState::NotNamed => "caught",
+        FaultState::Missed => "MISSED",
     };
-    let detail = match &r.error {
-        Some(e) => e.clone(),
-        None => format!(
+    let detail = match r.state() {
+        FaultState::Error(e) => e.to_owned(),
+        _ => format!(
             "{} scenario(s) failed, {} name {}",
             r.caught_by.len(),
             r.named_by.len(),
@@ -77,11 +77,11 @@ pub fn markdown(selftest: &Selftest) -> String {
         "| Fault | Area | Breaks | Caught by | Named by |\n|---|---|---|---:|---|"
     );
     for r in &selftest.faults {
-        let named = match (&r.error, r.named(), r.caught()) {
-            (Some(e), _, _) => format!("error: {}", text(e)),
-            (None, true, _) => text(&listed(&r.named_by)),
-            (None, false, true) => "**not named**".into(),
-            (None, false, false) => "**not caught**".into(),
+        let named = match r.state() {
+            FaultState::Error(e) => format!("error: {}", text(e)),
+            FaultState::Named => text(&listed(&r.named_by)),
+            FaultState::NotNamed => "**not named**".into(),
+            FaultState::Missed => "**not caught**".into(),
         };
         let _ = writeln!(
             md,
