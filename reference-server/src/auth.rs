@@ -27,21 +27,17 @@ impl Auth {
         !self.users.is_empty()
     }
 
-    /// Authenticates a request for `path`. `Ok(None)` when authentication is off.
-    pub fn check(&self, headers: &HeaderMap, path: &str) -> Result<Option<String>, Ack> {
+    /// Who sent the request: 401 when authentication is on and the
+    /// credentials are missing or wrong; `Ok(None)` when it is off.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Principal>, Ack> {
         if !self.enabled() {
             return Ok(None);
         }
         let user = self.identify(headers).ok_or_else(challenge)?;
-        let allowed = user.paths.is_empty() || user.paths.iter().any(|p| path.starts_with(p));
-        if !allowed {
-            return Err(Ack::error(
-                StatusCode::FORBIDDEN,
-                E_ACCESSDENIED,
-                CONTEXT_SERVER,
-            ));
-        }
-        Ok(Some(user.name.clone()))
+        Ok(Some(Principal {
+            name: user.name.clone(),
+            paths: user.paths.clone(),
+        }))
     }
 
     /// Authenticates a read (GET/HEAD): any valid user may read.
@@ -66,6 +62,35 @@ impl Auth {
         self.users
             .iter()
             .find(|u| u.name == name && same(u.password.as_bytes(), password.as_bytes()))
+    }
+}
+
+/// An authenticated account, whatever the scheme that proved it (Basic
+/// today; a connection-bound scheme such as NTLM yields the same): its name
+/// owns the sessions it creates, its prefixes bound where it may upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub name: String,
+    /// URL path prefixes this account may write; empty means everywhere.
+    paths: Vec<String>,
+}
+
+impl Principal {
+    pub fn may_write(&self, path: &str) -> bool {
+        self.paths.is_empty() || self.paths.iter().any(|p| path.starts_with(p))
+    }
+}
+
+/// 403 E_ACCESSDENIED when `principal` may not upload to the URL `path`
+/// (MC-BUP §3.2.5.2.3); anyone may when authentication is off.
+pub fn authorise(principal: Option<&Principal>, path: &str) -> Result<(), Ack> {
+    match principal {
+        Some(principal) if !principal.may_write(path) => Err(Ack::error(
+            StatusCode::FORBIDDEN,
+            E_ACCESSDENIED,
+            CONTEXT_SERVER,
+        )),
+        _ => Ok(()),
     }
 }
 

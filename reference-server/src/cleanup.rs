@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::server::Shared;
-use crate::session::{State, now};
+use crate::session::{State, now, short};
 
 /// Runs a cleanup pass every `cleanup_interval` seconds until `stop` changes.
 pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
@@ -51,17 +51,19 @@ pub async fn pass(shared: &Shared) -> std::io::Result<()> {
             }
         };
         if expired {
-            tracing::info!(session = %id, state = ?record.state, "cleanup: removing session");
+            tracing::info!(session = %short(&id), state = ?record.state, "cleanup: removing session");
             sessions.remove(&id).await?;
         } else if record.state == State::Active {
             let progress = sessions.last_progress(&record).await;
-            let user = record.user.clone().unwrap_or_default();
-            active.entry(user).or_default().push((progress, id));
+            // Anonymous sessions count by address, as at Create-Session.
+            let client = record.client.as_deref().unwrap_or_default();
+            let owner = crate::quotas::owner(record.user.as_deref(), client);
+            active.entry(owner).or_default().push((progress, id));
         }
     }
     if config.session_limit_enable {
         let limit = config.sessions_per_user_limit as usize;
-        for (user, mut list) in active {
+        for (owner, mut list) in active {
             if list.len() <= limit {
                 continue;
             }
@@ -71,7 +73,7 @@ pub async fn pass(shared: &Shared) -> std::io::Result<()> {
                 let Some(_guard) = sessions.try_lock(&id) else {
                     continue;
                 };
-                tracing::info!(session = %id, %user, "cleanup: over the per-user session limit");
+                tracing::info!(session = %short(&id), %owner, "cleanup: over the per-user session limit");
                 sessions.remove(&id).await?;
             }
         }

@@ -133,7 +133,9 @@ pub struct Config {
     pub cleanup_interval: u64,
     /// BITSSessionLimitEnable.
     pub session_limit_enable: bool,
-    /// BITSNumberOfSessionsLimit, active sessions per user kept by the cleanup.
+    /// BITSNumberOfSessionsLimit, active sessions per user (an anonymous client
+    /// counts by its address): Create-Session beyond it gets 503 with
+    /// `Retry-After`, and the cleanup deletes any excess.
     pub sessions_per_user_limit: u32,
     /// Create missing parent folders at publish time (IIS requires them to exist).
     pub create_directories: bool,
@@ -166,6 +168,23 @@ pub struct Config {
     /// Connections served at once; more wait in the listen backlog until one
     /// closes. 0 means 1,024 per worker, at most a quarter of the open files limit.
     pub max_connections: usize,
+    /// Connections one peer address may hold open at once (an IPv6 address
+    /// counts by its /64); more get 503 with `Retry-After` and are closed.
+    /// Like IIS Dynamic IP Restrictions' `maxConcurrentRequests`. 0: no limit.
+    pub max_connections_per_address: usize,
+    /// Active sessions one peer address may hold, whoever authenticated;
+    /// Create-Session beyond it gets 503 with `Retry-After`. 0: no limit.
+    pub max_sessions_per_address: usize,
+    /// Active sessions on the server (each costs a folder and two files);
+    /// Create-Session beyond it gets 503 with `Retry-After`. 0: no limit.
+    pub max_sessions: usize,
+    /// Bytes of the entities of active sessions, all together; a fragment
+    /// that would go beyond gets 503 `0x80070070` with `Retry-After`. 0: no limit.
+    pub max_temporary_storage: u64,
+    /// IIS `limits/minBytesPerSecond`: a request body gets its length at this
+    /// rate, plus `body_idle_timeout`, to arrive; then the request ends with
+    /// 503 and `Retry-After` (the bytes received stay). 0: no rate.
+    pub min_bytes_per_second: u64,
     /// PEM file of the certificate chain to serve HTTPS with (leaf first);
     /// with `tls_key`. Without both, plain HTTP.
     pub tls_certificate: Option<PathBuf>,
@@ -209,6 +228,11 @@ impl Default for Config {
             users: Vec::new(),
             workers: 0,
             max_connections: 0,
+            max_connections_per_address: 128,
+            max_sessions_per_address: 1_000,
+            max_sessions: 10_000,
+            max_temporary_storage: 10 * 1024 * 1024 * 1024,
+            min_bytes_per_second: 240,
             tls_certificate: None,
             tls_key: None,
             faults: Vec::new(),

@@ -43,6 +43,7 @@ pub mod fault;
 mod packets;
 mod paths;
 pub mod protocol;
+mod quotas;
 mod reply;
 mod server;
 mod session;

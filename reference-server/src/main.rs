@@ -109,6 +109,21 @@ struct Cli {
     /// Connections served at once, more wait in the backlog; 0 means 1024 per worker, at most a quarter of the open files limit [default: 0].
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
+    /// Connections one address may hold (IPv6: per /64); more get 503; 0: no limit [default: 128].
+    #[arg(long, value_name = "N")]
+    max_connections_per_address: Option<usize>,
+    /// Active sessions one address may hold; more get 503; 0: no limit [default: 1000].
+    #[arg(long, value_name = "N")]
+    max_sessions_per_address: Option<usize>,
+    /// Active sessions on the server; more get 503; 0: no limit [default: 10000].
+    #[arg(long, value_name = "N")]
+    max_sessions: Option<usize>,
+    /// Bytes of unfinished uploads, all together; beyond gets 503 0x80070070; 0: no limit [default: 10737418240].
+    #[arg(long, value_name = "BYTES")]
+    max_temporary_storage: Option<u64>,
+    /// IIS minBytesPerSecond: slowest body rate before the request ends with 503; 0: none [default: 240].
+    #[arg(long, value_name = "N")]
+    min_bytes_per_second: Option<u64>,
     /// Serve HTTPS with this PEM certificate chain (with --tls-key).
     #[arg(long = "tls-cert", value_name = "PEM")]
     tls_certificate: Option<PathBuf>,
@@ -175,7 +190,12 @@ impl Cli {
                 closed_session_retention,
                 reply_url_style,
                 workers,
-                max_connections
+                max_connections,
+                max_connections_per_address,
+                max_sessions_per_address,
+                max_sessions,
+                max_temporary_storage,
+                min_bytes_per_second
             ],
             [notification_url, host_id, tls_certificate, tls_key]
         );

@@ -7,11 +7,15 @@
 use http::{HeaderMap, StatusCode, request::Parts};
 use hyper::body::Incoming;
 
+use std::net::SocketAddr;
+
 use crate::ack::{Ack, BG_E_TOO_LARGE, CONTEXT_SERVER, E_ACCESSDENIED};
+use crate::auth::{self, Principal};
 use crate::config::{CommitPoint, NotificationType, OverlapPolicy};
 use crate::fault::Fault;
 use crate::paths::UrlPath;
 use crate::protocol::{self, ContentRange, PacketType};
+use crate::quotas;
 use crate::server::Shared;
 use crate::session::{self, Record, State};
 use crate::storage::{self, BodyError, PublishError};
@@ -23,8 +27,14 @@ pub struct Outcome {
     pub session: Option<String>,
 }
 
-/// Handles one BITS_POST request.
-pub async fn handle(shared: &Shared, parts: Parts, body: Incoming, log: &mut Outcome) -> Ack {
+/// Handles one BITS_POST request from `peer`.
+pub async fn handle(
+    shared: &Shared,
+    parts: Parts,
+    body: Incoming,
+    peer: SocketAddr,
+    log: &mut Outcome,
+) -> Ack {
     let config = &shared.config;
     let headers = &parts.headers;
     // 1. Syntax.
@@ -50,12 +60,18 @@ pub async fn handle(shared: &Shared, parts: Parts, body: Incoming, log: &mut Out
     if kind.needs_session() && raw_id.is_none() {
         return Ack::invalid();
     }
-    // 2. Authorisation, Ping included (MC-BUP §2.2.4).
-    let user = match shared.auth.check(headers, parts.uri.path()) {
+    // 2. Authorisation, Ping included (MC-BUP §2.2.4). A packet of a session
+    // is checked again against the session's destination once it is found.
+    let user = match shared.auth.authenticate(headers) {
         Ok(user) => user,
         Err(ack) if ignored_by_fault(shared, &ack) => None,
         Err(ack) => return ack,
     };
+    if let Err(ack) = auth::authorise(user.as_ref(), parts.uri.path())
+        && !ignored_by_fault(shared, &ack)
+    {
+        return ack;
+    }
     // 3. Content-Length must be present; only a Fragment may have a body.
     let Some(length) = header(headers, "Content-Length").and_then(protocol::content_length) else {
         let status = StatusCode::from_u16(config.missing_content_length_status)
@@ -69,7 +85,7 @@ pub async fn handle(shared: &Shared, parts: Parts, body: Incoming, log: &mut Out
         PacketType::Ping => Ack::ok(),
         // Boxed, like the other rare or large branches: the future of a request
         // waiting for a body permit is held by every such connection.
-        PacketType::CreateSession => Box::pin(create(shared, &parts, user, log)).await,
+        PacketType::CreateSession => Box::pin(create(shared, &parts, user, peer, log)).await,
         _ => {
             // 4. The session must be active (tombstones answer Close and Cancel).
             let Some(id) = raw_id.and_then(session::normalise_id) else {
@@ -91,6 +107,11 @@ pub async fn handle(shared: &Shared, parts: Parts, body: Incoming, log: &mut Out
                 return Ack::session_not_found();
             }
             log.session = Some(id);
+            if let Err(ack) = belongs(shared, &record, user.as_ref(), parts.uri.path())
+                && !ignored_by_fault(shared, &ack)
+            {
+                return ack;
+            }
             let echo = raw_id
                 .filter(|_| config.echo_session_id)
                 .map(str::to_string);
@@ -112,8 +133,38 @@ pub async fn handle(shared: &Shared, parts: Parts, body: Incoming, log: &mut Out
     }
 }
 
+/// A session belongs to the account that created it and to its destination
+/// URL: MC-BUP §3.2.5.2.3 checks access "to the location provided through
+/// the destination URL", the session's, so a user who may not upload there,
+/// or who is not the session's owner, gets 403 E_ACCESSDENIED; a packet sent
+/// to another URL names no session of that URL (a session is created "for
+/// the destination URL", MC-BUP §1.3), 500 BG_E_SESSION_NOT_FOUND. Without
+/// authentication the URL binding is all there is.
+fn belongs(
+    shared: &Shared,
+    record: &Record,
+    user: Option<&Principal>,
+    path: &str,
+) -> Result<(), Ack> {
+    let destination = format!("/{}", record.destination);
+    auth::authorise(user, &destination)?;
+    if shared.auth.enabled() && record.user.as_deref() != user.map(|u| u.name.as_str()) {
+        return Err(forbidden());
+    }
+    match UrlPath::parse(path) {
+        Ok(sent) if sent.relative() == record.destination => Ok(()),
+        _ => Err(Ack::session_not_found()),
+    }
+}
+
 /// Create-Session: negotiate, check the destination, record the session.
-async fn create(shared: &Shared, parts: &Parts, user: Option<String>, log: &mut Outcome) -> Ack {
+async fn create(
+    shared: &Shared,
+    parts: &Parts,
+    user: Option<Principal>,
+    peer: SocketAddr,
+    log: &mut Outcome,
+) -> Ack {
     let config = &shared.config;
     let Some(protocol) =
         header(&parts.headers, "BITS-Supported-Protocols").and_then(protocol::negotiate)
@@ -145,6 +196,17 @@ async fn create(shared: &Shared, parts: &Parts, user: Option<String>, log: &mut 
         }
     }
     let id = session::new_id();
+    let user = user.map(|u| u.name);
+    let client = quotas::client_address(peer.ip());
+    let owner = quotas::owner(user.as_deref(), &client);
+    if let Err(refusal) = shared
+        .sessions
+        .ledger
+        .admit(config, &id, owner, client.clone())
+    {
+        tracing::info!(%peer, reason = %refusal, "Create-Session refused");
+        return quotas::busy(quotas::SESSION_RETRY_AFTER);
+    }
     let record = Record {
         id: id.clone(),
         destination: path.relative(),
@@ -153,6 +215,7 @@ async fn create(shared: &Shared, parts: &Parts, user: Option<String>, log: &mut 
             |pq| pq.as_str().to_string(),
         ),
         user,
+        client: Some(client),
         total: None,
         state: State::Active,
         published: false,
@@ -160,6 +223,7 @@ async fn create(shared: &Shared, parts: &Parts, user: Option<String>, log: &mut 
         updated: session::now(),
     };
     if let Err(e) = shared.sessions.create(&record).await {
+        shared.sessions.ledger.forget(&id);
         return Ack::from_io(&e);
     }
     log.session = Some(id.clone());
@@ -193,6 +257,7 @@ async fn fragment(
 ) -> Ack {
     let config = &shared.config;
     let idle = shared.body_idle();
+    let deadline = tokio::time::Instant::now() + shared.body_time(length);
     if record.state != State::Active {
         return reject(body, idle, Ack::session_not_found()).await;
     }
@@ -242,7 +307,10 @@ async fn fragment(
     }
     if range.last < expected {
         // Entirely old data: nothing to write. A replayed final fragment gets the same Ack.
-        storage::drain(body, 1 << 20, idle).await;
+        let drained = tokio::time::timeout_at(deadline, storage::drain(body, 1 << 20, idle));
+        if drained.await.is_err() {
+            return too_slow();
+        }
         return if expected == range.total {
             Box::pin(complete(shared, &mut record, parts)).await
         } else {
@@ -257,6 +325,13 @@ async fn fragment(
         }
     }
     let skip = expected - range.first;
+    let Some(_room) = shared
+        .sessions
+        .ledger
+        .reserve(config.max_temporary_storage, length - skip)
+    else {
+        return reject(body, idle, quotas::storage_full()).await;
+    };
     let (file, start) = match shared.sessions.entity(&record.id) {
         Ok(entity) => entity,
         Err(e) => return reject(body, idle, Ack::from_io(&e)).await,
@@ -264,10 +339,12 @@ async fn fragment(
     // Unless told the new length, the table forgets the entity's (any error,
     // or this future dropped mid-body): the next access stats the file.
     let appending = shared.sessions.appending(&record.id);
-    match storage::append_body(body, skip, &file, start, &shared.bodies, idle).await {
-        Ok(written) if written == length - skip => appending.done(start + written),
-        Ok(_) | Err(BodyError::Client(_)) => return Ack::invalid(),
-        Err(BodyError::Storage(e)) => return Ack::from_io(&e),
+    let appended = storage::append_body(body, skip, &file, start, &shared.bodies, idle);
+    match tokio::time::timeout_at(deadline, appended).await {
+        Ok(Ok(written)) if written == length - skip => appending.done(start + written),
+        Ok(Ok(_) | Err(BodyError::Client(_))) => return Ack::invalid(),
+        Ok(Err(BodyError::Storage(e))) => return Ack::from_io(&e),
+        Err(_) => return too_slow(),
     }
     let next = range.last + 1;
     if next == range.total {
@@ -397,10 +474,21 @@ async fn finish(shared: &Shared, record: &mut Record, state: State) -> std::io::
     }
 }
 
+/// How long a refused fragment's body is drained at most: enough for the
+/// connection to stay usable, not a slot held by a trickle.
+const REFUSED_BODY_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Answers a refused fragment after draining a small body, so the connection stays usable.
 async fn reject(body: Incoming, idle: std::time::Duration, ack: Ack) -> Ack {
-    Box::pin(storage::drain(body, 1 << 20, idle)).await;
+    let drain = Box::pin(storage::drain(body, 1 << 20, idle));
+    let _ = tokio::time::timeout(REFUSED_BODY_TIME, drain).await;
     ack
+}
+
+/// A body slower than `min_bytes_per_second`: the request ends (what arrived
+/// is kept, the next Fragment resumes from it), and the client may come back.
+fn too_slow() -> Ack {
+    quotas::busy(quotas::SESSION_RETRY_AFTER)
 }
 
 fn received(next: u64) -> Ack {

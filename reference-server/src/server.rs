@@ -27,6 +27,7 @@ use crate::body_permits::BodyPermits;
 use crate::config::Config;
 use crate::download;
 use crate::packets::{self, Outcome};
+use crate::quotas::{self, Connections};
 use crate::session::Sessions;
 use crate::wide_reads::{WIDE_BUFFER, WideLicences};
 
@@ -62,6 +63,8 @@ pub struct Shared {
     pub wide: WideLicences,
     /// The TLS handshake, when serving HTTPS (`tls.rs`).
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// Connections open per peer address (`max_connections_per_address`).
+    pub connections: Connections,
 }
 
 impl Shared {
@@ -83,6 +86,7 @@ impl Shared {
             bodies: BodyPermits::new(BODIES_IN_FLIGHT),
             wide: WideLicences::default(),
             tls: None,
+            connections: Connections::default(),
         })
     }
 
@@ -102,6 +106,16 @@ impl Shared {
 
     pub fn body_idle(&self) -> Duration {
         Duration::from_secs(self.config.body_idle_timeout.max(1))
+    }
+
+    /// How long a body of `length` bytes may take to arrive: its length at
+    /// `min_bytes_per_second`, plus `body_idle_timeout` for the start.
+    pub fn body_time(&self, length: u64) -> Duration {
+        let rate = self.config.min_bytes_per_second;
+        if rate == 0 {
+            return Duration::MAX / 4;
+        }
+        self.body_idle() + Duration::from_secs(length / rate)
     }
 
     pub fn notification_timeout(&self) -> Duration {
@@ -141,6 +155,13 @@ pub async fn serve_connection(
 ) {
     // Acks are small and answer a request at once: never hold them back.
     let _ = stream.set_nodelay(true);
+    let table = Arc::clone(&shared);
+    let limit = shared.config.max_connections_per_address;
+    let Some(_counted) = table.connections.enter(peer.ip(), limit) else {
+        tracing::debug!(%peer, "over max_connections_per_address: refused");
+        Box::pin(refuse(stream, shared.tls.is_some())).await;
+        return;
+    };
     match shared.tls.clone() {
         None => serve_http(stream, peer, shared, stop).await,
         // Boxed: a TLS connection's state is several KiB, and every task is
@@ -149,6 +170,35 @@ pub async fn serve_connection(
         Some(tls) => Box::pin(serve_https(stream, tls, peer, shared, stop)).await,
     }
 }
+
+/// Answers a connection over its address's quota at once, without waiting for
+/// its request: 503 with `Retry-After`, then close. The answer goes out
+/// before the request is read, so the close waits a moment for the request to
+/// arrive (closing on unread bytes would reset the connection and could
+/// destroy the answer). Over TLS the connection is closed without an answer,
+/// which would cost a handshake.
+async fn refuse(mut stream: TcpStream, tls: bool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if tls {
+        return;
+    }
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: {}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n",
+        quotas::CONNECTION_RETRY_AFTER
+    );
+    if stream.write_all(answer.as_bytes()).await.is_err() || stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
+}
+
+/// How long a refused connection is read from before it is closed.
+const REFUSAL_LINGER: Duration = Duration::from_millis(250);
 
 /// The TLS handshake, bounded by the header read timeout, then HTTP over it.
 async fn serve_https(
@@ -218,12 +268,16 @@ async fn route(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
             return Box::pin(crate::fault::bits_post(shared, parts, body, peer)).await;
         }
         let mut outcome = Outcome::default();
-        let ack = packets::handle(shared, parts, body, &mut outcome).await;
+        let ack = packets::handle(shared, parts, body, peer, &mut outcome).await;
+        // A session id is all it takes to continue a session without
+        // authentication: INFO logs name it by a prefix, DEBUG in full.
+        let session = outcome.session.as_deref().unwrap_or("-");
+        tracing::debug!(%peer, %session, "session of the packet");
         tracing::info!(
             %peer,
             %path,
             packet = %outcome.packet.map_or("-", |p| p.name()),
-            session = %outcome.session.as_deref().unwrap_or("-"),
+            session = %crate::session::short(session),
             status = ack.status.as_u16(),
             code = %ack.code().map_or_else(|| "-".to_string(), |c| format!("0x{c:08X}")),
             "BITS packet"

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::OwnedMutexGuard;
 
 use crate::paths::{REPLIES_DIR, REPLY_FILE, SESSIONS_DIR};
+use crate::quotas::Ledger;
 
 /// Where a session is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,8 +60,12 @@ pub struct Record {
     pub destination: String,
     /// The upload URL as the client sent it (path and query).
     pub url: String,
-    /// Authenticated user, if any.
+    /// Authenticated user, if any: the only one who may continue the session.
     pub user: Option<String>,
+    /// The address the session was created from, as quotas count it
+    /// (`quotas::client_address`); older records have none.
+    #[serde(default)]
+    pub client: Option<String>,
     /// Total size, fixed by the first fragment.
     pub total: Option<u64>,
     pub state: State,
@@ -86,6 +91,15 @@ pub fn normalise_id(raw: &str) -> Option<String> {
     let inner = raw.strip_prefix('{')?.strip_suffix('}')?;
     let uuid = uuid::Uuid::try_parse(inner).ok()?;
     (inner.len() == 36).then(|| format!("{{{}}}", uuid.hyphenated()).to_ascii_uppercase())
+}
+
+/// The first 8 hex digits of a session id, `{7DF0354D…}`, for INFO logs:
+/// enough to follow a session, not enough to continue it.
+pub fn short(id: &str) -> String {
+    match id.get(..9) {
+        Some(prefix) if id.len() > 9 => format!("{prefix}…}}"),
+        _ => id.to_string(),
+    }
 }
 
 /// A fresh `{UPPERCASE-GUID}` id, the form Windows uses.
@@ -121,6 +135,7 @@ impl Appending<'_> {
         if let Some(entity) = self.sessions.entities().get_mut(self.id) {
             entity.len = len;
         }
+        self.sessions.ledger.resize(self.id, len);
         self.done = true;
     }
 }
@@ -129,6 +144,10 @@ impl Drop for Appending<'_> {
     fn drop(&mut self) {
         if !self.done {
             self.sessions.forget_entity(self.id);
+            // Some bytes may have been written: count what the file holds.
+            if let Ok(meta) = std::fs::metadata(self.sessions.data_path(self.id)) {
+                self.sessions.ledger.resize(self.id, meta.len());
+            }
         }
     }
 }
@@ -148,6 +167,8 @@ pub struct Sessions {
     /// Every append goes through [`Appending`], and anything that removes,
     /// moves or writes an entity otherwise forgets it first.
     entities: Mutex<HashMap<String, Entity>>,
+    /// Active sessions and their bytes, by owner and address (`quotas.rs`).
+    pub ledger: Ledger,
 }
 
 impl Sessions {
@@ -155,12 +176,38 @@ impl Sessions {
     pub fn open(root: &Path) -> std::io::Result<Self> {
         let dir = root.join(SESSIONS_DIR);
         std::fs::create_dir_all(dir.join(REPLIES_DIR))?;
-        Ok(Self {
+        let sessions = Self {
             dir,
             locks: Mutex::new(HashMap::new()),
             records: Mutex::new(HashMap::new()),
             entities: Mutex::new(HashMap::new()),
-        })
+            ledger: Ledger::default(),
+        };
+        sessions.count_active()?;
+        Ok(sessions)
+    }
+
+    /// Counts the active sessions found on disk into the ledger. Unreadable
+    /// records are left to the cleanup.
+    fn count_active(&self) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(&self.dir)? {
+            let Some(id) = entry?.file_name().to_str().and_then(normalise_id) else {
+                continue;
+            };
+            let Ok(bytes) = std::fs::read(self.session_dir(&id).join("session.json")) else {
+                continue;
+            };
+            let Ok(record) = serde_json::from_slice::<Record>(&bytes) else {
+                continue;
+            };
+            if record.state == State::Active {
+                let client = record.client.clone().unwrap_or_default();
+                let size = std::fs::metadata(self.data_path(&id)).map_or(0, |m| m.len());
+                let owner = crate::quotas::owner(record.user.as_deref(), &client);
+                self.ledger.restore(&id, owner, client, size);
+            }
+        }
+        Ok(())
     }
 
     /// Waits for exclusive use of one session.
@@ -347,6 +394,7 @@ impl Sessions {
     /// Deletes the entity and the reply, keeping the record as a tombstone.
     pub async fn tombstone(&self, record: &mut Record, state: State) -> std::io::Result<()> {
         self.forget_entity(&record.id);
+        self.ledger.forget(&record.id);
         remove_file(&self.data_path(&record.id)).await?;
         self.remove_reply(&record.id).await?;
         record.state = state;
@@ -363,6 +411,7 @@ impl Sessions {
     pub async fn remove(&self, id: &str) -> std::io::Result<()> {
         self.cache(id, None);
         self.forget_entity(id);
+        self.ledger.forget(id);
         self.remove_reply(id).await?;
         remove_dir(&self.session_dir(id)).await
     }
@@ -431,6 +480,7 @@ mod tests {
             destination: "a/b.bin".into(),
             url: "/a/b.bin?q=".to_string() + &"x".repeat(300),
             user: None,
+            client: None,
             total: None,
             state: State::Active,
             published: false,
@@ -460,6 +510,7 @@ mod tests {
             destination: "e.bin".into(),
             url: "/e.bin".into(),
             user: None,
+            client: None,
             total: Some(10),
             state: State::Active,
             published: false,

@@ -167,12 +167,17 @@ async fn cleanup_removes_expired_sessions_tombstones_and_excess() {
         .assert_error(500, "0x8020001F", "0x5");
     assert!(server.path("closed.bin").exists());
 
-    let server = TestServer::with(|c| {
-        c.sessions_per_user_limit = 2;
-        c.cleanup_interval = 1;
+    // Four sessions under a limit of 4, then a restart with a limit of 2: the
+    // cleanup deletes the two least recently active (a Create beyond the
+    // limit is refused, so only a restart or a lowered limit leaves excess).
+    let root = tempfile::tempdir().unwrap();
+    let server = bitspec_server::spawn(bitspec_server::Config {
+        sessions_per_user_limit: 4,
+        ..common::config_in(root.path())
     })
-    .await;
-    let mut conn = server.conn().await;
+    .await
+    .unwrap();
+    let mut conn = Conn::open(server.local_addr()).await;
     let mut ids = Vec::new();
     for i in 0..4 {
         ids.push(conn.create(&format!("/many{i}.bin")).await);
@@ -180,10 +185,27 @@ async fn cleanup_removes_expired_sessions_tombstones_and_excess() {
             tokio::time::sleep(Duration::from_millis(1100)).await;
         }
     }
+    conn.bits(
+        "/many4.bin",
+        "Create-Session",
+        &[("BITS-Supported-Protocols", common::PROTOCOL)],
+        b"",
+    )
+    .await
+    .assert_ack(503);
+    server.shutdown().await;
+    let server = bitspec_server::spawn(bitspec_server::Config {
+        sessions_per_user_limit: 2,
+        cleanup_interval: 1,
+        ..common::config_in(root.path())
+    })
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(2000)).await;
-    let sessions = server.path("BITS-Sessions");
+    let sessions = root.path().join("BITS-Sessions");
     let alive: Vec<bool> = ids.iter().map(|id| sessions.join(id).exists()).collect();
     assert_eq!(alive, [false, false, true, true]);
+    server.shutdown().await;
 }
 
 /// Shutdown lets a fragment already being received finish and be acknowledged,

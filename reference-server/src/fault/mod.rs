@@ -289,7 +289,7 @@ pub(crate) async fn bits_post(
     let mut outcome = crate::packets::Outcome::default();
     let ack = match request::before(shared, &seen, &mut parts).await {
         Some(ack) => ack,
-        None => crate::packets::handle(shared, parts, body, &mut outcome).await,
+        None => crate::packets::handle(shared, parts, body, peer, &mut outcome).await,
     };
     let ack = answer::edit_ack(shared, &seen, ack).await;
     tracing::info!(
