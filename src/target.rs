@@ -30,9 +30,17 @@ impl Target {
         })
     }
 
-    /// The reference server with its default configuration, on 127.0.0.1:0.
+    /// The reference server with its default configuration, on 127.0.0.1:0,
+    /// without the per-address bounds: its only client is this process (the
+    /// bench opens a thousand sessions from 127.0.0.1), not many clients.
     pub async fn embedded() -> Result<Target, String> {
-        Self::embedded_with(bitspec_server::Config::default()).await
+        Self::embedded_with(bitspec_server::Config {
+            max_connections_per_address: 0,
+            max_sessions_per_address: 0,
+            session_limit_enable: false,
+            ..bitspec_server::Config::default()
+        })
+        .await
     }
 
     /// The reference server configured as `profile` says (its `reference_server_config`).
