@@ -241,3 +241,20 @@ fn usage(dir: &std::path::Path) -> (u64, u64) {
     }
     (entries, bytes)
 }
+
+/// A connection that never sends a byte is closed at `header_read_timeout`,
+/// as one that sent part of a head is (`requests.rs`): the idle deadline of a
+/// connection without a full request head.
+#[tokio::test]
+async fn a_silent_connection_is_closed_at_the_header_timeout() {
+    let server = TestServer::with(|c| c.header_read_timeout = 1).await;
+    let mut stream = TcpStream::connect(server.addr()).await.unwrap();
+    let started = Instant::now();
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte)).await;
+    assert!(
+        matches!(read, Ok(Ok(0) | Err(_))),
+        "closed without an answer: {read:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(900));
+}
