@@ -32,10 +32,10 @@ async fn monitor_ping(server: SocketAddr) -> Duration {
 }
 
 /// 2,100 silent connections from one address (more than the 2,048 slots of a
-/// two-worker server): the address gets its quota, the rest are answered 503
-/// at once, and a monitor client keeps being served, while the flooder keeps
-/// reconnecting. Before the per-address quota the monitor waited for the
-/// header timeout (30 s).
+/// two-worker server) and 200 bodies held open from another: each address
+/// gets its quota, the rest are answered 503 at once, and a monitor client
+/// keeps being served, while the flooder keeps reconnecting. Before the
+/// per-address quota the monitor waited for the header timeout (30 s).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_connections_do_not_lock_out_another_client() {
     let _ = rlimit::increase_nofile_limit(16_384);
@@ -47,6 +47,17 @@ async fn silent_connections_do_not_lock_out_another_client() {
             Ok(stream) => silent.push(stream),
             Err(e) => panic!("flood connection {}: {e}", silent.len()),
         }
+    }
+    // A second address holds bodies open: a Fragment head announcing a
+    // megabyte, then one byte, on 200 connections.
+    let mut owner = Conn::over(connect_from("127.0.0.3", addr).await.unwrap());
+    let id = owner.create("/held.bin").await;
+    let head = common::fragment_head("/held.bin", &id, 0, 999_999, 1_000_000);
+    for _ in 0..200 {
+        let mut stream = connect_from("127.0.0.3", addr).await.unwrap();
+        let _ = stream.write_all(head.as_bytes()).await;
+        let _ = stream.write_all(b"x").await;
+        silent.push(stream);
     }
     // The flooder keeps reconnecting while the monitor pings.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -75,7 +86,7 @@ async fn silent_connections_do_not_lock_out_another_client() {
     let reconnected = flooder.await.unwrap();
     // A connection beyond the quota has its answer: 503 with Retry-After.
     let mut refused = 0;
-    for stream in silent.iter_mut().rev().take(50) {
+    for stream in silent.iter_mut().skip(2_000).take(50) {
         let mut answer = vec![0u8; 512];
         let read = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut answer)).await;
         if let Ok(Ok(n)) = read {
@@ -86,8 +97,9 @@ async fn silent_connections_do_not_lock_out_another_client() {
         }
     }
     println!(
-        "2,100 silent connections (+{reconnected} reconnections) from 127.0.0.2: \
-         the monitor's slowest ping took {worst:?}; {refused}/50 of the last were answered 503"
+        "2,100 silent connections (+{reconnected} reconnections) from 127.0.0.2 \
+         and 200 held bodies from 127.0.0.3: the monitor's slowest ping took {worst:?}; \
+         {refused}/50 of the last silent ones were answered 503"
     );
     assert_eq!(refused, 50, "connections over the quota get 503");
     assert!(worst < Duration::from_secs(5));
