@@ -269,8 +269,8 @@ async fn route(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
         }
         let mut outcome = Outcome::default();
         let ack = packets::handle(shared, parts, body, peer, &mut outcome).await;
-        // A session id is all it takes to continue a session without
-        // authentication: INFO logs name it by a prefix, DEBUG in full.
+        // A session id and its URL are all it takes to continue an anonymous
+        // session: INFO logs name it by a prefix, DEBUG in full.
         let session = outcome.session.as_deref().unwrap_or("-");
         tracing::debug!(%peer, %session, "session of the packet");
         tracing::info!(
@@ -294,6 +294,8 @@ async fn route(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
         );
         response
     };
+    // A reply's URL names its session (`/BITS-Sessions/Replies/{GUID}/...`).
+    let path = crate::session::redact(&path);
     tracing::info!(%peer, %method, %path, status = response.status().as_u16(), "request");
     response
 }

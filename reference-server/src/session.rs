@@ -102,6 +102,41 @@ pub fn short(id: &str) -> String {
     }
 }
 
+/// `text` with every session id in it (braced or percent-encoded braces)
+/// cut to its prefix, as [`short`] does.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(['{', '%']) {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let (open, close) = if tail.starts_with('{') {
+            (1, "}")
+        } else if tail.len() >= 3 && tail[..3].eq_ignore_ascii_case("%7b") {
+            (3, "%7D")
+        } else {
+            out.push_str(&tail[..1]);
+            rest = &tail[1..];
+            continue;
+        };
+        let guid = tail.get(open..open + 36);
+        let closed = tail
+            .get(open + 36..open + 36 + close.len())
+            .is_some_and(|c| c.eq_ignore_ascii_case(close));
+        if let (Some(guid), true) = (guid, closed)
+            && uuid::Uuid::try_parse(guid).is_ok()
+        {
+            out.push_str(&short(&format!("{{{guid}}}")));
+            rest = &tail[open + 36 + close.len()..];
+        } else {
+            out.push_str(&tail[..1]);
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// A fresh `{UPPERCASE-GUID}` id, the form Windows uses.
 pub fn new_id() -> String {
     format!("{{{}}}", uuid::Uuid::new_v4().hyphenated()).to_ascii_uppercase()
@@ -534,6 +569,21 @@ mod tests {
             .expect("tombstone");
         assert_eq!(sessions.received(&record).await.expect("received"), 0);
         assert!(sessions.entity(&record.id).is_err(), "the entity is gone");
+    }
+
+    #[test]
+    fn logs_name_sessions_by_a_prefix() {
+        let id = "{7DF0354D-249B-430F-820D-3D2A9BEF4931}";
+        assert_eq!(short(id), "{7DF0354D…}");
+        assert_eq!(short("-"), "-");
+        assert_eq!(
+            redact(&format!("/BITS-Sessions/Replies/{id}/responsefile.bin")),
+            "/BITS-Sessions/Replies/{7DF0354D…}/responsefile.bin"
+        );
+        assert_eq!(
+            redact("/r/%7b7df0354d-249b-430f-820d-3d2a9bef4931%7D/x?{a}%20"),
+            "/r/{7df0354d…}/x?{a}%20"
+        );
     }
 
     #[test]
