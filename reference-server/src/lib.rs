@@ -14,7 +14,8 @@
 //! and publishes complete uploads with an atomic hard link;
 //! `paths.rs` keeps every request inside the root. `reply.rs` notifies the
 //! server application in upload-reply mode, `download.rs` serves GET/HEAD, and
-//! `auth.rs` implements optional Basic authentication, `tls.rs` HTTPS. [`example_app`] is a
+//! `auth.rs` implements optional Basic authentication, `tls.rs` HTTPS,
+//! `quotas.rs` the per-client bounds on connections, sessions and bytes. [`example_app`] is a
 //! small server application for upload-reply, used by the tests.
 //!
 //! ```no_run
