@@ -2,12 +2,13 @@
 //!
 //! Validation follows MC-BUP §3.2.5.2.3: syntax (400), authorisation (401/403),
 //! Content-Length (400 or 411), session lookup (500 BG_E_SESSION_NOT_FOUND),
-//! then the packet itself. Fragment rules are those of summary §4.2.
+//! the session's owner and destination (403, or 500 for another URL), then
+//! the packet itself. Fragment rules are those of summary §4.2.
+
+use std::net::SocketAddr;
 
 use http::{HeaderMap, StatusCode, request::Parts};
 use hyper::body::Incoming;
-
-use std::net::SocketAddr;
 
 use crate::ack::{Ack, BG_E_TOO_LARGE, CONTEXT_SERVER, E_ACCESSDENIED};
 use crate::auth::{self, Principal};
