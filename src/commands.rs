@@ -102,7 +102,7 @@ fn print_list(scenarios: &[Scenario]) -> u8 {
 }
 
 fn check(args: &CheckArgs) -> u8 {
-    let suite = if args.files.is_empty() {
+    let mut suite = if args.files.is_empty() {
         load_suite(&scenario_dir(&args.scenarios))
     } else {
         let files = args
@@ -140,6 +140,8 @@ fn check(args: &CheckArgs) -> u8 {
         }
         suite
     };
+    // The level audit: a MUST verdict needs a MUST-level server requirement.
+    crate::level_check::check_suite_levels(&scenario_dir(&args.scenarios), &mut suite);
     if !suite.errors.is_empty() {
         print_errors(&suite.errors);
         return exit::INVALID;

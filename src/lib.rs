@@ -34,6 +34,7 @@ pub mod exit;
 pub mod fmt;
 pub mod generate;
 pub mod harness;
+pub mod level_check;
 pub mod location;
 pub mod outcome;
 pub mod profile;

@@ -169,6 +169,18 @@ pub struct Mismatch {
     pub expected_line: Option<String>,
     /// Where the expectation is written.
     pub loc: Loc,
+    /// The requirement and level this mismatch is graded at; `None` until graded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graded: Option<Graded>,
+}
+
+/// The level a mismatch counts at, and the requirement that sets it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct Graded {
+    /// The catalogue id the expectation (or its step) names; `None`: it names none,
+    /// and the scenario's level applies.
+    pub requirement: Option<String>,
+    pub level: Level,
 }
 
 /// A reading chosen by the target for one ambiguity.

@@ -2,7 +2,7 @@
 //! JUnit body: where the broken expectation is written, the request sent, the
 //! status line received, and a unified diff of expected versus actual headers.
 
-use crate::outcome::{Mismatch, RecordedResponse, ScenarioOutcome, StepOutcome, Verdict};
+use crate::outcome::{Graded, Mismatch, RecordedResponse, ScenarioOutcome, StepOutcome, Verdict};
 use similar::{ChangeTag, TextDiff};
 use std::fmt::Write;
 
@@ -86,7 +86,14 @@ pub fn mismatch_line(m: &Mismatch) -> String {
     } else {
         actual
     };
-    format!("{subject}: expected {}, got {actual}", m.expected)
+    let line = format!("{subject}: expected {}, got {actual}", m.expected);
+    match &m.graded {
+        Some(Graded {
+            requirement: Some(id),
+            level,
+        }) => format!("{line} [{} {id}]", level.as_str().to_ascii_uppercase()),
+        _ => line,
+    }
 }
 
 /// The actual status line and headers, and what they should have been, as a unified diff.
@@ -209,6 +216,7 @@ mod tests {
             actual: None,
             expected_line: Some("1024".into()),
             loc: Loc::new(&Arc::from("f.yaml"), 12, 9),
+            graded: None,
         };
         let diff = header_diff(&response, std::slice::from_ref(&mismatch), false);
         assert_eq!(

@@ -10,6 +10,7 @@ use crate::scenario::{Scenario, Suite};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 /// The file name of the catalogue inside the scenario directory.
 pub const CATALOGUE_FILE: &str = "requirements.yaml";
@@ -39,6 +40,22 @@ pub struct Requirement {
     pub ambiguity: Option<u32>,
     #[serde(default)]
     pub conflicts_with: Vec<String>,
+    /// Whose behaviour the sentence governs; `server` when not written.
+    #[serde(default)]
+    pub party: Party,
+}
+
+/// Whose behaviour a requirement governs. Only a server requirement can make a server
+/// fail: a rule on how a client builds its request does not make a server that
+/// tolerates a broken one non-conformant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Party {
+    /// What the server answers or does.
+    #[default]
+    Server,
+    /// What a client sends or does.
+    Client,
 }
 
 /// The loaded catalogue.
@@ -90,15 +107,56 @@ impl Catalogue {
     }
 }
 
-/// Checks every scenario's citations against the catalogue beside them, adding errors to the suite.
+/// Checks every scenario's citations against the catalogue beside them, adding errors to
+/// the suite, and gives each requirement an expectation names its catalogue level.
+/// Without a catalogue, an expectation that names a requirement is an error.
 pub fn check_suite_citations(dir: &Path, suite: &mut Suite) {
     match Catalogue::load_from(dir) {
         Ok(Some(catalogue)) => {
             let errors = catalogue.check_citations(&suite.scenarios);
             suite.errors.extend(errors);
+            let errors = catalogue.resolve_levels(&mut suite.scenarios);
+            suite.errors.extend(errors);
         }
-        Ok(None) => {}
+        Ok(None) => {
+            let errors = Catalogue::default().resolve_levels(&mut suite.scenarios);
+            suite.errors.extend(errors);
+        }
         Err(e) => suite.errors.push(e),
+    }
+}
+
+impl Catalogue {
+    /// Sets the level of every requirement an expectation or step names; an error, at
+    /// the id, for each id the catalogue does not have.
+    pub fn resolve_levels(&self, scenarios: &mut [Scenario]) -> Vec<ScenarioError> {
+        let mut errors = Vec::new();
+        for s in scenarios.iter_mut() {
+            let source = std::fs::read_to_string(&s.path).ok().map(Arc::<str>::from);
+            for step in &mut s.steps {
+                for named in step.expect.requirements_mut() {
+                    match self.get(&named.id) {
+                        Some(r) => named.level = Some(r.level),
+                        None => {
+                            let help = did_you_mean(
+                                &named.id,
+                                self.requirements.iter().map(|r| r.id.as_str()),
+                            );
+                            let mut e = ScenarioError::new(
+                                format!("requirement `{}` is not in {CATALOGUE_FILE}", named.id),
+                                Some(named.loc.clone()),
+                            )
+                            .with_help(help);
+                            if let Some(source) = &source {
+                                e = e.with_source(source);
+                            }
+                            errors.push(e);
+                        }
+                    }
+                }
+            }
+        }
+        errors
     }
 }
 

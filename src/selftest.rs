@@ -361,6 +361,7 @@ mod tests {
             actual: None,
             expected_line: None,
             loc: Loc::new(&Arc::from("t.yaml"), 1, 1),
+            graded: None,
         }
     }
 

@@ -4,7 +4,7 @@
 use super::header::check_header;
 use super::transport::{TransportObservation, check_transport};
 use crate::location::Loc;
-use crate::outcome::{Mismatch, ReadingChoice, RecordedResponse};
+use crate::outcome::{Graded, Mismatch, ReadingChoice, RecordedResponse};
 use crate::scenario::plan::{
     BodyExpectation, ErrorExpectation, ExpectPlan, HeaderExpectation, Located, ReadingPlan,
 };
@@ -58,6 +58,7 @@ pub fn check_exchange(
         plan.connection.as_ref(),
         observed,
     );
+    grade_transport(plan, &mut mismatches);
     let mut readings = Vec::new();
     if let Some(response) = response {
         if let Some(versions) = &plan.version
@@ -73,6 +74,7 @@ pub fn check_exchange(
                 actual: Some(response.version.clone()),
                 expected_line: None,
                 loc: versions.loc.clone(),
+                graded: requirement_grade(plan, "version"),
             });
         }
         if let Some(loc) = &plan.strict_format {
@@ -83,28 +85,63 @@ pub fn check_exchange(
                 actual: Some(d.clone()),
                 expected_line: None,
                 loc: loc.clone(),
+                graded: requirement_grade(plan, "format"),
             }));
         }
         if let Some(status) = &plan.status {
-            mismatches.extend(check_status(status, response));
+            mismatches.extend(graded(plan, "status", check_status(status, response)));
         }
         if let Some(error) = &plan.error {
             let (found, reading) = check_error(error, response);
-            mismatches.extend(found);
+            mismatches.extend(graded(plan, "error", found));
             readings.extend(reading);
         }
-        mismatches.extend(check_headers(&plan.headers, response, vars));
+        for check in &plan.headers {
+            let found = check_header(check, response, vars);
+            mismatches.extend(graded(plan, &check.name, found));
+        }
         if let Some(expected) = &plan.body {
-            mismatches.extend(check_body(expected, body, vars));
+            mismatches.extend(graded(plan, "body", check_body(expected, body, vars)));
         }
     }
     if !plan.readings.is_empty() {
         match check_readings(&plan.readings, response, observed, vars) {
             Ok(choice) => readings.push(choice),
-            Err(found) => mismatches.extend(found),
+            Err(found) => mismatches.extend(graded(plan, "readings", found)),
         }
     }
     (mismatches, readings)
+}
+
+/// The requirement a check names (or its step does), at its catalogue level; `None`
+/// when neither names one or the level is not known yet (the scenario's level applies).
+fn requirement_grade(plan: &ExpectPlan, check: &str) -> Option<Graded> {
+    plan.requirement_of(check).and_then(|r| {
+        r.level.map(|level| Graded {
+            requirement: Some(r.id.clone()),
+            level,
+        })
+    })
+}
+
+/// Mismatches of one check, graded at its requirement.
+fn graded(
+    plan: &ExpectPlan,
+    check: &str,
+    found: impl IntoIterator<Item = Mismatch>,
+) -> impl Iterator<Item = Mismatch> {
+    let grade = requirement_grade(plan, check);
+    found.into_iter().map(move |mut m| {
+        m.graded = grade.clone();
+        m
+    })
+}
+
+/// Grades the `response:` and `connection:` mismatches (their kind is the check's name).
+fn grade_transport(plan: &ExpectPlan, found: &mut [Mismatch]) {
+    for m in found {
+        m.graded = requirement_grade(plan, m.kind);
+    }
 }
 
 fn check_status(expected: &Located<Vec<u16>>, response: &RecordedResponse) -> Option<Mismatch> {
@@ -128,6 +165,7 @@ fn check_status(expected: &Located<Vec<u16>>, response: &RecordedResponse) -> Op
         actual: Some(response.status.to_string()),
         expected_line: None,
         loc: expected.loc.clone(),
+        graded: None,
     })
 }
 
@@ -264,6 +302,7 @@ fn error_mismatch(
         actual: actual.map(str::to_owned),
         expected_line,
         loc: loc.clone(),
+        graded: None,
     }
 }
 
@@ -280,6 +319,7 @@ fn check_body(
         actual: Some(actual),
         expected_line: None,
         loc: loc.clone(),
+        graded: None,
     };
     match &expected.value {
         BodyExpectation::Empty => {
@@ -366,6 +406,7 @@ fn check_readings(
                 actual: observed.failure.clone(),
                 expected_line: None,
                 loc: reading.loc.clone(),
+                graded: None,
             }),
             None => {}
         }

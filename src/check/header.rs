@@ -90,6 +90,7 @@ pub fn check_header(
             expected_line
         },
         loc: exp.loc.clone(),
+        graded: None,
     })
 }
 

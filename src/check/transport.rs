@@ -80,5 +80,6 @@ fn mismatch(kind: &'static str, expected: &str, actual: Option<String>, loc: &Lo
         actual,
         expected_line: None,
         loc: loc.clone(),
+        graded: None,
     }
 }

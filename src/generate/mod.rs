@@ -154,6 +154,7 @@ pub async fn run_generated(
             actual: Some(failure.actual.clone()),
             expected_line: None,
             loc: step.loc.clone(),
+            graded: None,
         });
     }
     let yaml = repro::scenario_yaml(

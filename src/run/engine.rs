@@ -7,10 +7,10 @@
 use super::step::{cancel_session, run_step, track_sessions};
 use super::tls::TlsClient;
 use super::transport::Connection;
-use crate::outcome::{ScenarioOutcome, StepOutcome, Verdict};
+use crate::outcome::{Graded, ScenarioOutcome, StepOutcome, Verdict};
 use crate::profile::Profile;
 use crate::scenario::model::Level;
-use crate::scenario::plan::{Scenario, StepPlan};
+use crate::scenario::plan::{RequirementRef, Scenario, StepPlan};
 use crate::scenario::template::Vars;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -214,7 +214,7 @@ pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Scenario
             ));
             continue;
         }
-        let result = match step.generate {
+        let mut result = match step.generate {
             Some(plan) => {
                 let (result, notes) =
                     crate::generate::run_generated(step, plan, scenario, &vars, options).await;
@@ -223,6 +223,7 @@ pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Scenario
             }
             None => run_step(step, scenario, &mut connection, &mut vars, options).await,
         };
+        grade_mismatches(step, scenario.level, &mut result);
         track_sessions(&result, &mut open_sessions);
         outcome.notes.extend(reading_notes(step, &result));
         let stop = if let Some(error) = &result.error {
@@ -230,7 +231,7 @@ pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Scenario
             outcome.reason = Some(format!("step {} ({}): {error}", step.number, step.label));
             true
         } else if !result.mismatches.is_empty() {
-            outcome.verdict = grade(scenario.level, options.strict);
+            outcome.verdict = step_verdict(&result, options.strict);
             if outcome.verdict == Verdict::Pass {
                 outcome.notes.push(format!(
                     "optional (MAY) behaviour differs at step {} ({}): {}",
@@ -272,6 +273,46 @@ pub fn grade(level: Level, strict: bool) -> Verdict {
         Level::Should => Verdict::Warn,
         Level::May => Verdict::Pass,
     }
+}
+
+/// Grades every mismatch the checks left ungraded: at the step's requirement (a
+/// generated schedule's model check), else at the scenario's level.
+fn grade_mismatches(step: &StepPlan, scenario_level: Level, result: &mut StepOutcome) {
+    let fallback = match &step.expect.requirement {
+        Some(RequirementRef {
+            id,
+            level: Some(level),
+            ..
+        }) => Graded {
+            requirement: Some(id.clone()),
+            level: *level,
+        },
+        _ => Graded {
+            requirement: None,
+            level: scenario_level,
+        },
+    };
+    for m in &mut result.mismatches {
+        m.graded.get_or_insert_with(|| fallback.clone());
+    }
+}
+
+/// The verdict of a step with mismatches: the worst its mismatches earn at their levels.
+fn step_verdict(result: &StepOutcome, strict: bool) -> Verdict {
+    let verdicts = result
+        .mismatches
+        .iter()
+        .filter_map(|m| m.graded.as_ref())
+        .map(|g| grade(g.level, strict));
+    let mut worst = Verdict::Pass;
+    for v in verdicts {
+        match (v, worst) {
+            (Verdict::Fail, _) => worst = Verdict::Fail,
+            (Verdict::Warn, Verdict::Pass) => worst = Verdict::Warn,
+            _ => {}
+        }
+    }
+    worst
 }
 
 /// Notes attached to the readings the target chose at this step.

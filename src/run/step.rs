@@ -294,6 +294,7 @@ fn capture(
                 actual: None,
                 expected_line: Some("<any value>".into()),
                 loc: loc.clone(),
+                graded: None,
             }),
         }
     }

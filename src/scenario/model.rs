@@ -153,6 +153,13 @@ pub struct Step {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub requires: Vec<Spanned<String>>,
+    /// The id (in `scenarios/requirements.yaml`) of the requirement this step's
+    /// expectations check. A mismatch is graded at that requirement's level (must fails,
+    /// should warns, may is noted), not at the scenario's; `expect.requirement_for`
+    /// names another requirement for a single check.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub requirement: Option<Spanned<String>>,
     /// What the response must look like (every step but `generate` has one).
     #[serde(default)]
     #[schemars(with = "Option<Expect>")]
@@ -299,6 +306,12 @@ pub struct Expect {
     #[serde(default)]
     #[schemars(with = "Vec<Reading>")]
     pub readings: Vec<Spanned<Reading>>,
+    /// The requirement each check verifies, where it is not the step's `requirement`:
+    /// check -> requirement id. A check is `status`, `error`, `body`, `response`,
+    /// `connection`, `version`, `format`, `readings`, or a header name under `headers`.
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, String>")]
+    pub requirement_for: IndexMap<String, Spanned<String>>,
 }
 
 /// How closely a response must follow the HTTP message syntax.

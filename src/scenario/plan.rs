@@ -95,9 +95,50 @@ pub struct ExpectPlan {
     /// Where `format: strict` is written, when it is.
     pub strict_format: Option<Loc>,
     pub readings: Vec<ReadingPlan>,
+    /// The step's `requirement`: what every check is graded at unless `requirement_for` names another.
+    pub requirement: Option<RequirementRef>,
+    /// (check key, lowercased: `status`, `error`, ..., or a header name; its requirement)
+    pub requirement_for: Vec<(String, RequirementRef)>,
 }
 
+/// A requirement an expectation names, with its level once the catalogue is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequirementRef {
+    pub id: String,
+    pub loc: Loc,
+    /// Filled from `scenarios/requirements.yaml` after validation; `None` before.
+    pub level: Option<Level>,
+}
+
+/// The checks `requirement_for` may name besides header names.
+pub const CHECK_KEYS: &[&str] = &[
+    "status",
+    "error",
+    "body",
+    "response",
+    "connection",
+    "version",
+    "format",
+    "readings",
+];
+
 impl ExpectPlan {
+    /// The requirement a check (`status`, a header name, ...) is graded at: its own, else the step's.
+    pub fn requirement_of(&self, check: &str) -> Option<&RequirementRef> {
+        self.requirement_for
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(check))
+            .map(|(_, r)| r)
+            .or(self.requirement.as_ref())
+    }
+
+    /// Every requirement named in this step, the step's and the per-check ones.
+    pub fn requirements_mut(&mut self) -> impl Iterator<Item = &mut RequirementRef> {
+        self.requirement
+            .iter_mut()
+            .chain(self.requirement_for.iter_mut().map(|(_, r)| r))
+    }
+
     /// True when the step (or one of its readings) allows the server not to answer.
     pub fn allows_no_response(&self) -> bool {
         let none = |r: &Option<Located<ResponsePresence>>| {

@@ -33,6 +33,8 @@ impl Validator {
             }),
             strict_format: e.format.as_ref().map(|f| self.loc(f)),
             readings: Vec::new(),
+            requirement: None,
+            requirement_for: Vec::new(),
         };
         if let Some(r) = &e.response
             && r.value == ResponsePresence::None
@@ -137,6 +139,7 @@ impl Validator {
         if checks_nothing {
             self.error(spanned, "this `expect` checks nothing, so the step could never fail: add a `status`, `headers`, `error`, `body`, `response`, `connection`, `version`, `format` or `readings`".into(), None);
         }
+        plan.requirement_for = self.requirement_for(e);
         if plan.readings.len() == 1 {
             let loc = plan.readings[0].loc.clone();
             self.error_at(
@@ -146,6 +149,64 @@ impl Validator {
             );
         }
         plan
+    }
+
+    /// `requirement_for`: each key must name a check this `expect` makes.
+    fn requirement_for(&mut self, e: &model::Expect) -> Vec<(String, RequirementRef)> {
+        let mut out = Vec::new();
+        for (key, id) in &e.requirement_for {
+            let check = key.to_ascii_lowercase();
+            let made = match check.as_str() {
+                "status" => e.status.is_some(),
+                "error" => e.error.is_some(),
+                "body" => e.body.is_some(),
+                "response" => e.response.is_some(),
+                "connection" => e.connection.is_some(),
+                "version" => e.version.is_some(),
+                "format" => e.format.is_some(),
+                "readings" => !e.readings.is_empty(),
+                _ => e.headers.keys().any(|h| h.eq_ignore_ascii_case(key)),
+            };
+            if !made {
+                let checks = CHECK_KEYS
+                    .iter()
+                    .map(|k| (*k).to_owned())
+                    .chain(e.headers.keys().cloned());
+                let help =
+                    super::did_you_mean(key, checks.collect::<Vec<_>>().iter().map(String::as_str));
+                self.error(
+                    id,
+                    format!("`requirement_for` names `{key}`, which this `expect` does not check (a check is `status`, `error`, `body`, `response`, `connection`, `version`, `format`, `readings`, or a header under `headers`)"),
+                    help,
+                );
+                continue;
+            }
+            if let Some(r) = self.requirement_ref(id) {
+                out.push((check, r));
+            }
+        }
+        out
+    }
+
+    /// A named requirement id, located; its level is looked up in the catalogue later.
+    pub(super) fn requirement_ref(&mut self, id: &Spanned<String>) -> Option<RequirementRef> {
+        let text = id.value.trim();
+        if text.is_empty() || text.contains(char::is_whitespace) {
+            self.error(
+                id,
+                format!(
+                    "{:?} is not a requirement id (an `id` of scenarios/requirements.yaml)",
+                    id.value
+                ),
+                None,
+            );
+            return None;
+        }
+        Some(RequirementRef {
+            id: text.to_owned(),
+            loc: self.loc(id),
+            level: None,
+        })
     }
 
     pub(super) fn header_checks(

@@ -361,13 +361,17 @@ impl Validator {
         let fault = step.fault.as_ref().and_then(|f| self.fault(f, &loc));
 
         let requires = self.capabilities(&step.requires);
-        let expect = match &step.expect {
+        let mut expect = match &step.expect {
             Some(e) => self.expect(e),
             None => {
                 self.error_at(loc.clone(), "a step needs an `expect`".into(), None);
                 ExpectPlan::default()
             }
         };
+        expect.requirement = step
+            .requirement
+            .as_ref()
+            .and_then(|r| self.requirement_ref(r));
 
         let mut captures = Vec::new();
         for (header, var) in &step.capture {

@@ -228,7 +228,13 @@ impl Validator {
             timeout,
             delay,
             requires,
-            expect: ExpectPlan::default(),
+            expect: ExpectPlan {
+                requirement: step
+                    .requirement
+                    .as_ref()
+                    .and_then(|r| self.requirement_ref(r)),
+                ..ExpectPlan::default()
+            },
             captures: Vec::new(),
         })
     }
