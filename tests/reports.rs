@@ -97,7 +97,7 @@ fn a_failure_reaches_every_report() {
         "{junit}"
     );
     assert!(
-        junit.contains("<failure message=\"header BITS-Received-Content-Range: expected &quot;1000&quot;, got nothing (header absent)\" type=\"fail\">"),
+        junit.contains("<failure message=\"header BITS-Received-Content-Range: expected &quot;1000&quot;, got nothing (header absent) [MUST mcbup-3.2.5.2.6-response-per-2.2.7]\" type=\"fail\">"),
         "{junit}"
     );
     assert!(
