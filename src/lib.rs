@@ -50,3 +50,4 @@ pub mod selftest;
 pub mod selftest_cmd;
 pub mod target;
 pub mod upload_data;
+pub mod windows_auth;

@@ -4,6 +4,7 @@
 
 use crate::scenario::error::ScenarioError;
 use crate::scenario::template::Vars;
+use crate::windows_auth::{Account, Scheme};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -51,13 +52,16 @@ struct ProfileDoc {
     /// Upload-reply mode of the target.
     #[serde(default)]
     upload_reply: Option<UploadReply>,
-    /// HTTP Basic credentials.
+    /// How `credentials` authenticate: HTTP Basic (the default), NTLM or Negotiate.
     #[serde(default)]
-    credentials: Option<Credentials>,
+    auth: Option<AuthKind>,
+    /// The account's credentials.
+    #[serde(default)]
+    credentials: Option<CredentialsDoc>,
     /// A second account that authenticates but may not upload under the target
     /// (to test 403 for an authenticated user without permission).
     #[serde(default)]
-    restricted_credentials: Option<Credentials>,
+    restricted_credentials: Option<CredentialsDoc>,
     /// Appended to the target URL: where uploads are allowed.
     #[serde(default)]
     url_prefix: String,
@@ -92,13 +96,89 @@ enum Overwrite {
     Deny,
 }
 
-/// HTTP Basic credentials for the target.
+/// How the profile's credentials authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum AuthKind {
+    Basic,
+    Ntlm,
+    Negotiate,
+}
+
+/// Credentials as written: each value literal or `{ env: NAME }`, so real
+/// passwords stay out of profile files (and out of reports).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct CredentialsDoc {
+    username: Setting,
+    password: Setting,
+    /// NTLM only: the NetBIOS domain (or the server's name for a local account).
+    #[serde(default)]
+    domain: Option<Setting>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Setting {
+    Text(String),
+    Env { env: String },
+}
+
+impl Setting {
+    fn resolve(&self, what: &str) -> Result<String, String> {
+        match self {
+            Setting::Text(text) => Ok(text.clone()),
+            Setting::Env { env } => std::env::var(env).map_err(|_| {
+                format!("{what} comes from the environment variable {env}, which is not set")
+            }),
+        }
+    }
+}
+
+impl CredentialsDoc {
+    fn resolve(&self, key: &str) -> Result<Credentials, String> {
+        Ok(Credentials {
+            username: self.username.resolve(&format!("{key}.username"))?,
+            password: self.password.resolve(&format!("{key}.password"))?,
+            domain: match &self.domain {
+                Some(d) => d.resolve(&format!("{key}.domain"))?,
+                None => String::new(),
+            },
+        })
+    }
+}
+
+/// Credentials for the target. `Debug` leaves the password out.
+#[derive(Clone)]
 pub struct Credentials {
     pub username: String,
     pub password: String,
+    /// NTLM's domain; empty for Basic.
+    pub domain: String,
 }
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("domain", &self.domain)
+            .finish_non_exhaustive()
+    }
+}
+
+/// NTLM or Negotiate accounts: requests that carry the profile's credentials
+/// authenticate their connection with a handshake instead of a Basic header.
+#[derive(Debug, Clone)]
+pub struct WindowsAccounts {
+    pub primary: Account,
+    pub restricted: Option<Account>,
+}
+
+/// The `Authorization` value that stands for "the profile's account, by
+/// handshake" in requests (the runner replaces it; it never goes on the wire).
+pub const HANDSHAKE_PRIMARY: &str = "bitspec-handshake primary";
+/// Likewise for the restricted account (`${restricted_authorization}`).
+pub const HANDSHAKE_RESTRICTED: &str = "bitspec-handshake restricted";
 
 /// A loaded profile: its capabilities and the values scenarios can use.
 #[derive(Debug, Clone, Default)]
@@ -109,6 +189,8 @@ pub struct Profile {
     /// `${max_upload_size}`, `${host_id}`, ... for scenarios.
     pub vars: Vars,
     pub credentials: Option<Credentials>,
+    /// Set when `auth` is `ntlm` or `negotiate`.
+    pub windows: Option<WindowsAccounts>,
     pub url_prefix: String,
     pub reference_server_config: Option<PathBuf>,
     pub reference_example_app: bool,
@@ -151,10 +233,41 @@ impl Profile {
             ));
         }
         let base = path.parent().unwrap_or(Path::new("."));
-        Ok(Profile::from_doc(doc, base))
+        Profile::from_doc(doc, base).map_err(|message| {
+            ScenarioError::new(format!("profile {}: {message}", path.display()), None)
+        })
     }
 
-    fn from_doc(doc: ProfileDoc, base: &Path) -> Profile {
+    fn from_doc(doc: ProfileDoc, base: &Path) -> Result<Profile, String> {
+        let credentials = doc
+            .credentials
+            .as_ref()
+            .map(|c| c.resolve("credentials"))
+            .transpose()?;
+        let restricted = doc
+            .restricted_credentials
+            .as_ref()
+            .map(|c| c.resolve("restricted_credentials"))
+            .transpose()?;
+        let scheme = match doc.auth {
+            None | Some(AuthKind::Basic) => None,
+            Some(AuthKind::Ntlm) => Some(Scheme::Ntlm),
+            Some(AuthKind::Negotiate) => Some(Scheme::Negotiate),
+        };
+        let account = |c: &Credentials, scheme| Account {
+            scheme,
+            domain: c.domain.clone(),
+            user: c.username.clone(),
+            password: c.password.clone(),
+        };
+        let windows = match (scheme, &credentials) {
+            (Some(scheme), Some(c)) => Some(WindowsAccounts {
+                primary: account(c, scheme),
+                restricted: restricted.as_ref().map(|r| account(r, scheme)),
+            }),
+            (Some(_), None) => return Err(format!("auth: {:?} needs credentials", doc.auth)),
+            _ => None,
+        };
         let mut capabilities = Vec::new();
         let mut vars = Vars::new();
         let mut add = |c: &str| capabilities.push(c.to_owned());
@@ -189,14 +302,18 @@ impl Profile {
             // A plain upload target: the file lands at its URL and no reply is involved.
             add("simple-upload");
         }
-        if let Some(c) = &doc.credentials {
+        if let Some(c) = &credentials {
             add("auth");
             vars.insert("username".into(), c.username.clone());
             vars.insert("password".into(), c.password.clone());
         }
-        if let Some(c) = &doc.restricted_credentials {
+        if let Some(c) = &restricted {
             add("restricted-user");
-            vars.insert("restricted_authorization".into(), basic_authorization(c));
+            let value = match &windows {
+                Some(_) => HANDSHAKE_RESTRICTED.to_owned(),
+                None => basic_authorization(c),
+            };
+            vars.insert("restricted_authorization".into(), value);
         }
         if let Some(path) = &doc.uploads_disabled_path {
             add("uploads-disabled");
@@ -218,16 +335,17 @@ impl Profile {
                 format!("{}", timeout as f64 * 1.5 + 1.0),
             );
         }
-        Profile {
+        Ok(Profile {
             name: doc.name,
             description: doc.description,
             capabilities,
             vars,
-            credentials: doc.credentials,
+            credentials,
+            windows,
             url_prefix: doc.url_prefix,
             reference_server_config: doc.reference_server_config.map(|p| base.join(p)),
             reference_example_app: doc.reference_example_app,
-        }
+        })
     }
 }
 

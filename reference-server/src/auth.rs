@@ -4,22 +4,42 @@
 //! Ping to settle authentication (MC-BUP §2.2.4). A missing or wrong password
 //! gets a 401 challenge; a valid user writing outside their prefixes gets
 //! 403 E_ACCESSDENIED (MC-BUP §3.2.5.2.3, step 2). Use it behind TLS.
+//! With NTLM or Negotiate (`windows_auth.rs`), the connection's handshake puts
+//! an [`Authenticated`] user on the request, which counts like a Basic user.
 
 use base64::Engine;
 use http::{HeaderMap, StatusCode};
 
 use crate::ack::{Ack, CONTEXT_SERVER, E_ACCESSDENIED};
-use crate::config::User;
+use crate::config::{AuthScheme, User};
+
+/// The user a connection's NTLM or Negotiate handshake authenticated, as a
+/// request extension.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub String);
 
 /// The accounts, or none when authentication is off.
 #[derive(Debug, Clone, Default)]
 pub struct Auth {
     users: Vec<User>,
+    basic: bool,
+    /// The `WWW-Authenticate` values of a challenge.
+    offers: Vec<&'static str>,
 }
 
 impl Auth {
-    pub fn new(users: Vec<User>) -> Self {
-        Self { users }
+    pub fn new(users: Vec<User>, schemes: &[AuthScheme]) -> Self {
+        let basic = schemes.contains(&AuthScheme::Basic);
+        let windows = crate::windows_auth::WindowsAuth::new(users.clone(), schemes);
+        let mut offers = windows.offers();
+        if basic {
+            offers.push("Basic realm=\"bitspec\"");
+        }
+        Self {
+            users,
+            basic,
+            offers,
+        }
     }
 
     /// True when requests must authenticate.
@@ -29,11 +49,11 @@ impl Auth {
 
     /// Who sent the request: 401 when authentication is on and the
     /// credentials are missing or wrong; `Ok(None)` when it is off.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Principal>, Ack> {
+    pub fn authenticate(&self, parts: &http::request::Parts) -> Result<Option<Principal>, Ack> {
         if !self.enabled() {
             return Ok(None);
         }
-        let user = self.identify(headers).ok_or_else(challenge)?;
+        let user = self.identify(parts).ok_or_else(|| self.challenge())?;
         Ok(Some(Principal {
             name: user.name.clone(),
             paths: user.paths.clone(),
@@ -41,14 +61,34 @@ impl Auth {
     }
 
     /// Authenticates a read (GET/HEAD): any valid user may read.
-    pub fn check_read(&self, headers: &HeaderMap) -> Result<(), Ack> {
-        if self.enabled() && self.identify(headers).is_none() {
-            return Err(challenge());
+    pub fn check_read(&self, parts: &http::request::Parts) -> Result<(), Ack> {
+        if self.enabled() && self.identify(parts).is_none() {
+            return Err(self.challenge());
         }
         Ok(())
     }
 
-    fn identify(&self, headers: &HeaderMap) -> Option<&User> {
+    /// 401 with a challenge for every scheme offered.
+    pub fn challenge(&self) -> Ack {
+        self.offers
+            .iter()
+            .fold(Ack::status(StatusCode::UNAUTHORIZED), |ack, offer| {
+                ack.with("WWW-Authenticate", *offer)
+            })
+    }
+
+    /// The user the connection's handshake authenticated, else the Basic one.
+    fn identify(&self, parts: &http::request::Parts) -> Option<&User> {
+        if let Some(Authenticated(name)) = parts.extensions.get::<Authenticated>() {
+            return self.users.iter().find(|u| &u.name == name);
+        }
+        self.basic_user(&parts.headers)
+    }
+
+    fn basic_user(&self, headers: &HeaderMap) -> Option<&User> {
+        if !self.basic {
+            return None;
+        }
         let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
         let (scheme, token) = value.trim().split_once(' ')?;
         if !scheme.eq_ignore_ascii_case("basic") {
@@ -65,8 +105,8 @@ impl Auth {
     }
 }
 
-/// An authenticated account, whatever the scheme that proved it (Basic
-/// today; a connection-bound scheme such as NTLM yields the same): its name
+/// An authenticated account, whatever the scheme that proved it (Basic, or
+/// the connection-bound NTLM and Negotiate, which yield the same): its name
 /// owns the sessions it creates, its prefixes bound where it may upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -92,11 +132,6 @@ pub fn authorise(principal: Option<&Principal>, path: &str) -> Result<(), Ack> {
         )),
         _ => Ok(()),
     }
-}
-
-/// 401 with a Basic challenge.
-fn challenge() -> Ack {
-    Ack::status(StatusCode::UNAUTHORIZED).with("WWW-Authenticate", "Basic realm=\"bitspec\"")
 }
 
 /// Compares secrets without an early exit on the first difference.

@@ -85,6 +85,19 @@ pub enum ReplyUrlStyle {
     Relative,
 }
 
+/// How clients may authenticate as the accounts in `users` (IIS: the
+/// authentication methods enabled on the virtual directory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthScheme {
+    /// HTTP Basic (RFC 7617): every request carries the password.
+    Basic,
+    /// NTLM (MS-NLMP): a handshake that authenticates the connection.
+    Ntlm,
+    /// Negotiate (RFC 4559) with NTLM inside SPNEGO; Kerberos is not offered.
+    Negotiate,
+}
+
 /// A Basic-auth account and the URL prefixes it may upload to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -162,6 +175,8 @@ pub struct Config {
     pub reply_url_style: ReplyUrlStyle,
     /// Basic-auth accounts; empty means no authentication.
     pub users: Vec<User>,
+    /// How the accounts may authenticate: `basic`, `ntlm`, `negotiate` (default: Basic only).
+    pub auth_schemes: Vec<AuthScheme>,
     /// Threads serving connections, each with its own single-threaded runtime;
     /// 0 means one per CPU core.
     pub workers: usize,
@@ -226,6 +241,7 @@ impl Default for Config {
             closed_session_retention: 86_400,
             reply_url_style: ReplyUrlStyle::Absolute,
             users: Vec::new(),
+            auth_schemes: vec![AuthScheme::Basic],
             workers: 0,
             max_connections: 0,
             max_connections_per_address: 128,
@@ -320,6 +336,12 @@ impl Config {
             (Some(_), None) => return invalid("tls_key", "required with tls_certificate"),
             (None, Some(_)) => return invalid("tls_certificate", "required with tls_key"),
             _ => {}
+        }
+        if !self.users.is_empty() && self.auth_schemes.is_empty() {
+            return invalid(
+                "auth_schemes",
+                "at least one scheme when users are configured",
+            );
         }
         for user in &self.users {
             if user.name.is_empty() || user.name.contains(':') {

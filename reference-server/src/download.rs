@@ -23,7 +23,7 @@ use crate::session::normalise_id;
 
 /// Serves a GET or HEAD.
 pub async fn serve(shared: &Shared, parts: &Parts) -> Response<Body> {
-    if let Err(ack) = shared.auth.check_read(&parts.headers) {
+    if let Err(ack) = shared.auth.check_read(parts) {
         return ack.into_response(shared.config.error_header);
     }
     let Ok(path) = UrlPath::parse(parts.uri.path()) else {

@@ -51,6 +51,7 @@ mod session;
 mod storage;
 mod tls;
 mod wide_reads;
+mod windows_auth;
 mod workers;
 
 use std::net::SocketAddr;

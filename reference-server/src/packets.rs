@@ -63,7 +63,7 @@ pub async fn handle(
     }
     // 2. Authorisation, Ping included (MC-BUP §2.2.4). A packet of a session
     // is checked again against the session's destination once it is found.
-    let user = match shared.auth.authenticate(headers) {
+    let user = match shared.auth.authenticate(&parts) {
         Ok(user) => user,
         Err(ack) if ignored_by_fault(shared, &ack) => None,
         Err(ack) => return ack,

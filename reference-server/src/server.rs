@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::ack::{Ack, Body};
-use crate::auth::Auth;
+use crate::auth::{Auth, Authenticated};
 use crate::body_permits::BodyPermits;
 use crate::config::Config;
 use crate::download;
@@ -30,6 +30,7 @@ use crate::packets::{self, Outcome};
 use crate::quotas::{self, Connections};
 use crate::session::Sessions;
 use crate::wide_reads::{WIDE_BUFFER, WideLicences};
+use crate::windows_auth::{ConnectionAuth, WindowsAuth};
 
 /// Largest request head (request line + headers); IIS's default (http.sys
 /// MaxRequestBytes) is the same 16 KB. It is also hyper's buffer limit on all
@@ -54,6 +55,8 @@ pub struct Shared {
     pub root: PathBuf,
     pub sessions: Sessions,
     pub auth: Auth,
+    /// NTLM and Negotiate handshakes, when `auth_schemes` has them.
+    pub windows: WindowsAuth,
     /// Client for upload-reply notifications.
     pub http: reqwest::Client,
     /// Fragment bodies being received at once (see [`BODIES_IN_FLIGHT`]),
@@ -78,7 +81,8 @@ impl Shared {
             .build()
             .map_err(std::io::Error::other)?;
         Ok(Self {
-            auth: Auth::new(config.users.clone()),
+            auth: Auth::new(config.users.clone(), &config.auth_schemes),
+            windows: WindowsAuth::new(config.users.clone(), &config.auth_schemes),
             config,
             root,
             sessions,
@@ -233,9 +237,12 @@ async fn serve_http<S>(
     } else {
         MAX_HEAD
     };
+    // NTLM authenticates the connection: its handshake state lives as long as it.
+    let windows = Arc::new(ConnectionAuth::default());
     let service = service_fn(move |req| {
         let shared = Arc::clone(&shared);
-        async move { Ok::<_, Infallible>(route(&shared, req, peer).await) }
+        let windows = Arc::clone(&windows);
+        async move { Ok::<_, Infallible>(route(&shared, req, peer, &windows).await) }
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -258,9 +265,51 @@ async fn serve_http<S>(
     drop(licence);
 }
 
+/// Runs the connection's NTLM or Negotiate handshake round, if any, then
+/// dispatches the request with the user it authenticated.
+async fn route(
+    shared: &Shared,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    connection: &ConnectionAuth,
+) -> Response<Body> {
+    use crate::windows_auth::Outcome;
+    let (mut parts, body) = req.into_parts();
+    let reply = match shared.windows.authenticate(connection, &parts.headers) {
+        Outcome::NotWindows => None,
+        Outcome::Continue(token) => {
+            tracing::info!(%peer, path = %parts.uri.path(), "authentication challenge");
+            let ack = Ack::status(StatusCode::UNAUTHORIZED).with("WWW-Authenticate", token);
+            return ack.into_response(shared.config.error_header);
+        }
+        Outcome::Rejected => {
+            tracing::info!(%peer, path = %parts.uri.path(), "authentication failed");
+            return shared
+                .auth
+                .challenge()
+                .into_response(shared.config.error_header);
+        }
+        Outcome::User { name, reply } => {
+            parts.extensions.insert(Authenticated(name));
+            reply
+        }
+    };
+    let mut response = Box::pin(dispatch(shared, parts, body, peer)).await;
+    if let Some(value) = reply.and_then(|r| http::HeaderValue::from_str(&r).ok()) {
+        response
+            .headers_mut()
+            .append(http::header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
 /// Dispatches one request on its method and logs it.
-async fn route(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
-    let (parts, body) = req.into_parts();
+async fn dispatch(
+    shared: &Shared,
+    parts: http::request::Parts,
+    body: Incoming,
+    peer: SocketAddr,
+) -> Response<Body> {
     let method = parts.method.clone();
     let path = parts.uri.path().to_string();
     if method.as_str() == "BITS_POST" {

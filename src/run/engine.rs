@@ -51,8 +51,15 @@ impl RunOptions {
         }
     }
 
-    /// Headers every request carries: the profile's credentials, as HTTP Basic.
+    /// Headers every request carries: the profile's credentials, as HTTP Basic,
+    /// or (NTLM, Negotiate) a stand-in the connection replaces by a handshake.
     pub fn default_headers(&self) -> Vec<(String, String)> {
+        if self.profile.windows.is_some() {
+            return vec![(
+                "Authorization".into(),
+                crate::profile::HANDSHAKE_PRIMARY.into(),
+            )];
+        }
         match &self.profile.credentials {
             Some(c) => vec![(
                 "Authorization".into(),
@@ -203,7 +210,8 @@ pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Scenario
             return outcome;
         }
     };
-    let mut connection = Connection::new(options.connect_timeout, options.tls.clone());
+    let mut connection = Connection::new(options.connect_timeout, options.tls.clone())
+        .with_accounts(options.profile.windows.clone());
     let mut open_sessions: Vec<String> = Vec::new();
 
     for step in &scenario.steps {

@@ -175,7 +175,10 @@ fn wire_request(
         .iter()
         .map(|l| l.render(&vars))
         .collect::<Result<Vec<_>, _>>()?;
-    if raw.credentials {
+    // NTLM and Negotiate authenticate the connection before the raw bytes.
+    let handshake = (raw.credentials && options.profile.windows.is_some())
+        .then_some(super::transport::Role::Primary);
+    if raw.credentials && handshake.is_none() {
         // The profile's credentials, so raw steps run on targets that need them too.
         let sets = |name: &str| {
             lines.iter().skip(1).any(|l| {
@@ -210,6 +213,10 @@ fn wire_request(
         bytes,
         method,
         half_close: raw.half_close,
+        handshake,
+        host: endpoint.authority,
+        target: endpoint.target,
+        raw: true,
     })
 }
 

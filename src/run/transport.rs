@@ -6,11 +6,13 @@
 
 use super::tls::TlsClient;
 use super::wire::{Exchange, Wire};
-use crate::outcome::RecordedRequest;
+use crate::outcome::{RecordedRequest, RecordedResponse};
+use crate::profile::{HANDSHAKE_PRIMARY, HANDSHAKE_RESTRICTED, WindowsAccounts};
 use crate::proxy::FaultProxy;
 use crate::raw::request;
 use crate::scenario::model::Fault;
 use crate::scenario::plan::UploadFile;
+use crate::windows_auth::{Account, Handshake};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -54,6 +56,22 @@ impl OutgoingRequest {
             ));
         }
         headers.extend(self.headers.iter().cloned());
+        // The NTLM stand-in is shown in the report but never sent: the connection
+        // runs the handshake instead.
+        let handshake = headers.iter().find_map(|(name, value)| {
+            if !name.eq_ignore_ascii_case("Authorization") {
+                return None;
+            }
+            match value.as_str() {
+                HANDSHAKE_PRIMARY => Some(Role::Primary),
+                HANDSHAKE_RESTRICTED => Some(Role::Restricted),
+                _ => None,
+            }
+        });
+        let record_headers = headers.clone();
+        if handshake.is_some() {
+            headers.retain(|(name, _)| !name.eq_ignore_ascii_case("Authorization"));
+        }
         for (name, value) in &headers {
             if value.contains(['\r', '\n']) {
                 return Err(format!("the value of header {name} contains a line break"));
@@ -66,12 +84,16 @@ impl OutgoingRequest {
             record: RecordedRequest {
                 method: self.method.clone(),
                 url: self.url.clone(),
-                headers,
+                headers: record_headers,
                 body_len: self.body.len() as u64,
             },
             bytes,
             method: self.method.clone(),
             half_close: false,
+            handshake,
+            host: endpoint.authority,
+            target: endpoint.target,
+            raw: false,
         })
     }
 }
@@ -88,6 +110,20 @@ pub struct WireRequest {
     pub method: String,
     pub half_close: bool,
     pub record: RecordedRequest,
+    /// Authenticate the connection as this account (NTLM, Negotiate) first.
+    pub handshake: Option<Role>,
+    /// `host[:port]` and the request target, for the handshake's Ping.
+    pub host: String,
+    pub target: String,
+    /// Raw bytes from the scenario: the handshake ends before them, on a Ping.
+    pub raw: bool,
+}
+
+/// Which of the profile's NTLM or Negotiate accounts a request speaks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Primary,
+    Restricted,
 }
 
 /// The connection of one scenario: reused while the server keeps it open, replaced
@@ -97,6 +133,8 @@ pub struct Connection {
     wire: Option<Wire>,
     connect_timeout: Duration,
     tls: TlsClient,
+    /// NTLM or Negotiate accounts, when the profile has them.
+    accounts: Option<WindowsAccounts>,
 }
 
 impl Connection {
@@ -105,7 +143,14 @@ impl Connection {
             wire: None,
             connect_timeout,
             tls,
+            accounts: None,
         }
+    }
+
+    /// Authenticates connections with these accounts where requests ask for it.
+    pub fn with_accounts(mut self, accounts: Option<WindowsAccounts>) -> Connection {
+        self.accounts = accounts;
+        self
     }
 
     /// Forgets the current connection (closing it); the next exchange opens another.
@@ -139,10 +184,14 @@ impl Connection {
         let address = proxy
             .as_ref()
             .map_or_else(|| request.address.clone(), |p| p.address());
-        let reuse = self
-            .wire
-            .as_mut()
-            .is_some_and(|w| w.address == address && w.tls == request.tls && w.is_usable());
+        // NTLM authenticates the connection: a request for another account, or
+        // for none, needs a connection of its own.
+        let reuse = self.wire.as_mut().is_some_and(|w| {
+            w.address == address
+                && w.tls == request.tls
+                && (w.authenticated.is_none() || w.authenticated == request.handshake)
+                && w.is_usable()
+        });
         if !reuse {
             // Through the fault proxy the harness speaks plain HTTP: the proxy does TLS.
             let tls = match (&proxy, request.tls.as_deref()) {
@@ -160,15 +209,28 @@ impl Connection {
         let Some(wire) = self.wire.as_mut() else {
             return failed("no connection".into());
         };
-        let mut exchange = wire
-            .exchange(
-                &request.bytes,
-                &request.method,
-                request.half_close,
-                deadline,
-                compare_with,
-            )
-            .await;
+        let mut exchange = match self.accounts.as_ref().zip(request.handshake) {
+            Some((accounts, role)) => {
+                let account = match role {
+                    Role::Primary => Some(&accounts.primary),
+                    Role::Restricted => accounts.restricted.as_ref(),
+                };
+                let Some(account) = account else {
+                    return failed("the profile has no restricted_credentials".into());
+                };
+                authenticated_exchange(wire, account, role, request, deadline, compare_with).await
+            }
+            None => {
+                wire.exchange(
+                    &request.bytes,
+                    &request.method,
+                    request.half_close,
+                    deadline,
+                    compare_with,
+                )
+                .await
+            }
+        };
         if exchange.response.is_some() && exchange.observed.closed == Some(false) {
             let until = match watch_close {
                 WatchClose::No => None,
@@ -185,6 +247,140 @@ impl Connection {
         }
         exchange
     }
+}
+
+/// `request` on `wire` as `account`: the handshake first, unless the connection is
+/// already this account's (then once more if the server challenges anyway).
+async fn authenticated_exchange(
+    wire: &mut Wire,
+    account: &Account,
+    role: Role,
+    request: &WireRequest,
+    deadline: Instant,
+    compare_with: Option<UploadFile>,
+) -> Exchange {
+    async fn send(
+        wire: &mut Wire,
+        bytes: &[u8],
+        request: &WireRequest,
+        deadline: Instant,
+        compare_with: Option<UploadFile>,
+    ) -> Exchange {
+        wire.exchange(
+            bytes,
+            &request.method,
+            request.half_close,
+            deadline,
+            compare_with,
+        )
+        .await
+    }
+    if wire.authenticated == Some(role) {
+        let exchange = send(wire, &request.bytes, request, deadline, compare_with).await;
+        if exchange.response.as_ref().is_none_or(|r| r.status != 401) || !wire.is_usable() {
+            return exchange;
+        }
+        wire.authenticated = None;
+    }
+    let (mut handshake, negotiate) = match Handshake::start(account) {
+        Ok(started) => started,
+        Err(e) => return failed(e),
+    };
+    // Round 1: a Ping carries the Negotiate message, so the challenge costs the
+    // request nothing (its body is not sent twice) and no packet is processed twice.
+    let probe = ping(request, &negotiate);
+    let challenge = wire
+        .exchange(&probe, "BITS_POST", false, deadline, None)
+        .await;
+    let authenticate = match &challenge.response {
+        Some(r) if r.status == 401 => match handshake.answer(&www_authenticate(r)) {
+            Ok(value) => value,
+            Err(e) => return failed(e),
+        },
+        Some(r) => {
+            return failed(format!(
+                "the target answered the {} handshake's first message with {} instead of a 401 challenge",
+                handshake.scheme().name(),
+                r.status_line()
+            ));
+        }
+        None => return challenge,
+    };
+    // Round 2: the request itself carries the Authenticate message (a raw
+    // request's bytes stay as written: a second Ping does, then they follow).
+    let mut exchange = if request.raw {
+        let done = wire
+            .exchange(
+                &ping(request, &authenticate),
+                "BITS_POST",
+                false,
+                deadline,
+                None,
+            )
+            .await;
+        match &done.response {
+            Some(r) if r.status != 401 && wire.is_usable() => {
+                wire.authenticated = Some(role);
+                return send(wire, &request.bytes, request, deadline, compare_with).await;
+            }
+            _ => return done,
+        }
+    } else {
+        send(
+            wire,
+            &with_authorization(&request.bytes, &authenticate),
+            request,
+            deadline,
+            compare_with,
+        )
+        .await
+    };
+    if let Some(response) = &exchange.response
+        && response.status != 401
+    {
+        wire.authenticated = Some(role);
+        // Negotiate's last token (SPNEGO's mechListMIC) proves the server knew the
+        // password too; a wrong one is a failure of the exchange.
+        if let Some(token) = handshake.token_in(&www_authenticate(response))
+            && let Err(e) = handshake.finish(token)
+        {
+            exchange.observed.failure = Some(e);
+        }
+    }
+    exchange
+}
+
+/// A Ping to the request's URL with this `Authorization` value.
+fn ping(request: &WireRequest, authorization: &str) -> Vec<u8> {
+    let headers = [
+        ("Host".to_owned(), request.host.clone()),
+        (
+            "User-Agent".to_owned(),
+            concat!("bitspec/", env!("CARGO_PKG_VERSION")).to_owned(),
+        ),
+        ("Authorization".to_owned(), authorization.to_owned()),
+        ("BITS-Packet-Type".to_owned(), "Ping".to_owned()),
+        ("Content-Length".to_owned(), "0".to_owned()),
+    ];
+    request::serialize("BITS_POST", &request.target, &headers, &[])
+}
+
+/// `bytes` with an `Authorization` line after the request line.
+fn with_authorization(bytes: &[u8], authorization: &str) -> Vec<u8> {
+    let at = bytes.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let mut out = bytes[..at].to_vec();
+    out.extend_from_slice(format!("Authorization: {authorization}\r\n").as_bytes());
+    out.extend_from_slice(&bytes[at..]);
+    out
+}
+
+fn www_authenticate(response: &RecordedResponse) -> Vec<&str> {
+    response
+        .headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("WWW-Authenticate"))
+        .map(|(_, value)| value.as_str())
+        .collect()
 }
 
 /// How long a connection must stay open after a response to count as kept open.

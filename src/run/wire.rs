@@ -43,6 +43,8 @@ pub struct Wire {
     eof: bool,
     /// The last response said the connection ends after it.
     done: bool,
+    /// The account an NTLM or Negotiate handshake authenticated this connection as.
+    pub authenticated: Option<super::transport::Role>,
 }
 
 /// How a read ended.
@@ -69,6 +71,7 @@ impl Wire {
             buf: Vec::new(),
             eof: false,
             done: false,
+            authenticated: None,
         })
     }
 
