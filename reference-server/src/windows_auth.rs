@@ -357,7 +357,7 @@ impl AuthenticateFields {
 }
 
 fn utf16(bytes: &[u8]) -> Option<String> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     let units: Vec<u16> = bytes

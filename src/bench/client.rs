@@ -62,6 +62,8 @@ pub struct Conn {
     sender: SendRequest<ReqBody>,
     host: String,
     timeout: Duration,
+    /// Sent with every packet (HTTP Basic).
+    authorization: Option<String>,
 }
 
 /// An Ack as the bench needs it.
@@ -86,7 +88,83 @@ impl Conn {
             sender,
             host: endpoint.authority.clone(),
             timeout,
+            authorization: None,
         })
+    }
+
+    /// Sends `value` as `Authorization` with every packet (HTTP Basic).
+    pub fn set_authorization(&mut self, value: String) {
+        self.authorization = Some(value);
+    }
+
+    /// Authenticates the connection as `account` (NTLM, Negotiate) with two
+    /// Pings to `path`, as the Windows client does; later packets need no header.
+    pub async fn authenticate(
+        &mut self,
+        path: &str,
+        account: &crate::windows_auth::Account,
+    ) -> Result<(), String> {
+        let (mut handshake, negotiate) = crate::windows_auth::Handshake::start(account)?;
+        let (status, challenge) = self.ping(path, &negotiate).await?;
+        if status != StatusCode::UNAUTHORIZED {
+            return Err(format!(
+                "the server answered the {} handshake with {status}, not a 401 challenge",
+                handshake.scheme().name()
+            ));
+        }
+        let values: Vec<&str> = challenge.iter().map(String::as_str).collect();
+        let authenticate = handshake.answer(&values)?;
+        let (status, _) = self.ping(path, &authenticate).await?;
+        if status != StatusCode::OK {
+            return Err(format!(
+                "{} authentication failed: the Ping got {status}",
+                handshake.scheme().name()
+            ));
+        }
+        Ok(())
+    }
+
+    /// A Ping with this `Authorization`: the status and `WWW-Authenticate` values.
+    async fn ping(
+        &mut self,
+        path: &str,
+        authorization: &str,
+    ) -> Result<(StatusCode, Vec<String>), String> {
+        let request = Request::builder()
+            .method("BITS_POST")
+            .uri(path)
+            .header(http::header::HOST, self.host.as_str())
+            .header(http::header::CONTENT_LENGTH, 0)
+            .header(http::header::USER_AGENT, "bitspec-bench")
+            .header(http::header::AUTHORIZATION, authorization)
+            .header("BITS-Packet-Type", "Ping")
+            .body(Either::Left(Empty::new()))
+            .map_err(|e| format!("cannot build the request: {e}"))?;
+        let exchange = async {
+            self.sender
+                .ready()
+                .await
+                .map_err(|e| format!("connection lost: {e}"))?;
+            let response = self
+                .sender
+                .send_request(request)
+                .await
+                .map_err(|e| format!("exchange failed: {e}"))?;
+            let (parts, body) = response.into_parts();
+            body.collect()
+                .await
+                .map_err(|e| format!("the answer's body broke off: {e}"))?;
+            let challenge = parts
+                .headers
+                .get_all(http::header::WWW_AUTHENTICATE)
+                .iter()
+                .filter_map(|v| v.to_str().ok().map(str::to_owned))
+                .collect();
+            Ok::<_, String>((parts.status, challenge))
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| format!("no answer within {:.0}s", self.timeout.as_secs_f64()))?
     }
 
     /// Sends one BITS packet; `body` is `(seed, first, end)` of the file for a Fragment.
@@ -110,6 +188,9 @@ impl Conn {
             .header(http::header::HOST, self.host.as_str())
             .header(http::header::CONTENT_LENGTH, len)
             .header(http::header::USER_AGENT, "bitspec-bench");
+        if let Some(value) = &self.authorization {
+            request = request.header(http::header::AUTHORIZATION, value.as_str());
+        }
         for (name, value) in headers {
             request = request.header(*name, value.as_str());
         }

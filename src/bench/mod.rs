@@ -47,6 +47,30 @@ pub struct BenchArgs {
     /// Print the report as JSON on stdout (no progress bar).
     #[arg(long)]
     pub json: bool,
+    /// Authenticate with this profile's credentials (Basic, NTLM or Negotiate,
+    /// as its `auth` says): a YAML file or a shipped profile's name. Without
+    /// --target, the bundled server is configured as the profile says.
+    #[arg(long, value_name = "FILE|NAME")]
+    pub profile: Option<std::path::PathBuf>,
+}
+
+/// How the bench's connections authenticate.
+#[derive(Debug, Clone, Default)]
+enum Credentials {
+    #[default]
+    None,
+    Basic(String),
+    Windows(crate::windows_auth::Account),
+}
+
+impl Credentials {
+    fn of(profile: &crate::profile::Profile) -> Credentials {
+        match (&profile.windows, &profile.credentials) {
+            (Some(accounts), _) => Credentials::Windows(accounts.primary.clone()),
+            (None, Some(c)) => Credentials::Basic(crate::profile::basic_authorization(c)),
+            (None, None) => Credentials::None,
+        }
+    }
 }
 
 /// `1M` -> 1048576. Plain numbers are bytes.
@@ -83,10 +107,21 @@ pub fn run(args: &BenchArgs) -> u8 {
         Ok(r) => r,
         Err(code) => return code,
     };
+    let profile = match &args.profile {
+        Some(path) => match crate::target::resolve_profile(Some(path), args.target.is_none()) {
+            Ok(profile) => Some(profile),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::INVALID;
+            }
+        },
+        None => None,
+    };
     runtime.block_on(async {
-        let target = match &args.target {
-            Some(url) => Target::remote(url, &tls, Duration::from_secs(5)).await,
-            None => Target::embedded().await,
+        let target = match (&args.target, &profile) {
+            (Some(url), _) => Target::remote(url, &tls, Duration::from_secs(5)).await,
+            (None, Some(profile)) => Target::embedded_for(profile).await,
+            (None, None) => Target::embedded().await,
         };
         let target = match target {
             Ok(t) => t,
@@ -95,7 +130,8 @@ pub fn run(args: &BenchArgs) -> u8 {
                 return exit::UNREACHABLE;
             }
         };
-        let result = bench(&target.base_url, &tls, args).await;
+        let credentials = profile.as_ref().map(Credentials::of).unwrap_or_default();
+        let result = bench_as(&target.base_url, &tls, args, &credentials).await;
         target.stop().await;
         let report = match result {
             Ok(report) => report,
@@ -131,6 +167,16 @@ struct SessionResult {
 
 /// Loads `base_url` as `args` say and measures.
 pub async fn bench(base_url: &str, tls: &TlsClient, args: &BenchArgs) -> Result<Report, String> {
+    bench_as(base_url, tls, args, &Credentials::None).await
+}
+
+/// [`bench`] with each connection authenticated.
+async fn bench_as(
+    base_url: &str,
+    tls: &TlsClient,
+    args: &BenchArgs,
+    credentials: &Credentials,
+) -> Result<Report, String> {
     let endpoint = Endpoint::parse(base_url, tls)?;
     let total = args.size.saturating_mul(args.sessions as u64);
     let progress = if !args.json && std::io::stderr().is_terminal() {
@@ -150,7 +196,8 @@ pub async fn bench(base_url: &str, tls: &TlsClient, args: &BenchArgs) -> Result<
     for index in 0..args.sessions {
         let path = format!("{}bitspec-bench-{nonce}-{index}.bin", endpoint.base_path);
         let (endpoint, args, progress) = (endpoint.clone(), args.clone(), progress.clone());
-        tasks.spawn(async move { session(&endpoint, &path, &args, &progress).await });
+        let credentials = credentials.clone();
+        tasks.spawn(async move { session(&endpoint, &path, &args, &credentials, &progress).await });
     }
     let (mut bytes, mut packets, mut latencies, mut errors) = (0, 0, Vec::new(), Vec::new());
     while let Some(joined) = tasks.join_next().await {
@@ -181,6 +228,7 @@ async fn session(
     endpoint: &Endpoint,
     path: &str,
     args: &BenchArgs,
+    credentials: &Credentials,
     progress: &ProgressBar,
 ) -> SessionResult {
     let mut result = SessionResult::default();
@@ -192,6 +240,19 @@ async fn session(
             return result;
         }
     };
+    let authenticated = match credentials {
+        Credentials::None => Ok(()),
+        Credentials::Basic(value) => {
+            conn.set_authorization(value.clone());
+            Ok(())
+        }
+        // NTLM authenticates the connection once, before the upload.
+        Credentials::Windows(account) => conn.authenticate(path, account).await,
+    };
+    if let Err(e) = authenticated {
+        result.error = Some(e);
+        return result;
+    }
     if let Err(e) = upload(&mut conn, path, args, progress, &mut result).await {
         result.error = Some(e);
     }

@@ -13,6 +13,8 @@
 use crate::raw::request::find_head_end;
 use crate::run::{Stream, TlsClient};
 use crate::scenario::model::Fault;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -26,6 +28,9 @@ const CONNECT_WAIT: Duration = Duration::from_secs(30);
 pub struct FaultProxy {
     address: String,
     task: JoinHandle<()>,
+    /// Until set, bytes pass untouched: an NTLM handshake's first round goes
+    /// through before the fault falls on the step's own request.
+    armed: Arc<AtomicBool>,
 }
 
 impl FaultProxy {
@@ -39,6 +44,20 @@ impl FaultProxy {
         fault: Fault,
         connect_timeout: Duration,
     ) -> Result<FaultProxy, String> {
+        Self::start_armed(upstream, tls, fault, connect_timeout, true).await
+    }
+
+    /// [`FaultProxy::start`], with the fault held back until [`FaultProxy::arm`]
+    /// when `armed` is false.
+    pub async fn start_armed(
+        upstream: &str,
+        tls: Option<(&TlsClient, &str)>,
+        fault: Fault,
+        connect_timeout: Duration,
+        armed: bool,
+    ) -> Result<FaultProxy, String> {
+        let armed = Arc::new(AtomicBool::new(armed));
+        let relay_armed = Arc::clone(&armed);
         let server = Stream::open(upstream, tls, connect_timeout).await?;
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
@@ -52,9 +71,19 @@ impl FaultProxy {
             else {
                 return;
             };
-            relay(client, server, &fault).await;
+            relay(client, server, &fault, &relay_armed).await;
         });
-        Ok(FaultProxy { address, task })
+        Ok(FaultProxy {
+            address,
+            task,
+            armed,
+        })
+    }
+
+    /// From now on the fault applies, counting request bytes from here. Call it
+    /// between exchanges, when the last response has been read whole.
+    pub fn arm(&self) {
+        self.armed.store(true, Ordering::SeqCst);
     }
 
     /// `127.0.0.1:port`, to connect to instead of the target.
@@ -71,7 +100,7 @@ impl Drop for FaultProxy {
 
 /// Relays both ways until either side closes or the fault ends the exchange; returning
 /// drops (closes) both connections.
-async fn relay<S>(mut client: TcpStream, mut server: S, fault: &Fault)
+async fn relay<S>(mut client: TcpStream, mut server: S, fault: &Fault, armed: &AtomicBool)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -96,6 +125,12 @@ where
                     Ok(n) => n,
                 };
                 let chunk = &up[..n];
+                if !armed.load(Ordering::SeqCst) {
+                    if server.write_all(chunk).await.is_err() || server.flush().await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 if let (Some(body_bytes), None) = (fault.cut_after_body_bytes, limit) {
                     if head.len() < 64 * 1024 {
                         head.extend_from_slice(chunk);
@@ -126,6 +161,12 @@ where
             }
             read = server.read(&mut down) => {
                 let n = match read { Ok(0) | Err(_) => return, Ok(n) => n };
+                if !armed.load(Ordering::SeqCst) {
+                    if client.write_all(&down[..n]).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 if fault.drop_response {
                     // The server has answered: the harness never sees it.
                     return;

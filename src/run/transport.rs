@@ -174,8 +174,16 @@ impl Connection {
         if let Some(fault) = fault {
             self.wire = None;
             let tls = request.tls.as_deref().map(|name| (&self.tls, name));
-            match FaultProxy::start(&request.address, tls, fault.clone(), self.connect_timeout)
-                .await
+            // A handshake goes first on the proxy's connection, untouched by the fault.
+            let armed = request.handshake.is_none() || self.accounts.is_none();
+            match FaultProxy::start_armed(
+                &request.address,
+                tls,
+                fault.clone(),
+                self.connect_timeout,
+                armed,
+            )
+            .await
             {
                 Ok(p) => proxy = Some(p),
                 Err(e) => return failed(e),
@@ -218,7 +226,13 @@ impl Connection {
                 let Some(account) = account else {
                     return failed("the profile has no restricted_credentials".into());
                 };
-                authenticated_exchange(wire, account, role, request, deadline, compare_with).await
+                let arm = || {
+                    if let Some(p) = &proxy {
+                        p.arm();
+                    }
+                };
+                authenticated_exchange(wire, account, role, request, deadline, compare_with, &arm)
+                    .await
             }
             None => {
                 wire.exchange(
@@ -258,6 +272,7 @@ async fn authenticated_exchange(
     request: &WireRequest,
     deadline: Instant,
     compare_with: Option<UploadFile>,
+    arm_fault: &(dyn Fn() + Sync),
 ) -> Exchange {
     async fn send(
         wire: &mut Wire,
@@ -276,6 +291,7 @@ async fn authenticated_exchange(
         .await
     }
     if wire.authenticated == Some(role) {
+        arm_fault();
         let exchange = send(wire, &request.bytes, request, deadline, compare_with).await;
         if exchange.response.as_ref().is_none_or(|r| r.status != 401) || !wire.is_usable() {
             return exchange;
@@ -321,11 +337,13 @@ async fn authenticated_exchange(
         match &done.response {
             Some(r) if r.status != 401 && wire.is_usable() => {
                 wire.authenticated = Some(role);
+                arm_fault();
                 return send(wire, &request.bytes, request, deadline, compare_with).await;
             }
             _ => return done,
         }
     } else {
+        arm_fault();
         send(
             wire,
             &with_authorization(&request.bytes, &authenticate),
