@@ -99,3 +99,10 @@ fn suite_passes_against_the_reference_server_under_the_iis_stock_profile() {
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert!(!all.contains("WARN "), "{all}");
 }
+
+#[test]
+fn suite_passes_against_the_reference_server_with_ntlm() {
+    // Every request with credentials authenticates its connection by handshake,
+    // the resume scenarios' fault proxy included.
+    passes_cleanly("reference-ntlm");
+}

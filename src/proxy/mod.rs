@@ -218,4 +218,49 @@ mod tests {
         assert_eq!(answer, ANSWER);
         assert_eq!(server.await.expect("upstream"), REQUEST);
     }
+
+    /// An NTLM handshake's first round crosses a disarmed proxy whole; once armed,
+    /// the cut falls on the next request, counted from its first byte.
+    #[tokio::test]
+    async fn a_disarmed_proxy_relays_until_armed_then_cuts() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let upstream = listener.local_addr().expect("address").to_string();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.expect("accept");
+            let mut first = vec![0u8; REQUEST.len()];
+            s.read_exact(&mut first)
+                .await
+                .expect("the first request whole");
+            s.write_all(ANSWER).await.expect("answer");
+            let mut rest = Vec::new();
+            let _ = s.read_to_end(&mut rest).await;
+            (first, rest)
+        });
+        let fault = Fault {
+            cut_after_request_bytes: Some(5),
+            ..Fault::default()
+        };
+        let proxy = FaultProxy::start_armed(&upstream, None, fault, Duration::from_secs(5), false)
+            .await
+            .expect("proxy");
+        let mut client = TcpStream::connect(proxy.address()).await.expect("connect");
+        client.write_all(REQUEST).await.expect("send");
+        let mut answer = vec![0u8; ANSWER.len()];
+        tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut answer))
+            .await
+            .expect("in time")
+            .expect("the answer is relayed");
+        proxy.arm();
+        client.write_all(REQUEST).await.expect("send again");
+        let (first, rest) = tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("in time")
+            .expect("upstream");
+        assert_eq!(first, REQUEST);
+        assert_eq!(
+            rest,
+            &REQUEST[..5],
+            "the armed fault cuts the second request"
+        );
+    }
 }
