@@ -93,6 +93,14 @@ fn faults_of_configured_features_are_caught_where_the_features_are_configured() 
 }
 
 #[test]
+fn authentication_faults_are_caught_under_ntlm_and_negotiate_too() {
+    let faults = ["auth-not-enforced", "user-paths-ignored"];
+    let auth = |name: &str| name.contains("authentication") || name.contains("authenticated");
+    every_named("reference-ntlm", Some(&faults), auth);
+    every_named("reference-negotiate", Some(&faults), auth);
+}
+
+#[test]
 fn every_fault_that_shows_is_caught_on_the_other_reading_of_every_ambiguity() {
     every_fault_is_named_on("reference-mc-bup");
 }
