@@ -188,9 +188,3 @@ impl Handshake {
         ))
     }
 }
-
-/// The value shown in reports for an `Authorization` header a handshake made:
-/// the scheme and the round, never the token (it can be cracked offline).
-pub fn redacted(scheme: Scheme, round: &str) -> String {
-    format!("{} <{round}>", scheme.name())
-}
