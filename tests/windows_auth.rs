@@ -79,8 +79,9 @@ async fn auth_scenarios_pass(profile: &str, target: Option<(&str, &Path)>) {
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{profile}:\n{all}");
     let totals = totals(reports.path());
-    assert_eq!(totals["passed"], 4, "{profile}:\n{all}");
+    assert!(totals["passed"].as_u64() >= Some(5), "{profile}:\n{all}");
     assert_eq!(totals["failed"], 0, "{profile}:\n{all}");
+    assert_eq!(totals["errors"], 0, "{profile}:\n{all}");
     // The password ("conformance") is nowhere but in the reports' title.
     let written = all_reports(reports.path()).replace("bitspec conformance report", "");
     assert!(
@@ -343,7 +344,7 @@ fn credentials_can_come_from_the_environment_and_a_missing_one_is_named() {
         reports.path(),
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(totals(reports.path())["passed"], 4);
+    assert!(totals(reports.path())["passed"].as_u64() >= Some(5));
     let out = bitspec(&args, reports.path());
     let all = text(&out);
     assert_ne!(out.status.code(), Some(0), "{all}");
