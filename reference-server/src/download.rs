@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::ack::{Body, empty};
 use crate::byte_ranges::{self, Multipart, RangeRequest};
-use crate::paths::UrlPath;
+use crate::paths::{REPLIES_DIR, REPLY_FILE, SESSIONS_DIR, UrlPath};
 use crate::server::Shared;
 use crate::session::normalise_id;
 
@@ -29,29 +29,32 @@ pub async fn serve(shared: &Shared, parts: &Parts) -> Response<Body> {
     let Ok(path) = UrlPath::parse(parts.uri.path()) else {
         return status(StatusCode::NOT_FOUND);
     };
-    let file_path = if path.is_reserved() {
+    let relative = if path.is_reserved() {
         match path.reply_session().and_then(normalise_id) {
-            Some(id) => shared.sessions.reply_path(&id),
+            Some(id) => format!("{SESSIONS_DIR}/{REPLIES_DIR}/{id}/{REPLY_FILE}"),
             None => return status(StatusCode::NOT_FOUND),
         }
     } else {
-        match path.check_links(&shared.root).await {
-            Ok(Some(meta)) if meta.is_file() => path.under(&shared.root),
-            _ => return status(StatusCode::NOT_FOUND),
-        }
+        path.relative()
     };
-    match open(&file_path, parts).await {
-        Ok(response) => response,
+    // Opened through the root's handle: no symlink anywhere on the path, the
+    // check and the open being one system call (`root_dir.rs`).
+    let opened = shared.root_dir.open_file(&relative);
+    match opened.and_then(|file| Ok((file.metadata()?, file))) {
+        Ok((meta, file)) => match respond(file, meta, parts).await {
+            Ok(response) => response,
+            Err(_) => status(StatusCode::NOT_FOUND),
+        },
         Err(_) => status(StatusCode::NOT_FOUND),
     }
 }
 
-async fn open(path: &std::path::Path, parts: &Parts) -> std::io::Result<Response<Body>> {
-    let file = tokio::fs::File::open(path).await?;
-    let meta = file.metadata().await?;
-    if !meta.is_file() {
-        return Err(std::io::ErrorKind::NotFound.into());
-    }
+async fn respond(
+    std_file: std::fs::File,
+    meta: std::fs::Metadata,
+    parts: &Parts,
+) -> std::io::Result<Response<Body>> {
+    let file = tokio::fs::File::from_std(std_file.try_clone()?);
     let size = meta.len();
     let mut response = Response::new(empty());
     let headers = response.headers_mut();
@@ -122,7 +125,7 @@ async fn open(path: &std::path::Path, parts: &Parts) -> std::io::Result<Response
         multipart.body_len().to_string(),
     );
     if parts.method == Method::GET {
-        *response.body_mut() = multipart_body(path.to_path_buf(), multipart);
+        *response.body_mut() = multipart_body(std_file, multipart);
     }
     Ok(response)
 }
@@ -134,9 +137,10 @@ async fn file_part(mut file: tokio::fs::File, start: u64, len: u64) -> std::io::
     Ok(BodyExt::boxed(StreamBody::new(stream)))
 }
 
-/// The parts, each framed, streamed one after the other; each part opens the
-/// file afresh and is read in chunks, so no part is ever held in memory.
-fn multipart_body(path: std::path::PathBuf, multipart: Multipart) -> Body {
+/// The parts, each framed, streamed one after the other; each part reads the
+/// open file (a duplicate of its descriptor) in chunks, so no part is ever
+/// held in memory.
+fn multipart_body(file: std::fs::File, multipart: Multipart) -> Body {
     let mut pieces = std::collections::VecDeque::new();
     for (head, first, last) in multipart.parts {
         pieces.push_back(Piece::Text(Bytes::from(head)));
@@ -144,7 +148,7 @@ fn multipart_body(path: std::path::PathBuf, multipart: Multipart) -> Body {
     }
     pieces.push_back(Piece::Text(Bytes::from(multipart.closing)));
     let state = PartState {
-        path,
+        file,
         pieces,
         current: None,
     };
@@ -163,7 +167,7 @@ fn multipart_body(path: std::path::PathBuf, multipart: Multipart) -> Body {
                 None => return Ok(None),
                 Some(Piece::Text(bytes)) => return Ok(Some((Frame::data(bytes), state))),
                 Some(Piece::File(start, len)) => {
-                    let mut file = tokio::fs::File::open(&state.path).await?;
+                    let mut file = tokio::fs::File::from_std(state.file.try_clone()?);
                     file.seek(SeekFrom::Start(start)).await?;
                     state.current = Some(file.take(len));
                 }
@@ -180,7 +184,7 @@ enum Piece {
 }
 
 struct PartState {
-    path: std::path::PathBuf,
+    file: std::fs::File,
     pieces: std::collections::VecDeque<Piece>,
     current: Option<tokio::io::Take<tokio::fs::File>>,
 }

@@ -12,7 +12,8 @@
 //! survive restarts and idle sessions cost no memory. `storage.rs` streams
 //! bodies to disk through buffers lent with a body permit (`body_permits.rs`)
 //! and publishes complete uploads with an atomic hard link;
-//! `paths.rs` keeps every request inside the root. `reply.rs` notifies the
+//! `paths.rs` keeps every request inside the root, and `root_dir.rs`
+//! resolves every path under it relative to an open handle, never through a symlink. `reply.rs` notifies the
 //! server application in upload-reply mode, `download.rs` serves GET/HEAD, and
 //! `auth.rs` implements optional Basic authentication, `tls.rs` HTTPS,
 //! `quotas.rs` the per-client bounds on connections, sessions and bytes. [`example_app`] is a
@@ -46,6 +47,7 @@ mod paths;
 pub mod protocol;
 mod quotas;
 mod reply;
+mod root_dir;
 mod server;
 mod session;
 mod storage;

@@ -177,7 +177,7 @@ async fn create(
         Ok(path) => path,
         Err(_) => return Ack::invalid(),
     };
-    let existing = match path.check_links(&shared.root).await {
+    let existing = match path.check_links(&shared.root_dir).await {
         Ok(existing) => existing,
         Err(_) => return Ack::invalid(),
     };
@@ -190,11 +190,8 @@ async fn create(
         }
         _ => {}
     }
-    if !config.create_directories {
-        let parent = path.under(&shared.root);
-        if !parent.parent().is_some_and(|p| p.is_dir()) {
-            return Ack::error(StatusCode::NOT_FOUND, 0x8007_0003, CONTEXT_SERVER);
-        }
+    if !config.create_directories && !path.parent_exists(&shared.root_dir) {
+        return Ack::error(StatusCode::NOT_FOUND, 0x8007_0003, CONTEXT_SERVER);
     }
     let id = session::new_id();
     let user = user.map(|u| u.name);
@@ -396,25 +393,22 @@ async fn publish(shared: &Shared, record: &mut Record) -> Result<(), Ack> {
     let Ok(path) = UrlPath::parse(&format!("/{}", record.destination)) else {
         return Err(Ack::invalid());
     };
-    if path.check_links(&shared.root).await.is_err() {
-        return Err(Ack::invalid());
-    }
-    let data = shared.sessions.data_path(&record.id);
-    let dest = path.under(&shared.root);
+    let session = format!("{}/{}", crate::paths::SESSIONS_DIR, record.id);
     let config = &shared.config;
     match storage::publish(
-        &data,
-        &dest,
+        &shared.root_dir,
+        &session,
+        &path,
         config.allow_overwrites,
         config.create_directories,
-    )
-    .await
-    {
+    ) {
         Ok(()) => {}
         Err(PublishError::Exists) => return Err(shared.existing_destination()),
         Err(PublishError::BadDestination) => return Err(Ack::invalid()),
+        // Out of space is 500 ERROR_DISK_FULL, context 0x5 (MC-BUP §2.2.1.2).
         Err(PublishError::Io(e)) => return Err(Ack::from_io(&e)),
     }
+    storage::crash_point("publish-before-record");
     record.published = true;
     record.updated = session::now();
     shared
@@ -438,8 +432,11 @@ async fn close(shared: &Shared, mut record: Record) -> Ack {
     };
     // Fault (testing aid): a complete upload is never published.
     let complete = complete && !shared.has_fault(Fault::CloseNoPublish);
+    // A publish that fails keeps the session and its complete upload: the
+    // client resends Close-Session on a 5xx other than BG_E_SESSION_NOT_FOUND
+    // (ack-for-close-session.md), and once the cause is gone (space freed, the
+    // file in the way removed) the retried Close publishes.
     if complete && let Err(error) = publish(shared, &mut record).await {
-        let _ = finish(shared, &mut record, State::Cancelled).await;
         return error;
     }
     if shared.has_fault(Fault::CloseKeepsSession) {

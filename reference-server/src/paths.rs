@@ -4,13 +4,14 @@
 //! hostile input, a path is refused when any decoded segment could change its
 //! meaning: `.`/`..`, separators (`/`, `\`), NUL and control characters, drive
 //! letters (`:`), and a `%` left after decoding (double encoding; IIS request
-//! filtering rejects it too). Existing components are then checked with
-//! `symlink_metadata`: a symlink anywhere on the path is refused, so a link
-//! planted inside the root cannot lead out of it.
-
-use std::path::{Path, PathBuf};
+//! filtering rejects it too). The file itself is then reached through the
+//! root's handle (`root_dir.rs`): a symlink anywhere on the path is refused by
+//! the kernel at the very open, so a link planted inside the root, even a
+//! moment before, cannot lead out of it.
 
 use percent_encoding::percent_decode_str;
+
+use crate::root_dir::{Dir, is_refused_path};
 
 /// The reserved folder holding session data (the IIS name). Never a destination.
 pub const SESSIONS_DIR: &str = "BITS-Sessions";
@@ -78,36 +79,41 @@ impl UrlPath {
         }
     }
 
-    /// The file under `root`.
-    pub fn under(&self, root: &Path) -> PathBuf {
-        let mut path = root.to_path_buf();
-        path.extend(&self.segments);
-        path
-    }
-
     /// The path relative to the root, `/`-separated, for session records and logs.
     pub fn relative(&self) -> String {
         self.segments.join("/")
     }
 
-    /// Refuses the path if an existing component under `root` is a symlink.
-    /// Returns the metadata of the final component when it exists.
-    pub async fn check_links(&self, root: &Path) -> Result<Option<std::fs::Metadata>, PathError> {
-        let mut path = root.to_path_buf();
-        let last = self.segments.len().saturating_sub(1);
-        for (i, segment) in self.segments.iter().enumerate() {
-            path.push(segment);
-            // Blocking lstat on the runtime thread: microseconds, cheaper than a hop.
-            match std::fs::symlink_metadata(&path) {
-                Ok(meta) if meta.file_type().is_symlink() => return Err(PathError::Symlink),
-                Ok(meta) if i == last => return Ok(Some(meta)),
-                Ok(meta) if !meta.is_dir() => return Err(PathError::Invalid),
-                Ok(_) => {}
-                Err(_) => return Ok(None),
-            }
+    /// Refuses the path if a component under `root` is a symlink (or a file
+    /// where a folder should be). Returns the metadata of the final component
+    /// when it exists.
+    pub async fn check_links(&self, root: &Dir) -> Result<Option<std::fs::Metadata>, PathError> {
+        // Blocking on the runtime thread: microseconds, cheaper than a hop.
+        match root.metadata(&self.relative()) {
+            Ok(meta) => Ok(Some(meta)),
+            Err(e) if e.raw_os_error() == Some(libc_eloop()) => Err(PathError::Symlink),
+            Err(e) if is_refused_path(&e) => Err(PathError::Invalid),
+            Err(_) => Ok(None),
         }
-        Ok(None)
     }
+
+    /// True when the folder holding the file exists (through no symlink).
+    pub fn parent_exists(&self, root: &Dir) -> bool {
+        let parent = &self.segments[..self.segments.len().saturating_sub(1)];
+        root.metadata(&parent.join("/")).is_ok_and(|m| m.is_dir())
+    }
+
+    /// The folder part, relative to the root, and the file name.
+    pub fn split_last(&self) -> (String, &str) {
+        match self.segments.split_last() {
+            Some((name, folders)) => (folders.join("/"), name.as_str()),
+            None => (String::new(), ""),
+        }
+    }
+}
+
+fn libc_eloop() -> i32 {
+    rustix::io::Errno::LOOP.raw_os_error()
 }
 
 /// One decoded segment is a plain file or folder name.

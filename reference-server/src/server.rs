@@ -28,6 +28,7 @@ use crate::config::Config;
 use crate::download;
 use crate::packets::{self, Outcome};
 use crate::quotas::{self, Connections};
+use crate::root_dir::Dir;
 use crate::session::Sessions;
 use crate::wide_reads::{WIDE_BUFFER, WideLicences};
 use crate::windows_auth::{ConnectionAuth, WindowsAuth};
@@ -53,6 +54,9 @@ pub struct Shared {
     pub config: Config,
     /// The storage root, canonicalised.
     pub root: PathBuf,
+    /// The storage root, open: every access under it is made through this
+    /// handle, never following a symlink (`root_dir.rs`).
+    pub root_dir: Dir,
     pub sessions: Sessions,
     pub auth: Auth,
     /// NTLM and Negotiate handshakes, when `auth_schemes` has them.
@@ -75,6 +79,7 @@ impl Shared {
     pub fn new(config: Config) -> std::io::Result<Self> {
         std::fs::create_dir_all(&config.root)?;
         let root = std::fs::canonicalize(&config.root)?;
+        let root_dir = Dir::open_ambient(&root)?;
         let sessions = Sessions::open(&root)?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -85,6 +90,7 @@ impl Shared {
             windows: WindowsAuth::new(config.users.clone(), &config.auth_schemes),
             config,
             root,
+            root_dir,
             sessions,
             http,
             bodies: BodyPermits::new(BODIES_IN_FLIGHT),

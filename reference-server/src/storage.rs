@@ -5,10 +5,10 @@
 //! fragment or file size. Publishing is a hard link of the entity into the destination folder:
 //! atomic, no copy, and with overwrites disabled it can never replace a file
 //! (link fails with EEXIST). With overwrites enabled the link goes to a
-//! temporary name which is then renamed over the destination.
+//! second name inside the session's folder, which is then renamed over the
+//! destination (see [`publish`]).
 
 use std::io::{ErrorKind, Write};
-use std::path::Path;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -18,6 +18,8 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use crate::body_permits::{BodyPermits, Receiving, WRITE_BUFFER};
+use crate::paths::UrlPath;
+use crate::root_dir::{Dir, is_link_or_dir, is_refused_path, same_file};
 
 /// Why a body could not be stored.
 #[derive(Debug, thiserror::Error)]
@@ -194,34 +196,98 @@ pub async fn drain(mut body: Incoming, limit: u64, idle: Duration) {
     }
 }
 
-/// Links the complete entity `data` to `dest` atomically. Metadata calls only,
-/// made inline like the session's (see `session.rs`).
-pub async fn publish(
-    data: &Path,
-    dest: &Path,
+/// Links the complete entity (`data` in the session's folder `session`,
+/// relative to the root) to `dest` atomically. Metadata calls only, made
+/// inline like the session's (see `session.rs`), each relative to a folder
+/// handle opened beneath the root with no symlink on the way (`root_dir.rs`).
+///
+/// Every step can be repeated after a kill at any point, and the destination
+/// folder never holds anything but the published file:
+/// * a destination that already is the entity (same inode) is published:
+///   the kill came after the link, before the record said so;
+/// * without overwrites, the entity is linked straight to its name, so it
+///   appears whole or not at all, and never replaces a file (`EEXIST`);
+/// * with overwrites, a second name is made *inside the session's folder*
+///   (`publish`, never served) and renamed over the destination: a kill in
+///   between leaves that name where no GET reaches it, and the retry replaces
+///   it.
+///
+/// On any error the entity is untouched, so the session can publish later.
+pub fn publish(
+    root: &Dir,
+    session: &str,
+    dest: &UrlPath,
     allow_overwrite: bool,
     create_directories: bool,
 ) -> Result<(), PublishError> {
-    let parent = dest.parent().ok_or(PublishError::BadDestination)?;
-    if create_directories {
-        std::fs::create_dir_all(parent).map_err(|_| PublishError::BadDestination)?;
-    } else if !std::fs::metadata(parent).is_ok_and(|m| m.is_dir()) {
-        return Err(PublishError::BadDestination);
+    let session = root.dir(session)?;
+    let data = session
+        .stat_name(DATA)?
+        .ok_or_else(|| std::io::Error::from(ErrorKind::NotFound))?;
+    let (folder, name) = dest.split_last();
+    let opened = if create_directories {
+        root.create_dirs(&folder)
+    } else {
+        root.dir(&folder)
+    };
+    let parent = match opened {
+        Ok(parent) => parent,
+        // A symlink or a file on the way, or (without create) no such folder.
+        Err(e) if is_refused_path(&e) || e.kind() == ErrorKind::NotFound => {
+            return Err(PublishError::BadDestination);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match parent.stat_name(name)? {
+        Some(existing) if same_file(&existing, &data) => return Ok(()),
+        Some(existing) if is_link_or_dir(&existing) => return Err(PublishError::BadDestination),
+        _ => {}
     }
-    if std::fs::symlink_metadata(dest).is_ok_and(|m| m.is_dir() || m.file_type().is_symlink()) {
-        return Err(PublishError::BadDestination);
-    }
+    crash_point("publish-before-link");
     if !allow_overwrite {
-        return match std::fs::hard_link(data, dest) {
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(PublishError::Exists),
-            other => Ok(other?),
+        return match session.link(DATA, &parent, name) {
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                // Ours, linked by a request that lost the race? Published.
+                match parent.stat_name(name)? {
+                    Some(existing) if same_file(&existing, &data) => Ok(()),
+                    _ => Err(PublishError::Exists),
+                }
+            }
+            other => {
+                other?;
+                crash_point("publish-linked");
+                Ok(())
+            }
         };
     }
-    let tmp = parent.join(format!(".bitspec-{}.tmp", uuid::Uuid::new_v4().simple()));
-    std::fs::hard_link(data, &tmp)?;
-    if let Err(e) = std::fs::rename(&tmp, dest) {
-        let _ = std::fs::remove_file(&tmp);
+    session.remove_file(PUBLISHING)?;
+    session.link(DATA, &session, PUBLISHING)?;
+    crash_point("publish-linked");
+    if let Err(e) = session.rename(PUBLISHING, &parent, name) {
+        let _ = session.remove_file(PUBLISHING);
         return Err(e.into());
     }
+    crash_point("publish-renamed");
     Ok(())
+}
+
+/// The entity's name in a session folder.
+pub const DATA: &str = "data";
+/// The entity's second name while it is renamed over a destination.
+const PUBLISHING: &str = "publish";
+
+/// Testing aid for the reliability suite: the server kills itself with
+/// SIGKILL on reaching the point named by `BITSPEC_SERVER_CRASH_AT`, so a
+/// test can land a kill -9 exactly inside a publish. Unset (always, in real
+/// use), it costs one read of a cached value.
+pub fn crash_point(point: &str) {
+    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let at = AT.get_or_init(|| std::env::var("BITSPEC_SERVER_CRASH_AT").ok());
+    if at.as_deref() == Some(point) {
+        let _ = rustix::process::kill_process(
+            rustix::process::getpid(),
+            rustix::process::Signal::KILL,
+        );
+        std::process::abort();
+    }
 }
