@@ -1,6 +1,8 @@
 //! `Range: bytes=...` for downloads (MC-BUP §3.5.5): single ranges MUST be served
 //! with 206; several ranges SHOULD be, as `multipart/byteranges` with the parts in
-//! the order requested and never merged (§3.5.5.1).
+//! the order requested and never merged (§3.5.5.1). Overlapping ranges are
+//! ignored (the whole file, 200), so a response is never larger than the file
+//! and its framing.
 
 /// What a `Range` header asks of a file of `size` bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,9 +43,22 @@ pub fn parse(value: &str, size: u64) -> RangeRequest {
     }
     if parts.is_empty() {
         RangeRequest::Unsatisfiable
+    } else if overlap(&parts) {
+        // MC-BUP §3.5.5.1 forbids merging the parts, and RFC 7233 §6.1 says a
+        // server ought to ignore, coalesce or reject overlapping ranges (a
+        // 197-byte `bytes=0-,0-,...` once got 64 copies of the file): ignored,
+        // the whole file once with 200, as RFC 7233 §3.1 allows.
+        RangeRequest::Whole
     } else {
         RangeRequest::Parts(parts)
     }
+}
+
+/// True when two of the (inclusive) ranges share a byte.
+fn overlap(parts: &[(u64, u64)]) -> bool {
+    let mut sorted = parts.to_vec();
+    sorted.sort_unstable();
+    sorted.windows(2).any(|pair| pair[1].0 <= pair[0].1)
 }
 
 /// `None`: malformed; `Some(None)`: valid but outside the file.
@@ -134,6 +149,9 @@ mod tests {
             RangeRequest::Parts(vec![(0, 1)])
         );
         assert_eq!(parse("bytes=1-0", 100), RangeRequest::Whole);
+        assert_eq!(parse("bytes=0-,0-", 100), RangeRequest::Whole);
+        assert_eq!(parse("bytes=0-10,10-20", 100), RangeRequest::Whole);
+        assert_eq!(parse("bytes=-10,85-89", 100), RangeRequest::Parts(vec![(90, 99), (85, 89)]));
         assert_eq!(parse("items=0-0", 100), RangeRequest::Whole);
         assert_eq!(parse("bytes=x-1", 100), RangeRequest::Whole);
     }

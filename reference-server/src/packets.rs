@@ -49,6 +49,15 @@ pub async fn handle(
     if headers.get_all("BITS-Packet-Type").iter().count() > 1 {
         return Ack::invalid();
     }
+    // Nor is a session id or a range: which of two would the client mean?
+    // Refused, not the first taken (RFC 7230 §3.2.2: no repeated field that
+    // is not a list; MC-BUP §3.2.5.2.3: 400 E_INVALIDARG).
+    if ["BITS-Session-Id", "Content-Range"]
+        .iter()
+        .any(|name| headers.get_all(*name).iter().count() > 1)
+    {
+        return Ack::invalid();
+    }
     let Some(kind) = header(headers, "BITS-Packet-Type").and_then(PacketType::parse) else {
         return Ack::invalid();
     };

@@ -40,6 +40,11 @@ use crate::windows_auth::{ConnectionAuth, WindowsAuth};
 /// 64 MB.
 pub(crate) const MAX_HEAD: usize = 16 * 1024;
 
+/// Most header fields in a request head (hyper's default, named so it is
+/// documented): more get 431 and the connection closes. A BITS client sends
+/// about ten; IIS has no count, only its 16 KB head, which [`MAX_HEAD`] keeps.
+pub(crate) const MAX_HEADERS: usize = 100;
+
 /// Fragment bodies read at once, server-wide, each with a 64 KiB write buffer
 /// (1 MiB in all); beyond a dozen the disk gains nothing (writes go to the
 /// page cache at memory speed), so with a thousand concurrent uploads the
@@ -255,6 +260,7 @@ async fn serve_http<S>(
         .header_read_timeout(header_timeout)
         .max_buf_size(buffer)
         .max_header_size(MAX_HEAD)
+        .max_headers(MAX_HEADERS)
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);

@@ -300,10 +300,17 @@ impl Sessions {
     }
 
     /// Creates the folder, the empty entity and the record of a new session.
+    /// A Create that fails half-way (disk full) removes what it made.
     pub async fn create(&self, record: &Record) -> std::io::Result<()> {
         std::fs::create_dir(self.session_dir(&record.id))?;
-        std::fs::File::create(self.data_path(&record.id))?;
-        self.save(record).await
+        let made = match std::fs::File::create(self.data_path(&record.id)) {
+            Ok(_) => self.save(record).await,
+            Err(e) => Err(e),
+        };
+        if made.is_err() {
+            let _ = self.remove(&record.id).await;
+        }
+        made
     }
 
     /// Writes the record atomically: a new record by temporary file + rename;

@@ -181,8 +181,15 @@ fn flush(mut file: &std::fs::File, buffer: &mut Vec<u8>) -> Result<u64, BodyErro
 }
 
 /// Reads and discards up to `limit` body bytes so the connection can be kept
-/// alive after a rejected request. Larger bodies are left to close it.
+/// alive after a rejected request. Larger bodies are left to close it: a
+/// body announced larger than `limit` is not waited for at all, so a refused
+/// `Content-Length: 18446744073709551612` is answered at once, not after the
+/// client has sent nothing for the idle timeout.
 pub async fn drain(mut body: Incoming, limit: u64, idle: Duration) {
+    use hyper::body::Body as _;
+    if body.size_hint().lower() > limit {
+        return;
+    }
     let mut seen = 0u64;
     while seen <= limit {
         match tokio::time::timeout(idle, body.frame()).await {

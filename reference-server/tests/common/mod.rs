@@ -138,6 +138,13 @@ impl Conn {
         self.read(head).await.expect("response")
     }
 
+    /// Writes raw bytes and reads one response; `None` when the connection
+    /// broke (for tests that kill the server).
+    pub async fn try_raw(&mut self, bytes: &[u8]) -> Option<Reply> {
+        self.stream.get_mut().write_all(bytes).await.ok()?;
+        self.read(false).await
+    }
+
     /// Writes raw bytes without waiting.
     pub async fn write(&mut self, bytes: &[u8]) {
         self.stream.get_mut().write_all(bytes).await.expect("write");
