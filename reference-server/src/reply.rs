@@ -13,7 +13,9 @@ use tokio::io::AsyncWriteExt;
 use crate::ack::{Ack, BG_E_HTTP_ERROR_BASE, CONTEXT_APPLICATION, WAIT_TIMEOUT};
 use crate::config::{NotificationType, ReplyUrlStyle};
 use crate::paths::{REPLIES_DIR, REPLY_FILE, SESSIONS_DIR};
+use crate::root_dir::{Dir, Writing};
 use crate::server::Shared;
+use crate::storage::DATA;
 use crate::session::{Record, Reply};
 
 /// Longest URL the client accepts as a reply (MC-BUP §2.2.1.2 table).
@@ -27,19 +29,21 @@ pub async fn notify(shared: &Shared, record: &Record, host: &str) -> Result<Repl
         .ok_or_else(|| app_error(StatusCode::BAD_GATEWAY))?;
     let data = shared.sessions.data_path(&record.id);
     let reply_path = shared.sessions.reply_path(&record.id);
-    if let Some(dir) = reply_path.parent() {
-        tokio::fs::create_dir_all(dir)
-            .await
-            .map_err(|e| Ack::from_io(&e))?;
-    }
+    // Made and written through the root's handle, no symlink followed.
+    let reply_dir = shared
+        .root_dir
+        .create_dirs(&format!("{SESSIONS_DIR}/{REPLIES_DIR}/{}", record.id))
+        .map_err(|e| Ack::from_io(&e))?;
     let mut request = shared
         .http
         .post(target)
         .timeout(shared.notification_timeout())
         .header("BITS-Original-Request-URL", &job_url);
     if config.notification_type == NotificationType::ByValue {
-        let file = tokio::fs::File::open(&data)
-            .await
+        let file = shared
+            .root_dir
+            .open_file(&format!("{SESSIONS_DIR}/{}/{}", record.id, DATA))
+            .map(tokio::fs::File::from_std)
             .map_err(|e| Ack::from_io(&e))?;
         let len = file.metadata().await.map_err(|e| Ack::from_io(&e))?.len();
         let stream = tokio_util::io::ReaderStream::new(file);
@@ -82,11 +86,11 @@ pub async fn notify(shared: &Shared, record: &Record, host: &str) -> Result<Repl
         Some(url) => url,
         None => {
             if config.notification_type == NotificationType::ByValue {
-                save_body(response, &reply_path).await?;
-            } else if tokio::fs::metadata(&reply_path).await.is_err() {
+                save_body(response, &reply_dir).await?;
+            } else if !matches!(reply_dir.stat_name(REPLY_FILE), Ok(Some(_))) {
                 // An empty reply is legal ("the application did not return a reply").
-                tokio::fs::write(&reply_path, b"")
-                    .await
+                reply_dir
+                    .open_write(REPLY_FILE, Writing::Create)
                     .map_err(|e| Ack::from_io(&e))?;
             }
             reply_url(config.reply_url_style, shared.scheme(), host, record)
@@ -101,11 +105,12 @@ pub async fn notify(shared: &Shared, record: &Record, host: &str) -> Result<Repl
     })
 }
 
-/// Streams the application's response body into the reply file.
-async fn save_body(response: reqwest::Response, path: &std::path::Path) -> Result<(), Ack> {
-    let tmp = path.with_extension("tmp");
-    let mut file = tokio::fs::File::create(&tmp)
-        .await
+/// Streams the application's response body into the reply file of `dir`.
+async fn save_body(response: reqwest::Response, dir: &Dir) -> Result<(), Ack> {
+    const TMP: &str = "responsefile.tmp";
+    let mut file = dir
+        .open_write(TMP, Writing::Create)
+        .map(tokio::fs::File::from_std)
         .map_err(|e| Ack::from_io(&e))?;
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
@@ -113,8 +118,7 @@ async fn save_body(response: reqwest::Response, path: &std::path::Path) -> Resul
         file.write_all(&chunk).await.map_err(|e| Ack::from_io(&e))?;
     }
     file.flush().await.map_err(|e| Ack::from_io(&e))?;
-    tokio::fs::rename(&tmp, path)
-        .await
+    dir.rename(TMP, dir, REPLY_FILE)
         .map_err(|e| Ack::from_io(&e))
 }
 

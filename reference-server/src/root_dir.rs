@@ -15,6 +15,7 @@
 //! component at a time with `O_NOFOLLOW`.
 
 use std::io;
+use std::os::unix::ffi::OsStringExt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
@@ -166,6 +167,106 @@ impl Dir {
             Ok(()) | Err(Errno::NOENT) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+impl Dir {
+    /// Opens the file `rel` beneath this folder for writing.
+    pub fn open_write(&self, rel: &str, how: Writing) -> io::Result<std::fs::File> {
+        let fd = match how {
+            Writing::Append => self.open(rel, OFlags::WRONLY | OFlags::APPEND)?,
+            Writing::InPlace => self.open(rel, OFlags::WRONLY)?,
+            Writing::Create => {
+                // openat2 takes no creation mode here: the folder is opened
+                // beneath the root, the file created in it, never followed.
+                let names = names(rel)?;
+                let (last, folders) = names.split_last().ok_or(io::ErrorKind::InvalidInput)?;
+                let parent = self.dir(&folders.join("/"))?;
+                rustix::fs::openat(
+                    &parent.fd,
+                    *last,
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::TRUNC
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o666),
+                )?
+            }
+        };
+        Ok(std::fs::File::from(fd))
+    }
+
+    /// Creates the folder `rel` (its parent must exist).
+    pub fn create_dir(&self, rel: &str) -> io::Result<()> {
+        let names = names(rel)?;
+        let (last, folders) = names.split_last().ok_or(io::ErrorKind::InvalidInput)?;
+        let parent = self.dir(&folders.join("/"))?;
+        Ok(rustix::fs::mkdirat(
+            &parent.fd,
+            *last,
+            Mode::from_raw_mode(DIR_MODE),
+        )?)
+    }
+
+    /// Deletes `rel` and, if a folder, all it holds; nothing is followed, so
+    /// a symlink inside is removed, not its target. Absent is fine.
+    pub fn remove_tree(&self, rel: &str) -> io::Result<()> {
+        let names = names(rel)?;
+        let Some((last, folders)) = names.split_last() else {
+            return Err(io::ErrorKind::InvalidInput.into());
+        };
+        let parent = match self.dir(&folders.join("/")) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            other => other?,
+        };
+        remove_entry(&parent.fd, std::ffi::OsStr::new(last))
+    }
+}
+
+/// How [`Dir::open_write`] opens a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writing {
+    /// Every write at the end.
+    Append,
+    /// Positional writes into an existing file.
+    InPlace,
+    /// Created, or emptied (mode 0666 less the umask).
+    Create,
+}
+
+/// Removes `name` of the folder `parent`, recursively.
+fn remove_entry(parent: &OwnedFd, name: &std::ffi::OsStr) -> io::Result<()> {
+    let stat = match rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Err(Errno::NOENT) => return Ok(()),
+        other => other?,
+    };
+    if FileType::from_raw_mode(stat.st_mode) != FileType::Directory {
+        return match rustix::fs::unlinkat(parent, name, AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(e) => Err(e.into()),
+        };
+    }
+    let folder = rustix::fs::openat(
+        parent,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut children = Vec::new();
+    for entry in rustix::fs::Dir::read_from(&folder)? {
+        let entry = entry?;
+        let child = entry.file_name().to_bytes();
+        if child != b"." && child != b".." {
+            children.push(std::ffi::OsString::from_vec(child.to_vec()));
+        }
+    }
+    for child in &children {
+        remove_entry(&folder, child)?;
+    }
+    match rustix::fs::unlinkat(parent, name, AtFlags::REMOVEDIR) {
+        Ok(()) | Err(Errno::NOENT) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -29,6 +29,7 @@ use tokio::sync::OwnedMutexGuard;
 
 use crate::paths::{REPLIES_DIR, REPLY_FILE, SESSIONS_DIR};
 use crate::quotas::Ledger;
+use crate::root_dir::{Dir, Writing};
 
 /// Where a session is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,7 +181,7 @@ impl Drop for Appending<'_> {
         if !self.done {
             self.sessions.forget_entity(self.id);
             // Some bytes may have been written: count what the file holds.
-            if let Ok(meta) = std::fs::metadata(self.sessions.data_path(self.id)) {
+            if let Ok(meta) = self.sessions.handle.metadata(&entity(self.id)) {
                 self.sessions.ledger.resize(self.id, meta.len());
             }
         }
@@ -190,7 +191,13 @@ impl Drop for Appending<'_> {
 /// The on-disk session table.
 #[derive(Debug)]
 pub struct Sessions {
+    /// The sessions folder's path: for the names given to the server
+    /// application and for listing it; every access is made through `handle`.
     dir: PathBuf,
+    /// The sessions folder, open: every file is reached beneath it, no
+    /// symlink followed (`root_dir.rs`), so a folder swapped for a link by a
+    /// local process cannot send session data out of the root.
+    handle: Dir,
     locks: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
     /// Copies of the records last saved or loaded: every change goes through
     /// [`Sessions::save`] or [`Sessions::remove`], so the copy is the file's
@@ -210,9 +217,11 @@ impl Sessions {
     /// Opens (and creates) the sessions folder under `root`.
     pub fn open(root: &Path) -> std::io::Result<Self> {
         let dir = root.join(SESSIONS_DIR);
-        std::fs::create_dir_all(dir.join(REPLIES_DIR))?;
+        let root = Dir::open_ambient(root)?;
+        drop(root.create_dirs(&format!("{SESSIONS_DIR}/{REPLIES_DIR}"))?);
         let sessions = Self {
             dir,
+            handle: root.dir(SESSIONS_DIR)?,
             locks: Mutex::new(HashMap::new()),
             records: Mutex::new(HashMap::new()),
             entities: Mutex::new(HashMap::new()),
@@ -229,15 +238,19 @@ impl Sessions {
             let Some(id) = entry?.file_name().to_str().and_then(normalise_id) else {
                 continue;
             };
-            let Ok(bytes) = std::fs::read(self.session_dir(&id).join("session.json")) else {
+            let Ok(mut file) = self.handle.open_file(&record_file(&id)) else {
                 continue;
             };
+            let mut bytes = Vec::new();
+            if std::io::Read::read_to_end(&mut file, &mut bytes).is_err() {
+                continue;
+            }
             let Ok(record) = serde_json::from_slice::<Record>(&bytes) else {
                 continue;
             };
             if record.state == State::Active {
                 let client = record.client.clone().unwrap_or_default();
-                let size = std::fs::metadata(self.data_path(&id)).map_or(0, |m| m.len());
+                let size = self.handle.metadata(&entity(&id)).map_or(0, |m| m.len());
                 let owner = crate::quotas::owner(record.user.as_deref(), &client);
                 self.ledger.restore(&id, owner, client, size);
             }
@@ -302,8 +315,8 @@ impl Sessions {
     /// Creates the folder, the empty entity and the record of a new session.
     /// A Create that fails half-way (disk full) removes what it made.
     pub async fn create(&self, record: &Record) -> std::io::Result<()> {
-        std::fs::create_dir(self.session_dir(&record.id))?;
-        let made = match std::fs::File::create(self.data_path(&record.id)) {
+        self.handle.create_dir(&record.id)?;
+        let made = match self.handle.open_write(&entity(&record.id), Writing::Create) {
             Ok(_) => self.save(record).await,
             Err(e) => Err(e),
         };
@@ -327,19 +340,21 @@ impl Sessions {
     }
 
     fn write(&self, record: &Record) -> std::io::Result<()> {
-        let dir = self.session_dir(&record.id);
+        let id = &record.id;
         let mut json = serde_json::to_vec_pretty(record).map_err(std::io::Error::other)?;
-        let path = dir.join("session.json");
-        if let Ok(file) = std::fs::OpenOptions::new().write(true).open(&path) {
+        if let Ok(file) = self.handle.open_write(&record_file(id), Writing::InPlace) {
             let old = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
             if json.len().max(old) <= PAGE {
                 json.resize(json.len().max(old), b' ');
                 return std::os::unix::fs::FileExt::write_all_at(&file, &json, 0);
             }
         }
-        let tmp = dir.join("session.json.tmp");
-        std::fs::write(&tmp, json)?;
-        std::fs::rename(&tmp, path)
+        let mut tmp = self
+            .handle
+            .open_write(&format!("{id}/{RECORD}.tmp"), Writing::Create)?;
+        std::io::Write::write_all(&mut tmp, &json)?;
+        let dir = self.handle.dir(id)?;
+        dir.rename(&format!("{RECORD}.tmp"), &dir, RECORD)
     }
 
     /// Reads a record, from memory when it was saved or loaded last by this
@@ -354,7 +369,11 @@ impl Sessions {
         if cached.is_some() {
             return Ok(cached);
         }
-        match std::fs::read(self.session_dir(id).join("session.json")) {
+        let read = self.handle.open_file(&record_file(id)).and_then(|mut file| {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut file, &mut bytes).map(|_| bytes)
+        });
+        match read {
             Ok(bytes) => {
                 let record: Record =
                     serde_json::from_slice(&bytes).map_err(std::io::Error::other)?;
@@ -371,7 +390,7 @@ impl Sessions {
         if let Some(entity) = self.entities().get(&record.id) {
             return Ok(entity.len);
         }
-        match std::fs::metadata(self.data_path(&record.id)) {
+        match self.handle.metadata(&entity(&record.id)) {
             Ok(meta) => Ok(meta.len()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
             Err(e) => Err(e),
@@ -389,9 +408,7 @@ impl Sessions {
         if let Some(entity) = self.entities().get(id) {
             return Ok((Arc::clone(&entity.file), entity.len));
         }
-        let file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(self.data_path(id))?;
+        let file = self.handle.open_write(&entity(id), Writing::Append)?;
         let len = file.metadata()?.len();
         let file = Arc::new(file);
         let mut entities = self.entities();
@@ -425,7 +442,9 @@ impl Sessions {
 
     /// Unix seconds of the last progress: the record or the entity, whichever is newer.
     pub async fn last_progress(&self, record: &Record) -> u64 {
-        let modified = std::fs::metadata(self.data_path(&record.id))
+        let modified = self
+            .handle
+            .metadata(&entity(&record.id))
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
@@ -437,7 +456,7 @@ impl Sessions {
     pub async fn tombstone(&self, record: &mut Record, state: State) -> std::io::Result<()> {
         self.forget_entity(&record.id);
         self.ledger.forget(&record.id);
-        remove_file(&self.data_path(&record.id)).await?;
+        self.handle.remove_tree(&entity(&record.id))?;
         self.remove_reply(&record.id).await?;
         record.state = state;
         record.updated = now();
@@ -446,7 +465,7 @@ impl Sessions {
 
     /// Deletes the reply folder of a session.
     pub async fn remove_reply(&self, id: &str) -> std::io::Result<()> {
-        remove_dir(&self.dir.join(REPLIES_DIR).join(id)).await
+        self.handle.remove_tree(&format!("{REPLIES_DIR}/{id}"))
     }
 
     /// Deletes everything a session owns.
@@ -455,7 +474,7 @@ impl Sessions {
         self.forget_entity(id);
         self.ledger.forget(id);
         self.remove_reply(id).await?;
-        remove_dir(&self.session_dir(id)).await
+        self.handle.remove_tree(id)
     }
 
     /// Lists the ids of all stored sessions, tombstones included.
@@ -475,12 +494,15 @@ impl Sessions {
         let mut entries = tokio::fs::read_dir(self.dir.join(REPLIES_DIR)).await?;
         while let Some(entry) = entries.next_entry().await? {
             let name = entry.file_name();
-            let orphan = match name.to_str().and_then(normalise_id) {
-                Some(id) => !tokio::fs::try_exists(self.session_dir(&id)).await?,
+            let Some(name) = name.to_str() else {
+                continue;
+            };
+            let orphan = match normalise_id(name) {
+                Some(id) => self.handle.metadata(&id).is_err(),
                 None => true,
             };
             if orphan {
-                remove_dir(&entry.path()).await?;
+                self.handle.remove_tree(&format!("{REPLIES_DIR}/{name}"))?;
             }
         }
         Ok(())
@@ -495,18 +517,17 @@ impl Sessions {
     }
 }
 
-async fn remove_file(path: &Path) -> std::io::Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
+/// The record's file name in a session folder.
+const RECORD: &str = "session.json";
+
+/// The record of `id`, relative to the sessions folder.
+fn record_file(id: &str) -> String {
+    format!("{id}/{RECORD}")
 }
 
-async fn remove_dir(path: &Path) -> std::io::Result<()> {
-    match std::fs::remove_dir_all(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
+/// The entity of `id`, relative to the sessions folder.
+fn entity(id: &str) -> String {
+    format!("{id}/{}", crate::storage::DATA)
 }
 
 #[cfg(test)]
