@@ -151,7 +151,10 @@ mod tests {
         assert_eq!(parse("bytes=1-0", 100), RangeRequest::Whole);
         assert_eq!(parse("bytes=0-,0-", 100), RangeRequest::Whole);
         assert_eq!(parse("bytes=0-10,10-20", 100), RangeRequest::Whole);
-        assert_eq!(parse("bytes=-10,85-89", 100), RangeRequest::Parts(vec![(90, 99), (85, 89)]));
+        assert_eq!(
+            parse("bytes=-10,85-89", 100),
+            RangeRequest::Parts(vec![(90, 99), (85, 89)])
+        );
         assert_eq!(parse("items=0-0", 100), RangeRequest::Whole);
         assert_eq!(parse("bytes=x-1", 100), RangeRequest::Whole);
     }

@@ -15,8 +15,8 @@ use crate::config::{NotificationType, ReplyUrlStyle};
 use crate::paths::{REPLIES_DIR, REPLY_FILE, SESSIONS_DIR};
 use crate::root_dir::{Dir, Writing};
 use crate::server::Shared;
-use crate::storage::DATA;
 use crate::session::{Record, Reply};
+use crate::storage::DATA;
 
 /// Longest URL the client accepts as a reply (MC-BUP §2.2.1.2 table).
 const MAX_REPLY_URL: usize = 2200;

@@ -15,8 +15,8 @@
 //! component at a time with `O_NOFOLLOW`.
 
 use std::io;
-use std::os::unix::ffi::OsStringExt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat};
@@ -168,9 +168,7 @@ impl Dir {
             Err(e) => Err(e.into()),
         }
     }
-}
 
-impl Dir {
     /// Opens the file `rel` beneath this folder for writing.
     pub fn open_write(&self, rel: &str, how: Writing) -> io::Result<std::fs::File> {
         let fd = match how {
@@ -290,7 +288,10 @@ fn names(rel: &str) -> io::Result<Vec<&str>> {
         return Ok(Vec::new());
     }
     let names: Vec<&str> = rel.split('/').collect();
-    if names.iter().any(|n| n.is_empty() || *n == "." || *n == "..") {
+    if names
+        .iter()
+        .any(|n| n.is_empty() || *n == "." || *n == "..")
+    {
         return Err(io::ErrorKind::InvalidInput.into());
     }
     Ok(names)
@@ -319,7 +320,13 @@ mod tests {
         std::os::unix::fs::symlink(root.join("real"), root.join("inside")).expect("symlink");
         let dir = Dir::open_ambient(&root).expect("root");
         assert!(dir.open_file("real/f").is_ok());
-        for rel in ["up/secret", "inside/f", "../secret", "real/../../secret", "/etc/passwd"] {
+        for rel in [
+            "up/secret",
+            "inside/f",
+            "../secret",
+            "real/../../secret",
+            "/etc/passwd",
+        ] {
             let error = dir.open_file(rel).expect_err(rel);
             assert!(is_refused_path(&error), "{rel}: {error}");
         }
@@ -333,5 +340,24 @@ mod tests {
             let parts = names(rel).expect("names");
             assert_eq!(dir.walk_open(&parts, OFlags::RDONLY).is_ok(), ok, "{rel}");
         }
+    }
+
+    #[test]
+    fn removing_a_tree_removes_links_not_their_targets() {
+        let base = tempfile::tempdir().expect("tempdir");
+        let root = base.path().join("root");
+        std::fs::create_dir_all(root.join("s/inner")).expect("mkdir");
+        std::fs::create_dir_all(base.path().join("keep")).expect("mkdir");
+        std::fs::write(base.path().join("keep/file"), b"kept").expect("write");
+        std::fs::write(root.join("s/inner/x"), b"x").expect("write");
+        std::os::unix::fs::symlink(base.path().join("keep"), root.join("s/link")).expect("link");
+        let dir = Dir::open_ambient(&root).expect("root");
+        dir.remove_tree("s").expect("remove");
+        dir.remove_tree("s").expect("absent is fine");
+        assert!(!root.join("s").exists());
+        assert_eq!(
+            std::fs::read(base.path().join("keep/file")).expect("kept"),
+            b"kept"
+        );
     }
 }

@@ -369,10 +369,13 @@ impl Sessions {
         if cached.is_some() {
             return Ok(cached);
         }
-        let read = self.handle.open_file(&record_file(id)).and_then(|mut file| {
-            let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut file, &mut bytes).map(|_| bytes)
-        });
+        let read = self
+            .handle
+            .open_file(&record_file(id))
+            .and_then(|mut file| {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut file, &mut bytes).map(|_| bytes)
+            });
         match read {
             Ok(bytes) => {
                 let record: Record =

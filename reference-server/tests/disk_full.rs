@@ -58,7 +58,10 @@ impl Tmpfs {
 impl Drop for Tmpfs {
     fn drop(&mut self) {
         // Lazy: a server still holding a handle (a failed test) must not keep it mounted.
-        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
     }
 }
 
@@ -94,7 +97,9 @@ fn use_up_space(dir: &Path) -> PathBuf {
 }
 
 async fn server_on(root: &Path) -> bitspec_server::RunningServer {
-    bitspec_server::spawn(common::config_in(root)).await.unwrap()
+    bitspec_server::spawn(common::config_in(root))
+        .await
+        .unwrap()
 }
 
 /// Out of inodes when Close creates the destination folders: 500 0x80070070
@@ -123,7 +128,10 @@ async fn publish_without_space_keeps_the_session_and_a_retry_publishes() {
             .assert_error(500, "0x80070070", "0x5");
     }
     let entity = root.join("BITS-Sessions").join(&id).join("data");
-    assert!(std::fs::read(&entity).unwrap() == bytes, "the upload is kept");
+    assert!(
+        std::fs::read(&entity).unwrap() == bytes,
+        "the upload is kept"
+    );
     for inode in inodes {
         std::fs::remove_file(inode).unwrap();
     }

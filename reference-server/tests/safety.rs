@@ -198,6 +198,10 @@ async fn a_symlink_planted_as_the_entity_is_not_followed() {
     let bytes = data(1000, 1);
     let reply = conn.fragment("/planted.bin", &id, &bytes, 0, 999).await;
     reply.assert_error(500, "0x80004005", "0x5");
-    assert_eq!(std::fs::read(&target).unwrap(), b"", "written through the link");
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        b"",
+        "written through the link"
+    );
     assert!(!server.path("planted.bin").exists());
 }
