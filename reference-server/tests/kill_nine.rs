@@ -175,25 +175,33 @@ async fn random_kills_lose_no_acknowledged_byte() {
     eprintln!("random kills: seed {seed}");
     let mut random = Random(seed);
     let root = tempfile::tempdir().unwrap();
-    let mut uploads: Vec<Upload> = (0..4)
-        .map(|i| Upload {
-            path: format!("/k/file{i}.bin"),
-            bytes: data(2_000_000 + i * 377_777, i as u8),
-            id: None,
-            acked: 0,
-            done: false,
-        })
-        .collect();
+    // Files are uploaded four at a time; a new batch starts while kills remain.
+    let batch = |from: usize| -> Vec<Upload> {
+        (from..from + 4)
+            .map(|i| Upload {
+                path: format!("/k/file{i}.bin"),
+                bytes: data(1_000_000 + (i % 4) * 377_777, i as u8),
+                id: None,
+                acked: 0,
+                done: false,
+            })
+            .collect()
+    };
+    let mut uploads = batch(0);
     let (mut kills, mut lost, mut retried_closes) = (0u64, 0u64, 0u64);
     let started = Instant::now();
-    while uploads.iter().any(|u| !u.done) {
+    while uploads.iter().any(|u| !u.done) || kills < KILLS {
         assert!(started.elapsed() < Duration::from_secs(120), "bounded");
+        if uploads.iter().all(|u| u.done) {
+            let next = batch(uploads.len());
+            uploads.extend(next);
+        }
         let crash_at = match random.below(4) {
             0 => Some(["publish-linked", "publish-before-record"][random.below(2) as usize]),
             _ => None,
         };
-        // After 25 kills the server is left alone so the uploads finish.
-        let calm = kills >= 25;
+        // After the last kill the server is left alone so the uploads finish.
+        let calm = kills >= KILLS;
         let crash_at = crash_at.filter(|_| !calm);
         let (mut child, addr) = start(root.path(), &[], crash_at).await;
         let delay = Duration::from_millis(if calm { 60_000 } else { random.below(25) });
@@ -291,6 +299,9 @@ async fn random_kills_lose_no_acknowledged_byte() {
         "temporary names visible: {leftovers:?}"
     );
 }
+
+/// Kills of the random test.
+const KILLS: u64 = 25;
 
 /// The next byte the server expects, from a 200 or a 416.
 fn server_offset(reply: &Reply) -> usize {
