@@ -72,6 +72,32 @@ async fn a_refused_huge_content_length_is_answered_at_once() {
     assert!(took < Duration::from_secs(10), "answered after {took:?}");
 }
 
+/// A refused body too large to drain is not read, and the connection closes
+/// right after the Ack: the rest of the body (a request hidden in it, say) is
+/// neither answered nor waited for.
+#[tokio::test]
+async fn an_unread_refused_body_closes_the_connection() {
+    let server = TestServer::start().await;
+    let mut conn = server.conn().await;
+    let id = conn.create("/smuggle.bin").await;
+    let hidden = "BITS_POST /smuggle.bin HTTP/1.1\r\nHost: a\r\nBITS-Packet-Type: Ping\r\n\
+                  Content-Length: 0\r\n\r\n";
+    let length = 2_000_000;
+    let head = format!(
+        "BITS_POST /smuggle.bin HTTP/1.1\r\nHost: a\r\nBITS-Packet-Type: Fragment\r\n\
+         BITS-Session-Id: {id}\r\nContent-Range: bytes 5-9/10\r\n\
+         Content-Length: {length}\r\n\r\n{hidden}"
+    );
+    conn.write(head.as_bytes()).await;
+    conn.read(true)
+        .await
+        .expect("the Ack")
+        .assert_error(400, "0x80070057", "0x5");
+    // Closed: no answer, and no 20 s wait for one (`read` would panic).
+    let more = conn.try_raw(hidden.as_bytes()).await;
+    assert!(more.is_none(), "answered after the Ack: {more:?}");
+}
+
 /// `bytes=0-,0-,...` (64 overlapping ranges) gets the file once, not 64 times.
 #[tokio::test]
 async fn overlapping_ranges_get_the_file_once() {
