@@ -54,10 +54,15 @@ impl Dir {
     }
 
     /// Opens `rel` (`/`-separated, plain names only) beneath this folder with
-    /// `flags`; no component may be a symlink.
+    /// `flags`; no component may be a symlink. `O_NONBLOCK` (which regular
+    /// files ignore) keeps a FIFO planted in the root from blocking the open.
     pub fn open(&self, rel: &str, flags: OFlags) -> io::Result<OwnedFd> {
         let names = names(rel)?;
-        let flags = flags | OFlags::CLOEXEC;
+        let mut flags = flags | OFlags::CLOEXEC;
+        if !flags.contains(OFlags::PATH) {
+            // openat2 takes no other flag with O_PATH (EINVAL).
+            flags |= OFlags::NONBLOCK;
+        }
         let rel = if names.is_empty() { "." } else { rel };
         match rustix::fs::openat2(&self.fd, rel, flags, Mode::empty(), RESOLVE) {
             Err(Errno::NOSYS | Errno::PERM) => self.walk_open(&names, flags),
@@ -187,6 +192,7 @@ impl Dir {
                         | OFlags::CREATE
                         | OFlags::TRUNC
                         | OFlags::NOFOLLOW
+                        | OFlags::NONBLOCK
                         | OFlags::CLOEXEC,
                     Mode::from_raw_mode(0o666),
                 )?
@@ -331,6 +337,13 @@ mod tests {
             assert!(is_refused_path(&error), "{rel}: {error}");
         }
         assert!(dir.create_dirs("up/x").is_err());
+        let fifo = std::process::Command::new("mkfifo")
+            .arg(root.join("real/fifo"))
+            .status();
+        if fifo.is_ok_and(|s| s.success()) {
+            assert!(dir.open_file("real/fifo").is_err(), "a FIFO is not a file");
+            assert!(dir.open_write("real/fifo", Writing::Append).is_err());
+        }
         assert!(!base.path().join("x").exists());
         let made = dir.create_dirs("new/deep").expect("create");
         drop(made);
