@@ -1,4 +1,4 @@
-//! The command line: `bitspec run | list | check | coverage | diff | fmt | schema | selftest | bench`.
+//! The command line: `bitspec run | list | check | coverage | diff | matrix | fmt | schema | selftest | bench`.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -27,6 +27,9 @@ pub enum Command {
     /// Run the same scenarios against two servers and show, header by header, where
     /// their Acks differ.
     Diff(DiffArgs),
+    /// Run the suite against several servers (the bundled one too) and write one
+    /// scenario x server table: matrix.md, matrix.html, matrix.json.
+    Matrix(MatrixArgs),
     /// Load a server with concurrent uploads: throughput, packets/s, Ack latency, errors.
     Bench(crate::bench::BenchArgs),
     /// Write the JSON Schemas of the scenario format and of results.json into schema/.
@@ -222,6 +225,50 @@ pub struct RunArgs {
     pub list: bool,
     #[command(flatten)]
     pub tls: TlsArgs,
+    #[command(flatten)]
+    pub pace: PaceArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MatrixArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// A server to compare, as NAME=URL (the column's name and the base URL). Repeatable.
+    #[arg(long = "target", value_name = "NAME=URL")]
+    pub targets: Vec<String>,
+    /// Leave the bundled reference server out of the matrix.
+    #[arg(long)]
+    pub no_bundled: bool,
+    /// Target profile for every server. Default: `reference` for the bundled one,
+    /// `minimal` for the others.
+    #[arg(long, value_name = "FILE|NAME")]
+    pub profile: Option<PathBuf>,
+    /// Scenarios run at the same time, per server (the servers run one after the other).
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub jobs: usize,
+    /// Seconds each step may take, unless the scenario sets its own.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub step_timeout: f64,
+    /// Where matrix.md, matrix.html and matrix.json are written.
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub report_dir: PathBuf,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    #[command(flatten)]
+    pub pace: PaceArgs,
+}
+
+/// How long to wait for a slow or silent target before judging it.
+#[derive(Debug, Clone, Args)]
+pub struct PaceArgs {
+    /// Seconds a response body with no Content-Length (and not chunked) may pause on a
+    /// connection the server keeps open before it is judged: a failure naming Content-Length.
+    #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+    pub idle_grace: f64,
+    /// Stop the run after N exchanges in a row time out with none answered between
+    /// them (the target stopped answering): the rest is `not run`, exit code 3. 0: never.
+    #[arg(long, value_name = "N", default_value_t = crate::run::DEFAULT_TIMEOUTS_IN_A_ROW)]
+    pub max_timeouts: usize,
 }
 
 #[derive(Debug, Args)]

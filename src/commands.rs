@@ -5,7 +5,7 @@ use crate::baseline::Baseline;
 use crate::cli::{CheckArgs, Command, RunArgs, SelectArgs};
 use crate::exit;
 use crate::report::{self, Console};
-use crate::run::{RunOptions, run_all};
+use crate::run::{ProbeError, RunOptions, run_all};
 use crate::scenario::{Scenario, ScenarioError, Suite, load_files, load_suite};
 use crate::target::{Target, resolve_profile};
 use std::io::IsTerminal;
@@ -23,6 +23,7 @@ pub fn execute(command: Command) -> u8 {
         Command::Selftest(args) => crate::selftest_cmd::command(&args),
         Command::Bench(args) => crate::bench::run(&args),
         Command::Diff(args) => diff(&args),
+        Command::Matrix(args) => crate::matrix::command(&args),
         Command::Coverage(args) => crate::coverage_cmd::run(&args, &scenario_dir(&args.scenarios)),
     }
 }
@@ -197,9 +198,24 @@ fn run(args: RunArgs) -> u8 {
             return exit::INVALID;
         }
     };
+    let Some(idle_grace) = seconds(args.pace.idle_grace) else {
+        eprintln!("error: --idle-grace must be a positive number of seconds");
+        return exit::INVALID;
+    };
+    let liveness = std::sync::Arc::new(crate::run::Liveness::new(args.pace.max_timeouts));
     runtime.block_on(async move {
         let target = match &args.target {
-            Some(url) => Target::remote(url, &tls, connect_timeout).await,
+            Some(url) => match Target::remote_probed(url, &tls, connect_timeout).await {
+                Ok(t) => Ok(t),
+                // Reachable but silent: every scenario is reported as not run.
+                Err(ProbeError::Silent(why)) => {
+                    if args.pace.max_timeouts > 0 {
+                        liveness.stop(&why, 0);
+                    }
+                    Ok(Target::unprobed(url))
+                }
+                Err(e) => Err(e.to_string()),
+            },
             None => Target::embedded_for(&profile).await,
         };
         let target = match target {
@@ -215,6 +231,8 @@ fn run(args: RunArgs) -> u8 {
         options.connect_timeout = connect_timeout;
         options.jobs = args.jobs.max(1);
         options.tls = tls;
+        options.idle_grace = idle_grace;
+        options.liveness = liveness;
 
         let console = Console {
             color: color_stdout(),
@@ -272,8 +290,22 @@ fn run(args: RunArgs) -> u8 {
         let totals = crate::outcome::Totals::of(&outcomes);
         let all_good =
             totals.failed + totals.errors == 0 || (args.update_baseline && args.baseline.is_some());
+        let stopped = options.liveness.stopped();
+        if let Some(stopped) = &stopped {
+            let not_run = outcomes
+                .iter()
+                .filter(|o| o.reason.as_deref() == Some(stopped.not_run().as_str()))
+                .count();
+            eprintln!(
+                "error: {}; {not_run} scenario{} not run",
+                stopped.line(),
+                if not_run == 1 { "" } else { "s" }
+            );
+        }
         if !baseline_written {
             exit::INVALID
+        } else if stopped.is_some() {
+            exit::UNREACHABLE
         } else if all_good {
             exit::PASSED
         } else {
@@ -282,7 +314,7 @@ fn run(args: RunArgs) -> u8 {
     })
 }
 
-fn seconds(value: f64) -> Option<Duration> {
+pub(crate) fn seconds(value: f64) -> Option<Duration> {
     (value.is_finite() && value > 0.0 && value < 1e6).then(|| Duration::from_secs_f64(value))
 }
 

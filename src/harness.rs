@@ -143,6 +143,14 @@ fn trial(scenario: Scenario, shared: Arc<Shared>) -> Trial {
             .options()
             .map_err(|e| Failed::from(format!("target unreachable: {e}")))?;
         let outcome = shared.runtime.block_on(run_scenario(&scenario, &options));
+        // Not run because the target stopped answering is no pass.
+        let stopped = options
+            .liveness
+            .stopped()
+            .filter(|s| outcome.reason.as_deref() == Some(s.not_run().as_str()));
+        if let Some(stopped) = stopped {
+            return Err(Failed::from(stopped.line()));
+        }
         match outcome.verdict {
             Verdict::Pass | Verdict::Skip | Verdict::Warn => Ok(()),
             Verdict::Fail | Verdict::Error => Err(Failed::from(failure_text(&outcome, false))),

@@ -36,6 +36,7 @@ pub mod generate;
 pub mod harness;
 pub mod level_check;
 pub mod location;
+pub mod matrix;
 pub mod outcome;
 pub mod profile;
 pub mod proxy;

@@ -81,7 +81,7 @@ pub fn mismatch_line(m: &Mismatch) -> String {
         Some(a) => format!("{a:?}"),
         None => "nothing (header absent)".to_owned(),
     };
-    let actual = if m.kind == "status" || m.kind == "body" {
+    let actual = if m.kind == "status" || m.kind == "body" || m.kind == crate::check::FRAMING {
         m.actual.clone().unwrap_or_default()
     } else {
         actual

@@ -3,6 +3,7 @@
 //! configured as the chosen profile says.
 
 use crate::profile::Profile;
+use crate::run::ProbeError;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -21,13 +22,40 @@ impl Target {
         tls: &crate::run::TlsClient,
         timeout: Duration,
     ) -> Result<Target, String> {
+        Self::remote_probed(url, tls, timeout)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// [`Target::remote`], telling a target that accepts connections but does not
+    /// answer a Ping ([`ProbeError::Silent`]) from one that cannot be reached.
+    pub async fn remote_probed(
+        url: &str,
+        tls: &crate::run::TlsClient,
+        connect_timeout: Duration,
+    ) -> Result<Target, ProbeError> {
         let base_url = crate::run::normalise_target(url);
-        crate::run::probe_target(&base_url, tls, timeout).await?;
+        crate::run::probe(
+            &base_url,
+            tls,
+            connect_timeout,
+            crate::run::PING_ANSWER_TIMEOUT,
+        )
+        .await?;
         Ok(Target {
             base_url,
             embedded: None,
             example_app: None,
         })
+    }
+
+    /// A server elsewhere, not probed (it did not answer the probe: the run reports that).
+    pub fn unprobed(url: &str) -> Target {
+        Target {
+            base_url: crate::run::normalise_target(url),
+            embedded: None,
+            example_app: None,
+        }
     }
 
     /// The reference server with its default configuration, on 127.0.0.1:0,

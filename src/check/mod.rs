@@ -8,4 +8,4 @@ pub use expect::{
     BodyObservation, ERROR_CODE_HEADERS, ERROR_CONTEXT_HEADER, check_exchange, check_response,
 };
 pub use header::check_header;
-pub use transport::{TransportObservation, check_transport, is_silence};
+pub use transport::{FRAMING, TransportObservation, check_framing, check_transport, is_silence};

@@ -3,7 +3,8 @@
 //! "the server must answer" writable, and they are what a raw step usually checks.
 
 use crate::location::Loc;
-use crate::outcome::{Mismatch, RecordedResponse};
+use crate::outcome::{Graded, Mismatch, RecordedRequest, RecordedResponse};
+use crate::scenario::model::Level;
 use crate::scenario::model::{ConnectionState, ResponsePresence};
 use crate::scenario::plan::Located;
 
@@ -15,6 +16,11 @@ pub struct TransportObservation {
     pub closed: Option<bool>,
     /// Why no complete response came, when none did.
     pub failure: Option<String>,
+    /// No answer, or not a whole head, came before the deadline on an open connection.
+    pub timed_out: bool,
+    /// The response's body had no delimiter (no Content-Length, not chunked) and the
+    /// server kept the connection open: the transport detail, for the failure.
+    pub undelimited: Option<String>,
 }
 
 /// Mismatches of `response:` and `connection:` expectations.
@@ -63,6 +69,69 @@ pub fn check_transport(
         }
     }
     found
+}
+
+/// The kind of the mismatch an Ack without Content-Length earns ([`check_framing`]):
+/// graded at MUST level, whatever the scenario's level.
+pub const FRAMING: &str = "framing";
+
+/// A response whose body had no delimiter while the connection stayed open, where a
+/// MUST names Content-Length: a failure naming it, with the transport detail.
+/// Every Ack carries Content-Length (MC-BUP 2.2.3.1, 2.2.5.1, 2.2.7.1, 2.2.9.1,
+/// 2.2.11.1: "Content-Length: The value MUST be 0"; the Win32 Ack pages:
+/// "Content-Length is required, even if the body of the response does not include
+/// content"), and so does a successful answer to GET or HEAD (MC-BUP 3.5.5). `None`
+/// for other responses (an error page to a GET): no MUST names the header there.
+pub fn check_framing(
+    request: &RecordedRequest,
+    response: &RecordedResponse,
+    observed: &TransportObservation,
+    loc: &Loc,
+) -> Option<Mismatch> {
+    let detail = observed.undelimited.as_ref()?;
+    let packet = request
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("BITS-Packet-Type"))
+        .map(|(_, v)| v.trim().to_ascii_lowercase());
+    let rule = |section: &str| {
+        format!("every Ack carries \"Content-Length: The value MUST be 0\" ({section})")
+    };
+    let (expected, requirement) = if request.method.eq_ignore_ascii_case("BITS_POST") {
+        let (section, id) = match packet.as_deref() {
+            Some("create-session") => ("MC-BUP 2.2.3.1", Some("mcbup-2.2.3.1-content-length-0")),
+            Some("ping") => ("MC-BUP 2.2.5.1", Some("mcbup-2.2.5.1-content-length-0")),
+            Some("fragment") => ("MC-BUP 2.2.7.1", Some("mcbup-2.2.7.1-content-length-0")),
+            Some("close-session") => ("MC-BUP 2.2.9.1", Some("mcbup-2.2.9.1-content-length-0")),
+            Some("cancel-session") => ("MC-BUP 2.2.11.1", Some("mcbup-2.2.11.1-content-length-0")),
+            _ => ("MC-BUP 2.2.3.1, 2.2.5.1, 2.2.7.1, 2.2.9.1, 2.2.11.1", None),
+        };
+        (rule(section), id)
+    } else if ["GET", "HEAD"]
+        .iter()
+        .any(|m| request.method.eq_ignore_ascii_case(m))
+        && (200..300).contains(&response.status)
+    {
+        (
+            "\"Successful responses to GET and HEAD requests MUST include the Content-Length header\" (MC-BUP 3.5.5)".to_owned(),
+            Some("mcbup-3.5.5-content-length"),
+        )
+    } else {
+        return None;
+    };
+    Some(Mismatch {
+        kind: FRAMING,
+        header: Some("Content-Length".into()),
+        expected: format!("present (MUST: {expected})"),
+        actual: Some(format!("absent: {detail}")),
+        expected_line: Some("0".into()),
+        loc: loc.clone(),
+        // MUST whatever the level of the scenario that met it.
+        graded: Some(Graded {
+            requirement: requirement.map(str::to_owned),
+            level: Level::Must,
+        }),
+    })
 }
 
 /// A failure that is only the absence of an answer (close, reset, silence), not bytes.

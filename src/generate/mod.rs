@@ -232,8 +232,7 @@ impl Target<'_> {
     /// One whole upload of `schedule` on a fresh URL; the session is cancelled if it fails.
     async fn run(&self, schedule: &[Frag], attempt: usize) -> Run {
         let url = format!("{}-{attempt}", self.url);
-        let mut conn = Connection::new(self.options.connect_timeout, self.options.tls.clone())
-            .with_accounts(self.options.profile.windows.clone());
+        let mut conn = Connection::for_run(self.options);
         let mut run = Run::default();
         let session = match self.create(&mut conn, &url, &mut run).await {
             Some(s) => s,

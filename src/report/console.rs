@@ -1,6 +1,7 @@
 //! The console reporter: a libtest-like line per scenario as it ends, then the
 //! failures in full, then the closing `N passed, N failed` line.
 
+use super::findings::{Finding, root_causes};
 use crate::outcome::{ScenarioOutcome, Totals, Verdict};
 use crate::render::{failure_text, step_text, verdict_word};
 use std::io::Write;
@@ -63,14 +64,28 @@ impl Console {
             .filter(|o| matches!(o.verdict, Verdict::Fail | Verdict::Error | Verdict::Warn))
             .filter(|o| o.baseline.is_none())
             .collect();
+        let causes = root_causes(outcomes);
+        if !causes.is_empty() {
+            println!("\n{}", root_causes_head(&causes));
+            for line in root_cause_lines(&causes, SHOWN_ROOT_CAUSES) {
+                println!("{line}");
+            }
+        }
         if !failures.is_empty() {
             println!("\nfailures and warnings:\n");
             for outcome in &failures {
-                println!(
-                    "{}: {}",
-                    verdict_word(outcome.verdict),
-                    failure_text(outcome, self.color)
-                );
+                match following(&causes, &outcome.name) {
+                    Some(rank) => println!(
+                        "{}: {}: follows from root cause {rank}\n",
+                        verdict_word(outcome.verdict),
+                        outcome.name
+                    ),
+                    None => println!(
+                        "{}: {}",
+                        verdict_word(outcome.verdict),
+                        failure_text(outcome, self.color)
+                    ),
+                }
             }
         }
         // Per-step readings are folded by name; named ambiguities keep their topic.
@@ -146,4 +161,51 @@ impl Console {
         }
         println!("{last}");
     }
+}
+
+/// Root causes printed before the failures; the reports list them all.
+const SHOWN_ROOT_CAUSES: usize = 8;
+
+/// `root causes: 3 findings explain 59 failing scenarios, most first:`.
+pub fn root_causes_head(causes: &[Finding]) -> String {
+    let explained: usize = causes.iter().map(|f| f.scenarios.len()).sum();
+    format!(
+        "root causes: {} finding{} explain{} {explained} failing scenario{}, most first:",
+        causes.len(),
+        if causes.len() == 1 { "" } else { "s" },
+        if causes.len() == 1 { "s" } else { "" },
+        if explained == 1 { "" } else { "s" }
+    )
+}
+
+/// One line per finding, at most `limit`, then how many more there are.
+pub fn root_cause_lines(causes: &[Finding], limit: usize) -> Vec<String> {
+    let mut lines: Vec<String> = causes
+        .iter()
+        .take(limit)
+        .map(|f| {
+            format!(
+                "  {}. {} {}: {}",
+                f.rank,
+                verdict_word(f.verdict),
+                f.count_text(),
+                crate::render::printable(&f.finding)
+            )
+        })
+        .collect();
+    if causes.len() > limit {
+        lines.push(format!(
+            "  ... and {} more (report.md lists them all)",
+            causes.len() - limit
+        ));
+    }
+    lines
+}
+
+/// The rank of the finding `name` only follows from, if it does.
+pub fn following(causes: &[Finding], name: &str) -> Option<usize> {
+    causes
+        .iter()
+        .find(|f| f.following.iter().any(|n| n == name))
+        .map(|f| f.rank)
 }

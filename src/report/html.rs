@@ -4,6 +4,8 @@
 //! text goes through [`esc`], and a Content-Security-Policy forbids scripts anyway.
 
 use super::RunReport;
+use super::console::{following, root_causes_head};
+use super::findings::{Finding, root_causes};
 use super::summary::{self, Counts, Row, VERDICTS};
 use crate::outcome::{BaselineState, ScenarioOutcome, StepOutcome};
 use crate::render::{failure_text, mismatch_line, verdict_word};
@@ -67,6 +69,8 @@ fn render_page(report: &RunReport, selftest: Option<&Selftest>) -> String {
         if report.strict { " (strict)" } else { "" }
     );
 
+    let causes = root_causes(outcomes);
+    root_causes_section(&mut h, &causes);
     let problems = summary::problems(outcomes);
     let _ = writeln!(
         h,
@@ -77,6 +81,18 @@ fn render_page(report: &RunReport, selftest: Option<&Selftest>) -> String {
         h.push_str("<p>None.</p>\n");
     }
     for o in problems {
+        if let Some(rank) = following(&causes, &o.name) {
+            let _ = writeln!(
+                h,
+                "<details class=\"problem following {}\" id=\"failure-{}\">\n<summary>{} <span class=\"muted\">follows from <a href=\"#root-cause-{rank}\">root cause {rank}</a></span></summary>",
+                o.verdict.as_str(),
+                esc(&o.id),
+                scenario_summary(o)
+            );
+            steps(&mut h, o);
+            h.push_str("</details>\n");
+            continue;
+        }
         let _ = writeln!(
             h,
             "<details class=\"problem {}\" id=\"failure-{}\" open>\n<summary>{}</summary>",
@@ -199,6 +215,31 @@ fn render_page(report: &RunReport, selftest: Option<&Selftest>) -> String {
     }
     h.push_str("</section>\n</body>\n</html>\n");
     h
+}
+
+/// The ranked findings, before the failures: what to fix first.
+pub fn root_causes_section(h: &mut String, causes: &[Finding]) {
+    if causes.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        h,
+        "<section id=\"root-causes\">\n<h2>Root causes</h2>\n<p>{}</p>\n<ol>",
+        esc(&root_causes_head(causes))
+    );
+    for f in causes {
+        let _ = writeln!(
+            h,
+            "<li id=\"root-cause-{}\"><span class=\"verdict v-{}\">{}</span><strong>{}</strong>: <code>{}</code>\n<details><summary>scenarios</summary><p>{}</p></details></li>",
+            f.rank,
+            f.verdict.as_str(),
+            verdict_word(f.verdict),
+            esc(&f.count_text()),
+            esc(&f.finding),
+            esc(&f.scenarios.join(", "))
+        );
+    }
+    h.push_str("</ol>\n</section>\n");
 }
 
 /// The self-test: its score, then a row per fault.

@@ -1,6 +1,7 @@
 //! `results.json`: every outcome, as data, for machines. The layout is versioned by
 //! `schema_version`; fields are only ever added within one version.
 
+use super::findings::{Finding, root_causes};
 use crate::outcome::{ScenarioOutcome, Totals};
 use crate::selftest::Selftest;
 use serde::Serialize;
@@ -17,6 +18,8 @@ struct Results<'a> {
     version: &'static str,
     target: &'a str,
     totals: Totals,
+    /// Failed and errored scenarios grouped by distinct finding, most scenarios first.
+    root_causes: Vec<Finding>,
     scenarios: &'a [ScenarioOutcome],
     /// Only from `bitspec selftest`: the mutation score and what each fault did
     /// (`scenarios` are then the control run, without faults).
@@ -49,6 +52,7 @@ fn encode(
         version: env!("CARGO_PKG_VERSION"),
         target,
         totals: Totals::of(outcomes),
+        root_causes: root_causes(outcomes),
         scenarios: outcomes,
         selftest,
     })

@@ -2,6 +2,8 @@
 //! (`cat reports/report.md >> "$GITHUB_STEP_SUMMARY"`).
 
 use super::RunReport;
+use super::console::{following, root_causes_head};
+use super::findings::{Finding, root_causes};
 use super::summary::{self, Counts, Row, VERDICTS};
 use crate::outcome::BaselineState;
 use crate::render::{failure_text, verdict_word};
@@ -27,6 +29,9 @@ pub fn render(report: &RunReport) -> String {
         if report.strict { " (strict)" } else { "" }
     );
 
+    let causes = root_causes(outcomes);
+    root_causes_section(&mut md, &causes);
+
     let _ = writeln!(md, "## By packet type\n");
     counts_table(&mut md, "Packet type", &summary::by_group(outcomes));
     let _ = writeln!(md, "## By requirement level\n");
@@ -45,6 +50,13 @@ pub fn render(report: &RunReport) -> String {
             text(&o.name),
             text(&o.title)
         );
+        if let Some(rank) = following(&causes, &o.name) {
+            let _ = writeln!(
+                md,
+                "Follows from [root cause {rank}](#root-causes): its Create-Session hit it, so what it checks was not reached.\n"
+            );
+            continue;
+        }
         md.push_str(&fenced(&failure_text(o, false)));
         md.push('\n');
     }
@@ -112,6 +124,31 @@ pub fn render(report: &RunReport) -> String {
         }
     }
     md
+}
+
+/// The ranked findings: what to fix first.
+pub fn root_causes_section(md: &mut String, causes: &[Finding]) {
+    if causes.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "## Root causes\n");
+    let _ = writeln!(md, "{}\n", text(&root_causes_head(causes)));
+    for f in causes {
+        let _ = writeln!(
+            md,
+            "{}. **{}** {}: {}",
+            f.rank,
+            verdict_word(f.verdict),
+            text(&f.count_text()),
+            text(&f.finding)
+        );
+        let _ = writeln!(
+            md,
+            "   <details><summary>scenarios</summary> {}</details>",
+            text(&f.scenarios.join(", "))
+        );
+    }
+    md.push('\n');
 }
 
 /// Known deviations (not failures of this run) and baseline entries that can go.

@@ -4,10 +4,12 @@
 //! reads without the run having to know.
 
 pub mod console;
+pub mod findings;
 pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod matrix;
 pub mod selftest;
 pub mod summary;
 

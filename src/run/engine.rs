@@ -4,9 +4,10 @@
 //! server closes it, replaced where a step says so); scenarios run concurrently up to `jobs`. Every step has a timeout. A session that a scenario
 //! opened and did not close gets a Cancel-Session at the end, whatever the verdict.
 
+use super::liveness::Liveness;
 use super::step::{cancel_session, run_step, track_sessions};
 use super::tls::TlsClient;
-use super::transport::Connection;
+use super::transport::{Connection, DEFAULT_IDLE_GRACE};
 use crate::outcome::{Graded, ScenarioOutcome, StepOutcome, Verdict};
 use crate::profile::Profile;
 use crate::scenario::model::Level;
@@ -17,6 +18,9 @@ use std::time::{Duration, Instant};
 
 /// The BITS 1.5 upload protocol GUID, the only one the documents define.
 pub const BITS_15_UPLOAD_PROTOCOL: &str = "{7df0354d-249b-430f-820d-3d2a9bef4931}";
+
+/// A step's time when its scenario sets none: the README says why 30 s.
+pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where and how to run.
 #[derive(Debug, Clone)]
@@ -35,19 +39,27 @@ pub struct RunOptions {
     pub strict: bool,
     /// How https targets' certificates are checked.
     pub tls: TlsClient,
+    /// How long a body with no delimiter may pause on an open connection before it
+    /// is judged (see [`DEFAULT_IDLE_GRACE`]).
+    pub idle_grace: Duration,
+    /// Whether the target still answers: shared by every scenario of the run (clones
+    /// of these options share it; [`RunOptions::new`] makes a fresh one).
+    pub liveness: Arc<Liveness>,
 }
 
 impl RunOptions {
     pub fn new(target: &str) -> RunOptions {
         RunOptions {
             target: normalise_target(target),
-            step_timeout: Duration::from_secs(30),
+            step_timeout: DEFAULT_STEP_TIMEOUT,
             connect_timeout: Duration::from_secs(5),
             jobs: 4,
             run_nonce: run_nonce(),
             profile: Arc::new(Profile::minimal()),
             strict: false,
             tls: TlsClient::default(),
+            idle_grace: DEFAULT_IDLE_GRACE,
+            liveness: Arc::new(Liveness::default()),
         }
     }
 
@@ -193,6 +205,11 @@ pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Scenario
         options.target, scenario.id, options.run_nonce
     );
     let mut outcome = empty_outcome(scenario, upload_url.clone());
+    if let Some(stopped) = options.liveness.stopped() {
+        outcome.verdict = Verdict::Skip;
+        outcome.reason = Some(stopped.not_run());
+        return outcome;
+    }
     if let Some(missing) = options.profile.lacks(&scenario.requires) {
         outcome.verdict = Verdict::Skip;
         outcome.reason = Some(format!(
@@ -210,8 +227,7 @@ pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Scenario
             return outcome;
         }
     };
-    let mut connection = Connection::new(options.connect_timeout, options.tls.clone())
-        .with_accounts(options.profile.windows.clone());
+    let mut connection = Connection::for_run(options);
     let mut open_sessions: Vec<String> = Vec::new();
 
     for step in &scenario.steps {

@@ -1,6 +1,7 @@
 //! Stage 3: running scenarios against a target.
 
 mod engine;
+mod liveness;
 mod probe;
 mod step;
 mod tls;
@@ -11,8 +12,11 @@ pub use engine::{
     BITS_15_UPLOAD_PROTOCOL, RunOptions, normalise_target, run_all, run_nonce, run_scenario,
 };
 pub use engine::{grade, millis};
-pub use probe::probe_target;
+pub use liveness::{DEFAULT_TIMEOUTS_IN_A_ROW, Liveness, Stopped, utc_time};
+pub use probe::{PING_ANSWER_TIMEOUT, ProbeError, probe, probe_target};
 pub use step::build_request;
 pub use tls::{TlsClient, TlsOptions};
-pub use transport::{Connection, OutgoingRequest, WatchClose, WireRequest, canonical_header_name};
+pub use transport::{
+    Connection, DEFAULT_IDLE_GRACE, OutgoingRequest, WatchClose, WireRequest, canonical_header_name,
+};
 pub use wire::{Exchange, Stream};

@@ -3,7 +3,7 @@
 
 use super::engine::{RunOptions, millis};
 use super::transport::{Connection, OutgoingRequest, WatchClose, WireRequest};
-use crate::check::check_exchange;
+use crate::check::{check_exchange, check_framing};
 use crate::outcome::{Mismatch, RecordedRequest, StepOutcome};
 use crate::raw::request;
 use crate::scenario::model::{ConnectionMode, ConnectionState, Eol, ResponsePresence};
@@ -52,7 +52,10 @@ pub(super) async fn run_step(
         return result;
     }
     let request = match wire_request(step, scenario, vars, options) {
-        Ok(r) => r,
+        Ok(r) => WireRequest {
+            silence_expected: step.expect.allows_no_response(),
+            ..r
+        },
         Err(e) => {
             result.error = Some(e);
             return result;
@@ -110,6 +113,25 @@ pub(super) async fn run_step(
                 vars,
             );
             if let Some(response) = &exchange.response {
+                let framing =
+                    check_framing(&request.record, response, &exchange.observed, &step.loc);
+                if let (None, Some(detail)) = (&framing, &exchange.observed.undelimited) {
+                    // No MUST names Content-Length for this answer: the exchange failed.
+                    result.error = Some(format!(
+                        "{}: the body has no delimiter: {detail}",
+                        response.status_line()
+                    ));
+                }
+                if let Some(framing) = framing {
+                    // The framing failure says it with the transport detail.
+                    mismatches.retain(|m| {
+                        !(m.actual.is_none()
+                            && m.header
+                                .as_deref()
+                                .is_some_and(|h| h.eq_ignore_ascii_case("Content-Length")))
+                    });
+                    mismatches.push(framing);
+                }
                 mismatches.extend(capture(step, response, exchange.body.text.as_deref(), vars));
             }
             result.mismatches = mismatches;
@@ -217,6 +239,7 @@ fn wire_request(
         host: endpoint.authority,
         target: endpoint.target,
         raw: true,
+        silence_expected: false,
     })
 }
 

@@ -4,6 +4,8 @@
 //! those built from a step's keys and raw ones, so both give the same recorded exchange
 //! and the harness decides what is sent, which connection carries it and when it closes.
 
+use super::engine::RunOptions;
+use super::liveness::{Liveness, Stopped};
 use super::tls::TlsClient;
 use super::wire::{Exchange, Wire};
 use crate::outcome::{RecordedRequest, RecordedResponse};
@@ -13,6 +15,7 @@ use crate::raw::request;
 use crate::scenario::model::Fault;
 use crate::scenario::plan::UploadFile;
 use crate::windows_auth::{Account, Handshake};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -90,6 +93,7 @@ impl OutgoingRequest {
             bytes,
             method: self.method.clone(),
             half_close: false,
+            silence_expected: false,
             handshake,
             host: endpoint.authority,
             target: endpoint.target,
@@ -109,6 +113,8 @@ pub struct WireRequest {
     /// The method, which decides whether the response has a body (HEAD).
     pub method: String,
     pub half_close: bool,
+    /// The step accepts no answer: its timeout is not the target going silent.
+    pub silence_expected: bool,
     pub record: RecordedRequest,
     /// Authenticate the connection as this account (NTLM, Negotiate) first.
     pub handshake: Option<Role>,
@@ -135,6 +141,10 @@ pub struct Connection {
     tls: TlsClient,
     /// NTLM or Negotiate accounts, when the profile has them.
     accounts: Option<WindowsAccounts>,
+    idle_grace: Duration,
+    /// The run this connection belongs to learns from every exchange whether the
+    /// target still answers, and abandons the exchange once it stopped.
+    liveness: Option<Arc<Liveness>>,
 }
 
 impl Connection {
@@ -144,6 +154,18 @@ impl Connection {
             connect_timeout,
             tls,
             accounts: None,
+            idle_grace: DEFAULT_IDLE_GRACE,
+            liveness: None,
+        }
+    }
+
+    /// A connection of a run: its timeouts, TLS client, accounts, idle grace and liveness.
+    pub fn for_run(options: &RunOptions) -> Connection {
+        Connection {
+            idle_grace: options.idle_grace,
+            liveness: Some(Arc::clone(&options.liveness)),
+            ..Connection::new(options.connect_timeout, options.tls.clone())
+                .with_accounts(options.profile.windows.clone())
         }
     }
 
@@ -162,6 +184,44 @@ impl Connection {
     /// a fault proxy on a connection of its own, closed afterwards. `watch_close`
     /// says how long to wait after the response to learn whether the server closes.
     pub async fn exchange(
+        &mut self,
+        request: &WireRequest,
+        timeout: Duration,
+        compare_with: Option<UploadFile>,
+        fault: Option<&Fault>,
+        watch_close: WatchClose,
+    ) -> Exchange {
+        let Some(liveness) = self.liveness.clone() else {
+            return self
+                .exchange_alone(request, timeout, compare_with, fault, watch_close)
+                .await;
+        };
+        if let Some(stopped) = liveness.stopped() {
+            return failed(abandoned(&stopped));
+        }
+        let done = tokio::select! {
+            exchange = self.exchange_alone(request, timeout, compare_with, fault, watch_close) => Ok(exchange),
+            stopped = liveness.until_stopped() => Err(stopped),
+        };
+        match done {
+            Ok(exchange) => {
+                if exchange.response.is_some() {
+                    liveness.answered();
+                } else if exchange.observed.timed_out && !request.silence_expected {
+                    liveness.timed_out(exchange.observed.failure.as_deref().unwrap_or("timeout"));
+                }
+                exchange
+            }
+            Err(stopped) => {
+                // Cut off mid-exchange: the connection's state is unknown.
+                self.wire = None;
+                failed(abandoned(&stopped))
+            }
+        }
+    }
+
+    /// [`Connection::exchange`] without the run's liveness.
+    async fn exchange_alone(
         &mut self,
         request: &WireRequest,
         timeout: Duration,
@@ -207,10 +267,20 @@ impl Connection {
                 _ => None,
             };
             match Wire::connect(&address, tls, self.connect_timeout).await {
-                Ok(w) => self.wire = Some(w),
+                Ok(mut w) => {
+                    w.idle_grace = self.idle_grace;
+                    self.wire = Some(w);
+                }
                 Err(e) => {
                     self.wire = None;
-                    return failed(e);
+                    let mut exchange = failed(e);
+                    // A connection attempt nobody answers is silence too.
+                    exchange.observed.timed_out = exchange
+                        .observed
+                        .failure
+                        .as_deref()
+                        .is_some_and(|f| f.contains("no answer within"));
+                    return exchange;
                 }
             }
         }
@@ -399,6 +469,17 @@ fn www_authenticate(response: &RecordedResponse) -> Vec<&str> {
         .filter(|(name, _)| name.eq_ignore_ascii_case("WWW-Authenticate"))
         .map(|(_, value)| value.as_str())
         .collect()
+}
+
+/// How long a body without Content-Length or chunking may pause, on a connection the
+/// server keeps open, before it is judged: a second (`--idle-grace`).
+pub const DEFAULT_IDLE_GRACE: Duration = Duration::from_secs(1);
+
+fn abandoned(stopped: &Stopped) -> String {
+    format!(
+        "abandoned: the target stopped answering at {}",
+        stopped.time()
+    )
 }
 
 /// How long a connection must stay open after a response to count as kept open.

@@ -45,6 +45,9 @@ pub struct Wire {
     done: bool,
     /// The account an NTLM or Negotiate handshake authenticated this connection as.
     pub authenticated: Option<super::transport::Role>,
+    /// How long a body with no delimiter may pause, on a connection the server keeps
+    /// open, before it is judged ([`super::transport::DEFAULT_IDLE_GRACE`]).
+    pub idle_grace: Duration,
 }
 
 /// How a read ended.
@@ -72,6 +75,7 @@ impl Wire {
             eof: false,
             done: false,
             authenticated: None,
+            idle_grace: super::transport::DEFAULT_IDLE_GRACE,
         })
     }
 
@@ -93,6 +97,8 @@ impl Wire {
     }
 
     /// Sends `bytes`, then reads one response to a `method` request before `deadline`.
+    /// A body with no delimiter (no Content-Length, not chunked) on a connection the
+    /// server keeps open is judged once no byte came for `self.idle_grace`, not at the deadline.
     pub async fn exchange(
         &mut self,
         bytes: &[u8],
@@ -128,15 +134,20 @@ impl Wire {
                     }
                     _ => failure,
                 };
+                exchange.observed.timed_out = is_timeout(&failure);
                 exchange.observed.failure = Some(failure);
                 exchange.observed.closed = Some(self.eof);
                 return exchange;
             }
         };
-        match self.read_body(&head, method, deadline, compare_with).await {
-            Ok((body, len, kept)) => {
-                exchange.response = Some(record(&head, len, &kept));
-                exchange.body = body;
+        let read = self
+            .read_body(&head, method, deadline, compare_with, self.idle_grace)
+            .await;
+        match read {
+            Ok(body) => {
+                exchange.response = Some(record(&head, body.len, &body.kept));
+                exchange.body = body.observation;
+                exchange.observed.undelimited = body.undelimited;
             }
             Err(failure) => {
                 exchange.observed.failure =
@@ -236,16 +247,18 @@ impl Wire {
         }
     }
 
-    /// Reads the body: (observation, length, first bytes kept).
+    /// Reads the body.
     async fn read_body(
         &mut self,
         head: &ResponseHead,
         method: &str,
         deadline: Instant,
         compare_with: Option<UploadFile>,
-    ) -> Result<(BodyObservation, u64, Vec<u8>), String> {
+        idle_grace: Duration,
+    ) -> Result<ReadBody, String> {
         let framing = response::framing(head, method)?;
         let mut sink = BodySink::new(compare_with);
+        let mut undelimited = None;
         match framing {
             Framing::Empty => {}
             Framing::Length(total) => {
@@ -284,6 +297,7 @@ impl Wire {
             }
             Framing::UntilClose => {
                 self.done = true;
+                let mut idle_until = Instant::now() + idle_grace;
                 loop {
                     sink.push(&self.buf);
                     self.buf.clear();
@@ -293,20 +307,30 @@ impl Wire {
                             MAX_UNTIL_CLOSE_BYTES >> 20
                         ));
                     }
-                    match self.read_more(deadline).await {
-                        Read::Data => {}
+                    match self.read_more(idle_until.min(deadline)).await {
+                        Read::Data => idle_until = Instant::now() + idle_grace,
                         Read::Eof | Read::Reset(_) => break,
+                        // Judged now: a server that neither delimits its body nor
+                        // closes would otherwise cost every such step its timeout.
                         Read::Timeout => {
-                            return Err(format!(
-                                "no Content-Length, and the connection was still open at the step's timeout ({} body bytes read)",
+                            undelimited = Some(format!(
+                                "no Content-Length, not chunked, and the connection was still open {:.1}s after the last byte ({} body bytes read)",
+                                idle_grace.as_secs_f64(),
                                 sink.len
                             ));
+                            break;
                         }
                     }
                 }
             }
         }
-        Ok(sink.finish())
+        let (observation, len, kept) = sink.finish();
+        Ok(ReadBody {
+            observation,
+            len,
+            kept,
+            undelimited,
+        })
     }
 
     /// Reads more bytes, or fails with `broke_off()` on close and a timeout message.
@@ -328,6 +352,22 @@ impl Wire {
 
 fn is_silence_text(failure: &str) -> bool {
     crate::check::is_silence(failure)
+}
+
+/// A failure that is the deadline passing with the connection open (nothing, or
+/// not enough, came): what "the target stopped answering" is made of.
+fn is_timeout(failure: &str) -> bool {
+    failure.starts_with("no response within")
+        || failure.starts_with("the response head was still incomplete")
+}
+
+/// A body as read: what the checks see, its length, its first bytes, and why it
+/// was judged before its end when it had no delimiter.
+struct ReadBody {
+    observation: BodyObservation,
+    len: u64,
+    kept: Vec<u8>,
+    undelimited: Option<String>,
 }
 
 /// Collects a body: its length, its first bytes, its comparison with the upload file.

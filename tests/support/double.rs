@@ -17,6 +17,9 @@ pub enum Bug {
     /// A fragment of old data (entirely before the offset the server expects) is
     /// acknowledged with its own end instead of that offset.
     OldDataRewinds,
+    /// Error Acks (any status but 200) have no Content-Length, and the connection
+    /// stays open (a common bug of small Python servers).
+    NoLengthOnErrors,
 }
 
 /// A running double; the thread ends with the test process.
@@ -125,9 +128,12 @@ fn serve(stream: TcpStream, bug: Bug, received: &Mutex<HashMap<String, u64>>) {
             "ping" | "close-session" | "cancel-session" => {}
             _ => status = "400 Bad Request",
         }
-        let response = format!(
-            "HTTP/1.1 {status}\r\nBITS-Packet-Type: Ack\r\n{extra}Content-Length: 0\r\n\r\n"
-        );
+        let length = if bug == Bug::NoLengthOnErrors && !status.starts_with("200") {
+            ""
+        } else {
+            "Content-Length: 0\r\n"
+        };
+        let response = format!("HTTP/1.1 {status}\r\nBITS-Packet-Type: Ack\r\n{extra}{length}\r\n");
         if writer.write_all(response.as_bytes()).is_err() {
             return;
         }

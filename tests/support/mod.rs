@@ -96,3 +96,47 @@ pub fn validate_junit(xml: &Path) -> Result<(), String> {
         Err(text(&out))
     }
 }
+
+/// Chromium's serialised DOM of an HTML file after parsing (headless, no network).
+pub fn chromium_dom(html: &Path) -> String {
+    let chromium = tool(&["chromium", "chromium-browser"], "chromium");
+    let profile = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .expect("chromium runs");
+    assert!(out.status.success(), "chromium failed:\n{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The reference server with these faults planted, on 127.0.0.1 in `runtime`, without
+/// the per-address bounds (the whole suite comes from 127.0.0.1).
+pub fn faulty_server(
+    runtime: &tokio::runtime::Runtime,
+    faults: &[bitspec_server::Fault],
+    root: &Path,
+) -> bitspec_server::RunningServer {
+    runtime
+        .block_on(bitspec_server::spawn(bitspec_server::Config {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            root: root.to_path_buf(),
+            workers: 2,
+            faults: faults.to_vec(),
+            max_connections_per_address: 0,
+            max_sessions_per_address: 0,
+            session_limit_enable: false,
+            ..bitspec_server::Config::default()
+        }))
+        .expect("the reference server starts")
+}
