@@ -34,6 +34,10 @@ pub enum Command {
     /// Prove the suite has teeth: run it against the reference server once per injected
     /// fault and print the mutation score (faults caught by a failure naming the fault).
     Selftest(crate::selftest_cmd::SelftestArgs),
+    /// Print a shell completion script: `bitspec completions bash > /etc/bash_completion.d/bitspec`.
+    Completions(crate::shell_cmd::CompletionsArgs),
+    /// Print the manual page (roff), or write one per subcommand with `--dir`.
+    Man(crate::shell_cmd::ManArgs),
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,8 @@ pub fn execute(command: Command) -> u8 {
         Command::Bench(args) => crate::bench::run(&args),
         Command::Diff(args) => diff(&args),
         Command::Coverage(args) => crate::coverage_cmd::run(&args, &scenario_dir(&args.scenarios)),
+        Command::Completions(args) => crate::shell_cmd::completions(&args),
+        Command::Man(args) => crate::shell_cmd::man(&args),
     }
 }
 
@@ -35,16 +37,10 @@ fn color_stderr() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
-/// `scenarios` as given, or, for the default, the suite shipped beside the sources
-/// when the current directory has none (so the binary works from anywhere).
+/// `scenarios` as given, or, for the default, the embedded suite when the current
+/// directory has none (so the installed binary works from anywhere).
 fn scenario_dir(given: &Path) -> PathBuf {
-    if given == Path::new("scenarios") && !given.exists() {
-        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-        if shipped.is_dir() {
-            return shipped;
-        }
-    }
-    given.to_path_buf()
+    crate::shipped::scenario_dir(given)
 }
 
 fn print_errors(errors: &[ScenarioError]) {
