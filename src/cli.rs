@@ -226,6 +226,8 @@ pub struct RunArgs {
     pub list: bool,
     #[command(flatten)]
     pub tls: TlsArgs,
+    #[command(flatten)]
+    pub output: crate::report::output::OutputArgs,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 use crate::baseline::Baseline;
 use crate::cli::{CheckArgs, Command, RunArgs, SelectArgs};
 use crate::exit;
+use crate::report::output::RunOutput;
 use crate::report::{self, Console};
 use crate::run::{RunOptions, run_all};
 use crate::scenario::{Scenario, ScenarioError, Suite, load_files, load_suite};
@@ -216,17 +217,19 @@ fn run(args: RunArgs) -> u8 {
             color: color_stdout(),
             verbose: args.verbose,
         };
+        let output = RunOutput::new(console, &args.output, scenarios.len());
         let label = if target.is_embedded() {
             format!("{} (bundled reference server)", target.base_url)
         } else {
             target.base_url.clone()
         };
-        console.started(scenarios.len(), &label);
-        println!(
-            "target profile: {} ({})",
-            options.profile.name, options.profile.description
+        output.started(
+            scenarios.len(),
+            &label,
+            &options.profile.name,
+            &options.profile.description,
         );
-        let mut outcomes = run_all(&scenarios, &options, &|o| console.scenario_done(o)).await;
+        let mut outcomes = run_all(&scenarios, &options, &|o| output.scenario_done(o)).await;
         target.stop().await;
 
         let mut written = Vec::new();
@@ -234,11 +237,11 @@ fn run(args: RunArgs) -> u8 {
         if let (Some(path), true) = (&args.baseline, args.update_baseline) {
             let fresh = crate::baseline::updated(&outcomes, baseline.as_ref());
             match crate::baseline::write(path, &fresh) {
-                Ok(()) => println!(
+                Ok(()) => output.note(&format!(
                     "baseline: wrote {} deviation(s) to {}",
                     fresh.deviations.len(),
                     path.display()
-                ),
+                )),
                 Err(e) => {
                     eprintln!("error: {e}");
                     baseline_written = false;
@@ -247,7 +250,9 @@ fn run(args: RunArgs) -> u8 {
         } else if let Some(b) = &baseline {
             crate::baseline::apply(&mut outcomes, b);
             for id in b.stale_ids(&outcomes) {
-                println!("baseline: `{id}` did not run (renamed, removed or not selected)");
+                output.note(&format!(
+                    "baseline: `{id}` did not run (renamed, removed or not selected)"
+                ));
             }
         }
         let coverage = report::suite_coverage(&scenario_dir(&args.select.scenarios), &outcomes);
@@ -264,17 +269,18 @@ fn run(args: RunArgs) -> u8 {
         for e in problems {
             eprintln!("warning: {e}");
         }
-        console.finished(&outcomes, &written);
         let totals = crate::outcome::Totals::of(&outcomes);
         let all_good =
             totals.failed + totals.errors == 0 || (args.update_baseline && args.baseline.is_some());
-        if !baseline_written {
+        let code = if !baseline_written {
             exit::INVALID
         } else if all_good {
             exit::PASSED
         } else {
             exit::FAILED
-        }
+        };
+        output.finished(&outcomes, &written, &label, code);
+        code
     })
 }
 

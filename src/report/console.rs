@@ -136,14 +136,19 @@ impl Console {
                 if t.warnings == 1 { "" } else { "s" }
             );
         }
-        let mut last = format!(
-            "{} passed, {} failed",
-            t.passed + t.warnings,
-            t.failed + t.errors
-        );
-        if t.skipped > 0 {
-            last.push_str(&format!(", {} skipped", t.skipped));
-        }
-        println!("{last}");
+        println!("{}", last_line(&t));
     }
+}
+
+/// The closing line of a run: `N passed, N failed[, N skipped]`.
+pub fn last_line(t: &Totals) -> String {
+    let mut last = format!(
+        "{} passed, {} failed",
+        t.passed + t.warnings,
+        t.failed + t.errors
+    );
+    if t.skipped > 0 {
+        last.push_str(&format!(", {} skipped", t.skipped));
+    }
+    last
 }

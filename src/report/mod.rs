@@ -8,6 +8,8 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod output;
+pub mod progress;
 pub mod selftest;
 pub mod summary;
 
