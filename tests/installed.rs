@@ -208,21 +208,22 @@ fn the_manual_page_covers_every_subcommand() {
 
 /// `cargo install --path .` and `--path reference-server` into a temporary root (never
 /// ~/.cargo), then the installed `bitspec` runs the whole suite from an empty
-/// directory. A full build from nothing: run it on purpose,
+/// directory. A release build, from nothing unless `BITSPEC_INSTALL_TARGET_DIR` names
+/// a target directory to reuse: run it on purpose,
 /// `cargo test --test installed -- --ignored`.
 #[test]
-#[ignore = "builds both binaries from nothing (minutes)"]
+#[ignore = "a release build of both binaries (minutes)"]
 fn cargo_install_gives_working_binaries() {
     let root_dir = tempfile::tempdir().expect("tempdir");
     let install_root = root_dir.path().join("root");
+    let target_dir = std::env::var_os("BITSPEC_INSTALL_TARGET_DIR")
+        .map_or_else(|| root_dir.path().join("target"), Into::into);
     for package in [".", "reference-server"] {
         let out = Command::new(env!("CARGO"))
-            .args([
-                "install", "--locked", "--debug", "--path", package, "--root",
-            ])
+            .args(["install", "--locked", "--path", package, "--root"])
             .arg(&install_root)
             .current_dir(root())
-            .env("CARGO_TARGET_DIR", root_dir.path().join("target"))
+            .env("CARGO_TARGET_DIR", &target_dir)
             .output()
             .expect("cargo runs");
         assert!(out.status.success(), "{package}: {}", text(&out));
