@@ -1,8 +1,9 @@
 //! The suite the `bitspec` binary carries (scenarios, the requirements catalogue,
 //! the profiles), so an installed binary runs from any directory.
 //!
-//! The binary embeds `scenarios/` and `profiles/` (`include_dir` in `main.rs`, so
-//! editing a scenario relinks only the binary) and hands them over with [`install`].
+//! The binary embeds `scenarios/` and `profiles/` (`include_dir` in `main.rs`, kept
+//! out of the library so test binaries do not carry it; `build.rs` rebuilds it when a
+//! file is added or removed) and hands them over with [`install`].
 //! Loaders, reports and diffs point at files by path (`file:line:column`), so the
 //! suite is written out once per content into the user's cache directory,
 //! `$XDG_CACHE_HOME/bitspec/suite-VERSION-HASH/` (default `~/.cache/bitspec/`), and
