@@ -5,7 +5,15 @@ use std::path::PathBuf;
 
 /// Conformance test suite for BITS upload servers (the `BITS_POST` protocol).
 #[derive(Debug, Parser)]
-#[command(name = "bitspec", version, about, long_about = None)]
+#[command(
+    name = "bitspec",
+    version,
+    about,
+    long_about = None,
+    after_help = "Logging: RUST_LOG=bitspec_server=debug shows, on stderr, what the bundled \
+                  reference server logs during a run (nothing is logged without RUST_LOG). \
+                  Colour only on a terminal, never with NO_COLOR."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -151,6 +151,17 @@ fn version_names_the_suite_and_what_it_holds() {
 }
 
 #[test]
+fn help_says_how_to_see_the_reference_server_log() {
+    let empty = tempfile::tempdir().expect("tempdir");
+    let out = bitspec_in(empty.path(), &["--help"]);
+    assert!(
+        stdout(&out).contains("RUST_LOG=bitspec_server=debug"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
 fn completions_are_scripts_the_shells_accept() {
     let empty = tempfile::tempdir().expect("tempdir");
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {

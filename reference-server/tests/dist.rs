@@ -1,5 +1,6 @@
 //! `dist/`: the systemd unit and the hardened example configuration load, say what
-//! they promise, and fit together (the unit hands over the files the config names).
+//! they promise, and fit together (the unit hands over the files the config names);
+//! and `--help` says how to filter the logs the unit sends to the journal.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -158,4 +159,14 @@ fn systemd_accepts_the_unit() {
     assert!(out.status.success(), "{said}");
     // It only warns about unknown keys and bad values: any output is a problem.
     assert!(said.trim().is_empty(), "systemd-analyze verify:\n{said}");
+}
+
+#[test]
+fn help_says_how_to_filter_the_logs() {
+    let out = Command::new(env!("CARGO_BIN_EXE_bitspec-server"))
+        .arg("--help")
+        .output()
+        .expect("runs");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("RUST_LOG"), "{help}");
 }
