@@ -60,6 +60,14 @@ fn the_example_configuration_loads_and_is_hardened() {
     assert!(config.header_read_timeout <= default.header_read_timeout);
     assert!(config.body_idle_timeout <= default.body_idle_timeout);
     assert!(config.faults.is_empty());
+    let per_address = config.max_connections_per_address;
+    assert!(per_address > 0 && per_address <= default.max_connections_per_address);
+    let sessions = config.max_sessions_per_address;
+    assert!(sessions > 0 && sessions <= default.max_sessions_per_address);
+    assert!(config.max_sessions > 0 && config.max_sessions <= default.max_sessions);
+    let storage = config.max_temporary_storage;
+    assert!(storage > 0 && storage <= default.max_temporary_storage);
+    assert!(config.min_bytes_per_second > 0);
 }
 
 #[test]
