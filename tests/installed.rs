@@ -120,6 +120,11 @@ fn scenarios_overrides_the_embedded_suite() {
         mine.join("001-ping-ack.yaml"),
     )
     .expect("copy a scenario");
+    std::fs::copy(
+        root().join("scenarios/requirements.yaml"),
+        dir.path().join("mine/requirements.yaml"),
+    )
+    .expect("copy the catalogue it cites");
     let out = bitspec_in(dir.path(), &["list", "--scenarios", "mine"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(stdout(&out).ends_with("\n1 scenario\n"), "{}", stdout(&out));
