@@ -5,7 +5,15 @@ use std::path::PathBuf;
 
 /// Conformance test suite for BITS upload servers (the `BITS_POST` protocol).
 #[derive(Debug, Parser)]
-#[command(name = "bitspec", version, about, long_about = None)]
+#[command(
+    name = "bitspec",
+    version,
+    about,
+    long_about = None,
+    after_help = "Logging: RUST_LOG=bitspec_server=debug shows, on stderr, what the bundled \
+                  reference server logs during a run (nothing is logged without RUST_LOG). \
+                  Colour only on a terminal, never with NO_COLOR."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -37,6 +45,10 @@ pub enum Command {
     /// Prove the suite has teeth: run it against the reference server once per injected
     /// fault and print the mutation score (faults caught by a failure naming the fault).
     Selftest(crate::selftest_cmd::SelftestArgs),
+    /// Print a shell completion script: `bitspec completions bash > /etc/bash_completion.d/bitspec`.
+    Completions(crate::shell_cmd::CompletionsArgs),
+    /// Print the manual page (roff), or write one per subcommand with `--dir`.
+    Man(crate::shell_cmd::ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -227,6 +239,8 @@ pub struct RunArgs {
     pub tls: TlsArgs,
     #[command(flatten)]
     pub pace: PaceArgs,
+    #[command(flatten)]
+    pub output: crate::report::output::OutputArgs,
 }
 
 #[derive(Debug, Args)]

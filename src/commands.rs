@@ -4,6 +4,7 @@
 use crate::baseline::Baseline;
 use crate::cli::{CheckArgs, Command, RunArgs, SelectArgs};
 use crate::exit;
+use crate::report::output::RunOutput;
 use crate::report::{self, Console};
 use crate::run::{ProbeError, RunOptions, run_all};
 use crate::scenario::{Scenario, ScenarioError, Suite, load_files, load_suite};
@@ -25,6 +26,8 @@ pub fn execute(command: Command) -> u8 {
         Command::Diff(args) => diff(&args),
         Command::Matrix(args) => crate::matrix::command(&args),
         Command::Coverage(args) => crate::coverage_cmd::run(&args, &scenario_dir(&args.scenarios)),
+        Command::Completions(args) => crate::shell_cmd::completions(&args),
+        Command::Man(args) => crate::shell_cmd::man(&args),
     }
 }
 
@@ -36,16 +39,10 @@ fn color_stderr() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
-/// `scenarios` as given, or, for the default, the suite shipped beside the sources
-/// when the current directory has none (so the binary works from anywhere).
+/// `scenarios` as given, or, for the default, the embedded suite when the current
+/// directory has none (so the installed binary works from anywhere).
 fn scenario_dir(given: &Path) -> PathBuf {
-    if given == Path::new("scenarios") && !given.exists() {
-        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-        if shipped.is_dir() {
-            return shipped;
-        }
-    }
-    given.to_path_buf()
+    crate::shipped::scenario_dir(given)
 }
 
 fn print_errors(errors: &[ScenarioError]) {
@@ -238,17 +235,19 @@ fn run(args: RunArgs) -> u8 {
             color: color_stdout(),
             verbose: args.verbose,
         };
+        let output = RunOutput::new(console, &args.output, scenarios.len());
         let label = if target.is_embedded() {
             format!("{} (bundled reference server)", target.base_url)
         } else {
             target.base_url.clone()
         };
-        console.started(scenarios.len(), &label);
-        println!(
-            "target profile: {} ({})",
-            options.profile.name, options.profile.description
+        output.started(
+            scenarios.len(),
+            &label,
+            &options.profile.name,
+            &options.profile.description,
         );
-        let mut outcomes = run_all(&scenarios, &options, &|o| console.scenario_done(o)).await;
+        let mut outcomes = run_all(&scenarios, &options, &|o| output.scenario_done(o)).await;
         target.stop().await;
 
         let mut written = Vec::new();
@@ -256,11 +255,11 @@ fn run(args: RunArgs) -> u8 {
         if let (Some(path), true) = (&args.baseline, args.update_baseline) {
             let fresh = crate::baseline::updated(&outcomes, baseline.as_ref());
             match crate::baseline::write(path, &fresh) {
-                Ok(()) => println!(
+                Ok(()) => output.note(&format!(
                     "baseline: wrote {} deviation(s) to {}",
                     fresh.deviations.len(),
                     path.display()
-                ),
+                )),
                 Err(e) => {
                     eprintln!("error: {e}");
                     baseline_written = false;
@@ -269,7 +268,9 @@ fn run(args: RunArgs) -> u8 {
         } else if let Some(b) = &baseline {
             crate::baseline::apply(&mut outcomes, b);
             for id in b.stale_ids(&outcomes) {
-                println!("baseline: `{id}` did not run (renamed, removed or not selected)");
+                output.note(&format!(
+                    "baseline: `{id}` did not run (renamed, removed or not selected)"
+                ));
             }
         }
         let coverage = report::suite_coverage(&scenario_dir(&args.select.scenarios), &outcomes);
@@ -286,7 +287,6 @@ fn run(args: RunArgs) -> u8 {
         for e in problems {
             eprintln!("warning: {e}");
         }
-        console.finished(&outcomes, &written);
         let totals = crate::outcome::Totals::of(&outcomes);
         let all_good =
             totals.failed + totals.errors == 0 || (args.update_baseline && args.baseline.is_some());
@@ -302,7 +302,7 @@ fn run(args: RunArgs) -> u8 {
                 if not_run == 1 { "" } else { "s" }
             );
         }
-        if !baseline_written {
+        let code = if !baseline_written {
             exit::INVALID
         } else if stopped.is_some() {
             exit::UNREACHABLE
@@ -310,7 +310,9 @@ fn run(args: RunArgs) -> u8 {
             exit::PASSED
         } else {
             exit::FAILED
-        }
+        };
+        output.finished(&outcomes, &written, &label, code);
+        code
     })
 }
 

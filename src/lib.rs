@@ -49,6 +49,8 @@ pub mod scenario;
 pub mod schema;
 pub mod selftest;
 pub mod selftest_cmd;
+pub mod shell_cmd;
+pub mod shipped;
 pub mod target;
 pub mod upload_data;
 pub mod windows_auth;

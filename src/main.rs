@@ -1,10 +1,26 @@
 //! The `bitspec` binary: parse the command line, run the command, exit with its code.
+//!
+//! It carries the suite (scenarios, requirements catalogue, profiles) so it runs
+//! from any directory once installed; see [`bitspec::shipped`].
 
-use clap::Parser;
+use clap::FromArgMatches;
 use std::process::ExitCode;
 
+static SCENARIOS: include_dir::Dir<'static> =
+    include_dir::include_dir!("$CARGO_MANIFEST_DIR/scenarios");
+static PROFILES: include_dir::Dir<'static> =
+    include_dir::include_dir!("$CARGO_MANIFEST_DIR/profiles");
+
 fn main() -> ExitCode {
-    let cli = match bitspec::cli::Cli::try_parse() {
+    bitspec::shipped::install(bitspec::shipped::Shipped {
+        scenarios: &SCENARIOS,
+        profiles: &PROFILES,
+    });
+    log_to_stderr();
+    let parsed = bitspec::shell_cmd::command()
+        .try_get_matches()
+        .and_then(|m| bitspec::cli::Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -17,4 +33,19 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(bitspec::commands::execute(cli.command))
+}
+
+/// `RUST_LOG=bitspec_server=debug` shows what the bundled reference server logs (one
+/// line per packet); without `RUST_LOG` nothing is logged.
+fn log_to_stderr() {
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(
+                std::io::IsTerminal::is_terminal(&std::io::stderr())
+                    && std::env::var_os("NO_COLOR").is_none(),
+            )
+            .init();
+    }
 }

@@ -77,6 +77,18 @@ impl Catalogue {
         }))
     }
 
+    /// Parses catalogue text; `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<Catalogue, ScenarioError> {
+        let doc: CatalogueDoc = crate::scenario::load::parse_yaml(
+            std::sync::Arc::from(file),
+            std::sync::Arc::from(text),
+            "requirements catalogue",
+        )?;
+        Ok(Catalogue {
+            requirements: doc.requirements,
+        })
+    }
+
     pub fn get(&self, id: &str) -> Option<&Requirement> {
         self.requirements.iter().find(|r| r.id == id)
     }

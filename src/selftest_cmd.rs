@@ -3,11 +3,14 @@
 
 use crate::cli::SelectArgs;
 use crate::exit;
+use crate::report::output::{OutputArgs, json_line};
+use crate::report::progress::Progress;
 use crate::report::selftest::{fault_line, score_line, write_all};
-use crate::selftest::{SelftestOptions, run_selftest};
+use crate::selftest::{FaultResult, FaultState, Score, SelftestOptions, run_selftest};
 use crate::target::resolve_profile;
 use bitspec_server::Fault;
 use clap::Args;
+use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -42,6 +45,27 @@ pub struct SelftestArgs {
     /// List, under each fault, every scenario that caught it and those that named it.
     #[arg(long, short)]
     pub verbose: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Serialize)]
+struct FaultEvent<'a> {
+    event: &'static str,
+    #[serde(flatten)]
+    result: &'a FaultResult,
+}
+
+#[derive(Serialize)]
+struct Summary<'a> {
+    event: &'static str,
+    profile: &'a str,
+    scenarios: usize,
+    score: Score,
+    control_failures: &'a [String],
+    duration_ms: u64,
+    reports: &'a [String],
+    exit_code: u8,
 }
 
 /// Runs the command; the value is the exit code. The scenarios are loaded and selected
@@ -88,19 +112,36 @@ pub fn command(args: &SelftestArgs) -> u8 {
             return exit::UNREACHABLE;
         }
     };
-    println!(
-        "selftest: {} fault(s), {} at a time, profile {}",
-        options.faults.len(),
-        options.parallel,
-        options.profile.name
-    );
+    let out = &args.output;
+    if out.chatty() {
+        println!(
+            "selftest: {} fault(s), {} at a time, profile {}",
+            options.faults.len(),
+            options.parallel,
+            options.profile.name
+        );
+    }
+    let progress = Progress::new(options.faults.len(), "faults", out.progress());
     let run = runtime.block_on(run_selftest(scenarios, &options, &|r| {
-        println!("{}", fault_line(r));
-        if args.verbose {
-            println!("    caught by: {}", r.caught_by.join(", "));
-            println!("    named by:  {}", r.named_by.join(", "));
+        if out.json() {
+            progress.print(|| {
+                json_line(&FaultEvent {
+                    event: "fault",
+                    result: r,
+                })
+            });
+        } else if out.chatty() {
+            progress.print(|| {
+                println!("{}", fault_line(r));
+                if args.verbose {
+                    println!("    caught by: {}", r.caught_by.join(", "));
+                    println!("    named by:  {}", r.named_by.join(", "));
+                }
+            });
         }
+        progress.advance(r.state() != FaultState::Named);
     }));
+    progress.finish();
     let run = match run {
         Ok(run) => run,
         Err(e) => {
@@ -110,27 +151,44 @@ pub fn command(args: &SelftestArgs) -> u8 {
     };
     let summary = &run.summary;
     if !summary.control_failures.is_empty() {
-        println!(
+        // On stderr in every mode: the self-test cannot be trusted.
+        eprintln!(
             "control run (no fault) failed: {}; left out of every fault's results, and the self-test fails",
             summary.control_failures.join(", ")
         );
     }
     let (written, problems) = write_all(&args.report_dir, &run);
-    for path in written {
-        println!("report: {path}");
+    if out.chatty() {
+        for path in &written {
+            println!("report: {path}");
+        }
     }
     for e in problems {
         eprintln!("warning: {e}");
     }
-    println!(
-        "{} ({} scenarios per run, {:.0} s)",
-        score_line(&summary.score),
-        summary.scenarios,
-        summary.duration_ms as f64 / 1000.0
-    );
-    if summary.passed() {
+    let code = if summary.passed() {
         exit::PASSED
     } else {
         exit::FAILED
+    };
+    if out.json() {
+        json_line(&Summary {
+            event: "summary",
+            profile: &summary.profile,
+            scenarios: summary.scenarios,
+            score: summary.score,
+            control_failures: &summary.control_failures,
+            duration_ms: summary.duration_ms,
+            reports: &written,
+            exit_code: code,
+        });
+    } else {
+        println!(
+            "{} ({} scenarios per run, {:.0} s)",
+            score_line(&summary.score),
+            summary.scenarios,
+            summary.duration_ms as f64 / 1000.0
+        );
     }
+    code
 }

@@ -147,13 +147,9 @@ pub async fn start_example_app(
     Ok(Some(app))
 }
 
-/// The folder of shipped profiles: `./profiles`, or the one beside the sources.
+/// The folder of shipped profiles: `./profiles`, or the ones the binary embeds.
 pub fn profiles_dir() -> PathBuf {
-    let local = Path::new("profiles");
-    if local.is_dir() {
-        return local.to_path_buf();
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles")
+    crate::shipped::profiles_dir()
 }
 
 /// The profile to use: the one named, or `reference` for the bundled server, or

@@ -14,7 +14,12 @@ use clap::Parser;
 
 /// A BITS upload server (HTTP `BITS_POST`, the BITS 1.5 upload protocol).
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(
+    version,
+    about,
+    after_help = "Logs go to stderr, one line per packet; RUST_LOG filters them \
+                  (default info; e.g. RUST_LOG=bitspec_server=debug, or warn)."
+)]
 struct Cli {
     /// TOML file with any of the settings below (keys use snake_case).
     #[arg(long, value_name = "FILE")]

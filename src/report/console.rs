@@ -151,15 +151,7 @@ impl Console {
                 if t.warnings == 1 { "" } else { "s" }
             );
         }
-        let mut last = format!(
-            "{} passed, {} failed",
-            t.passed + t.warnings,
-            t.failed + t.errors
-        );
-        if t.skipped > 0 {
-            last.push_str(&format!(", {} skipped", t.skipped));
-        }
-        println!("{last}");
+        println!("{}", last_line(&t));
     }
 }
 
@@ -208,4 +200,17 @@ pub fn following(causes: &[Finding], name: &str) -> Option<usize> {
         .iter()
         .find(|f| f.following.iter().any(|n| n == name))
         .map(|f| f.rank)
+}
+
+/// The closing line of a run: `N passed, N failed[, N skipped]`.
+pub fn last_line(t: &Totals) -> String {
+    let mut last = format!(
+        "{} passed, {} failed",
+        t.passed + t.warnings,
+        t.failed + t.errors
+    );
+    if t.skipped > 0 {
+        last.push_str(&format!(", {} skipped", t.skipped));
+    }
+    last
 }

@@ -10,6 +10,8 @@ pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod matrix;
+pub mod output;
+pub mod progress;
 pub mod selftest;
 pub mod summary;
 

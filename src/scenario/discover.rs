@@ -25,6 +25,20 @@ pub fn find_scenario_files(dir: &Path) -> Result<Vec<(PathBuf, String, String)>,
     Ok(found)
 }
 
+/// Whether a file below a scenario directory is a scenario: YAML, not hidden, not
+/// one of the data files.
+pub fn is_scenario_file(path: &Path) -> bool {
+    let is_yaml = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    );
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    is_yaml && !NOT_SCENARIOS.contains(&file_name.as_str()) && !file_name.starts_with('.')
+}
+
 fn walk(
     root: &Path,
     dir: &Path,
@@ -39,12 +53,7 @@ fn walk(
             walk(root, &path, found)?;
             continue;
         }
-        let is_yaml = matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        );
-        let file_name = entry.file_name().to_string_lossy().into_owned();
-        if !is_yaml || NOT_SCENARIOS.contains(&file_name.as_str()) || file_name.starts_with('.') {
+        if !is_scenario_file(&path) {
             continue;
         }
         let relative = path.strip_prefix(root).unwrap_or(&path);

@@ -54,7 +54,15 @@ pub fn load_yaml<T: serde::de::DeserializeOwned>(
     let file: Arc<str> = Arc::from(path.display().to_string());
     let text = std::fs::read_to_string(path)
         .map_err(|e| ScenarioError::new(format!("cannot read {what} {file}: {e}"), None))?;
-    let source: Arc<str> = Arc::from(text);
+    parse_yaml(file, Arc::from(text), what)
+}
+
+/// [`load_yaml`] of text already in memory (the suite embedded in the binary).
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(
+    file: Arc<str>,
+    source: Arc<str>,
+    what: &str,
+) -> Result<T, ScenarioError> {
     let options = serde_saphyr::options! { with_snippet: false };
     serde_saphyr::from_str_with_options(&source, options).map_err(|e| {
         let mut error = yaml_error(&file, &source, &e);
