@@ -34,6 +34,9 @@ pub enum Command {
     /// Prove the suite has teeth: run it against the reference server once per injected
     /// fault and print the mutation score (faults caught by a failure naming the fault).
     Selftest(crate::selftest_cmd::SelftestArgs),
+    /// Upload a file to a BITS server, resumably: run again after a failure to
+    /// continue the same session (exit 0 done, 75 run again, 1 fatal, 2 bad input).
+    Upload(crate::upload::UploadArgs),
 }
 
 #[derive(Debug, Args)]

@@ -49,5 +49,6 @@ pub mod schema;
 pub mod selftest;
 pub mod selftest_cmd;
 pub mod target;
+pub mod upload;
 pub mod upload_data;
 pub mod windows_auth;
