@@ -98,6 +98,9 @@ pub struct Uploader<'a> {
     observer: &'a dyn Observer,
     run_started: Instant,
     bytes_this_run: u64,
+    /// The highest offset the server has acknowledged in this run: only going
+    /// beyond it is progress (a server sending the client back and forth is not).
+    high_water: u64,
 }
 
 impl<'a> Uploader<'a> {
@@ -131,6 +134,7 @@ impl<'a> Uploader<'a> {
             observer,
             run_started: Instant::now(),
             bytes_this_run: 0,
+            high_water: 0,
         })
     }
 
@@ -225,6 +229,7 @@ impl<'a> Uploader<'a> {
         self.state.reply_url = None;
         self.state.reply_fetched = false;
         self.state.close_sent = false;
+        self.high_water = 0;
         self.observer.progress(0);
         self.journal.save(&self.state)
     }
@@ -447,7 +452,8 @@ impl<'a> Uploader<'a> {
                 "416: the server expects offset {received}, continuing from there"
             ));
         }
-        let moved = received != offset;
+        let moved = received > self.high_water;
+        self.high_water = self.high_water.max(received);
         self.state.offset = received;
         if received == total
             && let Some(reply) = ack.header("BITS-Reply-URL").filter(|u| !u.is_empty())
