@@ -25,6 +25,7 @@ pub fn execute(command: Command) -> u8 {
         Command::Diff(args) => diff(&args),
         Command::Coverage(args) => crate::coverage_cmd::run(&args, &scenario_dir(&args.scenarios)),
         Command::Upload(args) => crate::upload::run(&args),
+        Command::ClientTest(args) => crate::client_test::run(&args),
     }
 }
 

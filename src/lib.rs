@@ -27,6 +27,7 @@ pub mod baseline;
 pub mod bench;
 pub mod check;
 pub mod cli;
+pub mod client_test;
 pub mod commands;
 pub mod coverage_cmd;
 pub mod differential;

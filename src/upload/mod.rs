@@ -220,6 +220,12 @@ pub fn run(args: &UploadArgs) -> u8 {
             return exit::INVALID;
         }
     };
+    if let Some(dir) = &args.state_dir
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        eprintln!("error: --state-dir {}: {e}", dir.display());
+        return exit::INVALID;
+    }
     let journal = Journal::locate(&stamp.path, args.url.trim(), args.state_dir.as_deref());
     let runtime = match crate::commands::runtime() {
         Ok(r) => r,
