@@ -136,7 +136,7 @@ impl FaultGate {
                 relays.spawn(async move {
                     let tls = tls.as_ref().map(|(c, name)| (c, name.as_str()));
                     if let Ok(server) = Stream::open(&upstream, tls, connect_timeout).await {
-                        relay(client, server, &fault).await;
+                        relay(client, server, &fault, &AtomicBool::new(true)).await;
                     }
                 });
                 while relays.try_join_next().is_some() {}
