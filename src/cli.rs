@@ -49,6 +49,12 @@ pub enum Command {
     Completions(crate::shell_cmd::CompletionsArgs),
     /// Print the manual page (roff), or write one per subcommand with `--dir`.
     Man(crate::shell_cmd::ManArgs),
+    /// Upload a file to a BITS server, resumably: run again after a failure to
+    /// continue the same session (exit 0 done, 75 run again, 1 fatal, 2 bad input).
+    Upload(crate::upload::UploadArgs),
+    /// Test a BITS upload client: run it against a scripted server once per client
+    /// scenario (`scenarios/client/`) and judge the requests it sends.
+    ClientTest(crate::client_test::ClientTestArgs),
 }
 
 #[derive(Debug, Args)]

@@ -28,6 +28,8 @@ pub fn execute(command: Command) -> u8 {
         Command::Coverage(args) => crate::coverage_cmd::run(&args, &scenario_dir(&args.scenarios)),
         Command::Completions(args) => crate::shell_cmd::completions(&args),
         Command::Man(args) => crate::shell_cmd::man(&args),
+        Command::Upload(args) => crate::upload::run(&args),
+        Command::ClientTest(args) => crate::client_test::run(&args),
     }
 }
 

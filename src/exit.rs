@@ -10,3 +10,9 @@ pub const INVALID: u8 = 2;
 pub const UNREACHABLE: u8 = 3;
 /// No scenario matched the selection.
 pub const NOTHING_SELECTED: u8 = 4;
+/// `bitspec upload`: a transient failure (connection, 5xx, timeout, Ctrl-C with
+/// `--keep-on-interrupt`); the journal is kept and running again resumes
+/// (EX_TEMPFAIL). A fatal refusal is [`FAILED`], bad input [`INVALID`].
+pub const UPLOAD_RETRYABLE: u8 = 75;
+/// `bitspec upload` stopped by Ctrl-C; the session was cancelled.
+pub const INTERRUPTED: u8 = 130;

@@ -98,6 +98,65 @@ impl Drop for FaultProxy {
     }
 }
 
+/// The fault proxy for a client that opens many connections (`bitspec upload`):
+/// connection `n` (from 0) gets the fault `plan(n)` and its own upstream connection.
+/// Dropping it stops every relay.
+pub struct FaultGate {
+    address: String,
+    task: JoinHandle<()>,
+}
+
+/// The fault of each connection a [`FaultGate`] accepts, by its index.
+pub type FaultPlan = Box<dyn Fn(u64) -> Fault + Send + Sync>;
+
+impl FaultGate {
+    /// Listens on an ephemeral 127.0.0.1 port; each accepted connection is relayed
+    /// to `upstream` (a connection that cannot be made closes the client's).
+    pub async fn start(
+        upstream: String,
+        tls: Option<(TlsClient, String)>,
+        plan: FaultPlan,
+        connect_timeout: Duration,
+    ) -> Result<FaultGate, String> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| format!("fault proxy: cannot listen: {e}"))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| format!("fault proxy: {e}"))?
+            .to_string();
+        let task = tokio::spawn(async move {
+            let mut relays = tokio::task::JoinSet::new();
+            for n in 0u64.. {
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
+                let fault = plan(n);
+                let (upstream, tls) = (upstream.clone(), tls.clone());
+                relays.spawn(async move {
+                    let tls = tls.as_ref().map(|(c, name)| (c, name.as_str()));
+                    if let Ok(server) = Stream::open(&upstream, tls, connect_timeout).await {
+                        relay(client, server, &fault, &AtomicBool::new(true)).await;
+                    }
+                });
+                while relays.try_join_next().is_some() {}
+            }
+        });
+        Ok(FaultGate { address, task })
+    }
+
+    /// `127.0.0.1:port`, to connect to instead of the target.
+    pub fn address(&self) -> String {
+        self.address.clone()
+    }
+}
+
+impl Drop for FaultGate {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// Relays both ways until either side closes or the fault ends the exchange; returning
 /// drops (closes) both connections.
 async fn relay<S>(mut client: TcpStream, mut server: S, fault: &Fault, armed: &AtomicBool)

@@ -50,6 +50,10 @@ fn walk(
         let path = entry.path();
         let file_type = entry.file_type()?;
         if file_type.is_dir() {
+            // `client/` holds client scenarios (`bitspec client-test`), another format.
+            if dir == root && entry.file_name() == "client" {
+                continue;
+            }
             walk(root, &path, found)?;
             continue;
         }
