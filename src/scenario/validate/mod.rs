@@ -197,11 +197,11 @@ struct Validator {
 }
 
 impl Validator {
-    /// Where a value is written: in the scenario, or (source id not 0) in the reusable
+    /// Where a value is written: in the scenario, or (by its source id) in the reusable
     /// step of the current step, reached through its `use:`.
     fn loc<T>(&self, s: &Spanned<T>) -> Loc {
         match &self.origin {
-            Some(origin) if s.referenced.source_id() != 0 => {
+            Some(origin) if s.referenced.source_id() == origin.source_id => {
                 Loc::of(&origin.file, s).used_at(origin.site.clone())
             }
             _ => Loc::of(&self.file, s),

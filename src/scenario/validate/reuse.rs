@@ -13,6 +13,8 @@ use std::sync::Arc;
 /// The file a used reusable step was written in, and the `use:` that brought it in.
 #[derive(Debug, Clone)]
 pub(super) struct Origin {
+    /// The source id the parser gave every value of the reusable step.
+    pub source_id: u32,
     pub file: Arc<str>,
     pub source: Arc<str>,
     pub site: Loc,
@@ -118,6 +120,7 @@ impl Validator {
         Some(Expanded {
             step: Spanned::new(merged, site.referenced, site.defined),
             origin: Some(Origin {
+                source_id: used.step.referenced.source_id(),
                 file: Arc::clone(&used.file),
                 source: Arc::clone(&used.source),
                 site: site_loc,
@@ -195,9 +198,20 @@ impl Validator {
             if dropped {
                 remove_key(&mut merged.requirement_for, check);
             } else {
-                let mut checks: Vec<String> = super::super::plan::CHECK_KEYS
+                let made = [
+                    ("status", merged.status.is_some()),
+                    ("error", merged.error.is_some()),
+                    ("body", merged.body.is_some()),
+                    ("response", merged.response.is_some()),
+                    ("connection", merged.connection.is_some()),
+                    ("version", merged.version.is_some()),
+                    ("format", merged.format.is_some()),
+                    ("readings", !merged.readings.is_empty()),
+                ];
+                let mut checks: Vec<String> = made
                     .iter()
-                    .map(|k| (*k).to_owned())
+                    .filter(|(_, made)| *made)
+                    .map(|(k, _)| (*k).to_owned())
                     .collect();
                 checks.extend(merged.headers.keys().cloned());
                 let help = did_you_mean(check, checks.iter().map(String::as_str));
