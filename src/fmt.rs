@@ -40,8 +40,12 @@ pub fn format_path(path: &Path, dir: &Path, text: &str) -> Result<String, String
     } else {
         "scenario.schema.json"
     };
-    let schema_path =
-        relative.map(|r| format!("{}schema/{schema}", "../".repeat(r.components().count() + 1)));
+    let schema_path = relative.map(|r| {
+        format!(
+            "{}schema/{schema}",
+            "../".repeat(r.components().count() + 1)
+        )
+    });
     if reusable {
         format_with(text, schema_path.as_deref(), STEP_KEY_ORDER)
     } else {
@@ -57,7 +61,11 @@ pub fn format_scenario(text: &str, schema_path: Option<&str>) -> Result<String, 
 }
 
 /// The canonical text with the top-level keys in `key_order`.
-fn format_with(text: &str, schema_path: Option<&str>, key_order: &[&str]) -> Result<String, String> {
+fn format_with(
+    text: &str,
+    schema_path: Option<&str>,
+    key_order: &[&str],
+) -> Result<String, String> {
     let original: serde_json::Value =
         serde_saphyr::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
     let normalised = text.replace("\r\n", "\n");
@@ -183,14 +191,16 @@ mod tests {
     fn reusable_steps_get_their_key_order_and_schema() {
         let text = "step:\n  packet: Ping\n  expect: { status: 200 }\nabout: a ping\n";
         let dir = Path::new("scenarios");
-        let formatted =
-            format_path(&dir.join("steps/ping.yaml"), dir, text).expect("formats");
+        let formatted = format_path(&dir.join("steps/ping.yaml"), dir, text).expect("formats");
         assert_eq!(
             formatted,
             "# yaml-language-server: $schema=../../schema/step.schema.json\nabout: a ping\nstep:\n  packet: Ping\n  expect: { status: 200 }\n"
         );
         let scenario = format_path(&dir.join("ping/x.yaml"), dir, "id: x\n").expect("formats");
-        assert!(scenario.contains("schema/scenario.schema.json"), "{scenario}");
+        assert!(
+            scenario.contains("schema/scenario.schema.json"),
+            "{scenario}"
+        );
     }
 
     #[test]

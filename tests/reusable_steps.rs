@@ -35,7 +35,13 @@ fn scenario(with: &str, extra: &str) -> String {
 fn run(dir: &Path) -> (Option<i32>, String) {
     let reports = dir.join("reports");
     let out = bitspec(
-        &["run", "--scenarios", &dir.to_string_lossy(), "--filter", "ping::"],
+        &[
+            "run",
+            "--scenarios",
+            &dir.to_string_lossy(),
+            "--filter",
+            "ping::",
+        ],
         &reports,
     );
     (out.status.code(), text(&out))
@@ -124,7 +130,10 @@ fn mistakes_in_and_around_a_reusable_step_are_located() {
             .split("error: ")
             .find(|b| b.contains(at))
             .unwrap_or_else(|| panic!("no error at {at} in:\n{all}"));
-        assert!(block.contains(wanted), "wanted {wanted:?} at {at} in:\n{all}");
+        assert!(
+            block.contains(wanted),
+            "wanted {wanted:?} at {at} in:\n{all}"
+        );
     }
     assert!(all.contains("did you mean `packet_type`?"), "{all}");
     assert!(all.contains("did you mean `ack`?"), "{all}");
@@ -132,7 +141,11 @@ fn mistakes_in_and_around_a_reusable_step_are_located() {
     // A mistake inside the reusable step names the step file and the use site.
     let broken = suite(&[("001-uses-ack.yaml", &scenario("Ack", ""))]);
     let step_file = broken.path().join("steps/ack.yaml");
-    std::fs::write(&step_file, ACK_STEP.replace("status: 200", "status: 200\n    body: { matches: \"(\" }")).expect("rewrite");
+    std::fs::write(
+        &step_file,
+        ACK_STEP.replace("status: 200", "status: 200\n    body: { matches: \"(\" }"),
+    )
+    .expect("rewrite");
     let out = bitspec(
         &["check", "--scenarios", &broken.path().to_string_lossy()],
         broken.path(),

@@ -53,7 +53,8 @@ fn every_shipped_reusable_step_validates_against_the_step_schema() {
             .collect();
         assert!(errors.is_empty(), "{}: {errors:?}", path.display());
     }
-    let bad = serde_json::json!({"step": {"packet": "Ping", "expect": {"status": 200}}, "parms": {}});
+    let bad =
+        serde_json::json!({"step": {"packet": "Ping", "expect": {"status": 200}}, "parms": {}});
     assert!(!validator.is_valid(&bad));
 }
 

@@ -64,13 +64,21 @@ impl StepLibrary {
     }
 
     /// Parses one reusable step from text and adds it under `name`.
-    pub fn add(&mut self, name: &str, file: Arc<str>, source: Arc<str>) -> Result<(), ScenarioError> {
+    pub fn add(
+        &mut self,
+        name: &str,
+        file: Arc<str>,
+        source: Arc<str>,
+    ) -> Result<(), ScenarioError> {
         let doc = parse_reusable(&file, &source)?;
         if doc.step.referenced.source_id() == scenario_source_id() {
             // Validation tells the two apart by this id; the parser must keep giving
             // included text its own.
             return Err(ScenarioError::new(
-                format!("{file}: cannot tell this step's positions from a scenario's (the YAML parser gave both source id {})", scenario_source_id()),
+                format!(
+                    "{file}: cannot tell this step's positions from a scenario's (the YAML parser gave both source id {})",
+                    scenario_source_id()
+                ),
                 None,
             ));
         }
@@ -147,9 +155,8 @@ pub fn find_step_files(scenario_dir: &Path) -> Result<Vec<PathBuf>, ScenarioErro
     if !dir.is_dir() {
         return Ok(Vec::new());
     }
-    let read = |e: std::io::Error| {
-        ScenarioError::new(format!("cannot read {}: {e}", dir.display()), None)
-    };
+    let read =
+        |e: std::io::Error| ScenarioError::new(format!("cannot read {}: {e}", dir.display()), None);
     let mut files = Vec::new();
     for entry in std::fs::read_dir(&dir).map_err(read)? {
         let path = entry.map_err(read)?.path();
@@ -211,8 +218,9 @@ mod tests {
 
     #[test]
     fn values_of_a_reusable_step_have_a_source_id() {
-        let lib = library("params: { next: {} }\nstep:\n  packet: Ping\n  expect: { status: 200 }\n")
-            .expect("parses");
+        let lib =
+            library("params: { next: {} }\nstep:\n  packet: Ping\n  expect: { status: 200 }\n")
+                .expect("parses");
         let step = &lib.get("s").expect("named by stem").step;
         let packet = step.value.packet.as_ref().expect("packet");
         assert_ne!(packet.referenced.source_id(), scenario_source_id());

@@ -63,7 +63,11 @@ pub fn load_yaml<T: serde::de::DeserializeOwned>(
     })
 }
 
-pub(super) fn yaml_error(file: &Arc<str>, source: &Arc<str>, err: &serde_saphyr::Error) -> ScenarioError {
+pub(super) fn yaml_error(
+    file: &Arc<str>,
+    source: &Arc<str>,
+    err: &serde_saphyr::Error,
+) -> ScenarioError {
     let loc = err
         .location()
         .filter(|l| l.line() > 0)

@@ -42,7 +42,12 @@ impl Validator {
                     None,
                 );
             }
-            if let Some(without) = site.value.expect.as_ref().and_then(|e| e.value.without.first()) {
+            if let Some(without) = site
+                .value
+                .expect
+                .as_ref()
+                .and_then(|e| e.value.without.first())
+            {
                 self.error(
                     without,
                     "`without` drops checks of a reusable step, but this step has no `use:`".into(),
@@ -67,7 +72,11 @@ impl Validator {
                 uses,
                 format!(
                     "no reusable step named `{name}` (known: {})",
-                    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
                 ),
                 help,
             );
@@ -85,7 +94,11 @@ impl Validator {
                     value,
                     format!(
                         "`{name}` has no parameter `{key}` (its parameters: {})",
-                        if declared.is_empty() { "none".to_owned() } else { declared.join(", ") }
+                        if declared.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            declared.join(", ")
+                        }
                     ),
                     help,
                 );
@@ -99,13 +112,19 @@ impl Validator {
                     params.insert(key.clone(), v.value.0.clone());
                 }
                 Some(v) => {
-                    self.error(v, format!("the value of parameter `{key}` contains a line break"), None);
+                    self.error(
+                        v,
+                        format!("the value of parameter `{key}` contains a line break"),
+                        None,
+                    );
                     complete = false;
                 }
                 None => {
                     self.error_at(
                         site_loc.clone(),
-                        format!("`{name}` needs the parameter `{key}`: add `with: {{ {key}: ... }}`"),
+                        format!(
+                            "`{name}` needs the parameter `{key}`: add `with: {{ {key}: ... }}`"
+                        ),
                         spec.about.clone(),
                     );
                     complete = false;
@@ -149,7 +168,11 @@ impl Validator {
             method: over.method.or(base.method),
             url: over.url.or(base.url),
             headers: merge_map(base.headers, over.headers),
-            omit: if over.omit.is_empty() { base.omit } else { over.omit },
+            omit: if over.omit.is_empty() {
+                base.omit
+            } else {
+                over.omit
+            },
             range: over.range.or(base.range),
             total: over.total.or(base.total),
             seed: over.seed.or(base.seed),
@@ -160,7 +183,11 @@ impl Validator {
             generate: over.generate.or(base.generate),
             timeout: over.timeout.or(base.timeout),
             delay: over.delay.or(base.delay),
-            requires: if over.requires.is_empty() { base.requires } else { over.requires },
+            requires: if over.requires.is_empty() {
+                base.requires
+            } else {
+                over.requires
+            },
             requirement: over.requirement.or(base.requirement),
             expect,
             capture: merge_map(base.capture, over.capture),
@@ -178,7 +205,11 @@ impl Validator {
             connection: over.connection.or(base.connection),
             version: over.version.or(base.version),
             format: over.format.or(base.format),
-            readings: if over.readings.is_empty() { base.readings } else { over.readings },
+            readings: if over.readings.is_empty() {
+                base.readings
+            } else {
+                over.readings
+            },
             requirement_for: merge_map(base.requirement_for, over.requirement_for),
             without: Vec::new(),
         };
