@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 /// Files under `scenarios/` that hold data rather than scenarios.
 const NOT_SCENARIOS: &[&str] = &["requirements.yaml"];
 
+/// A scenario file as (path, group, test name).
+pub type ScenarioFile = (PathBuf, String, String);
+
 /// Every scenario file below `dir`, sorted, as (path, group, test name).
 pub fn find_scenario_files(dir: &Path) -> Result<Vec<(PathBuf, String, String)>, ScenarioError> {
     let mut found = Vec::new();
@@ -105,7 +108,8 @@ pub fn load_suite(dir: &Path) -> Suite {
 /// of the scenario directory it sits in (see [`scenario_root`]).
 pub fn load_files(files: Vec<(PathBuf, String, String)>) -> Suite {
     let mut suite = Suite::default();
-    let mut libraries: Vec<(Option<PathBuf>, Vec<(PathBuf, String, String)>)> = Vec::new();
+    // Files grouped by their scenario directory, each group with its own reusable steps.
+    let mut libraries: Vec<(Option<PathBuf>, Vec<ScenarioFile>)> = Vec::new();
     for file in files {
         let root = scenario_root(&file.0);
         match libraries.iter_mut().find(|(r, _)| *r == root) {
