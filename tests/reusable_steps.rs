@@ -160,4 +160,26 @@ fn mistakes_in_and_around_a_reusable_step_are_located() {
     assert!(all.contains("invalid regular expression"), "{all}");
     // The snippet shown is the reusable step's line, not the scenario's.
     assert!(all.contains("body: { matches: \"(\" }"), "{all}");
+
+    // So does a requirement id the catalogue lacks, checked after validation.
+    std::fs::write(
+        &step_file,
+        ACK_STEP.replace(
+            "  packet: Ping",
+            "  requirement: no-such-requirement\n  packet: Ping",
+        ),
+    )
+    .expect("rewrite");
+    let out = bitspec(
+        &["check", "--scenarios", &broken.path().to_string_lossy()],
+        broken.path(),
+    );
+    let all = text(&out);
+    let expected = format!(
+        "{}:5:16 (used at {}:8:10)",
+        step_file.display(),
+        broken.path().join("ping/001-uses-ack.yaml").display()
+    );
+    assert!(all.contains(&expected), "wanted {expected} in:\n{all}");
+    assert!(all.contains("requirement: no-such-requirement"), "{all}");
 }
