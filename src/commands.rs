@@ -350,8 +350,12 @@ fn schema(args: &crate::cli::SchemaArgs) -> u8 {
 fn fmt(args: &crate::cli::FmtArgs) -> u8 {
     let dir = scenario_dir(&args.scenarios);
     let files: Vec<PathBuf> = if args.files.is_empty() {
-        match crate::scenario::find_scenario_files(&dir) {
-            Ok(found) => found.into_iter().map(|(p, _, _)| p).collect(),
+        let found = crate::scenario::find_scenario_files(&dir).and_then(|found| {
+            let steps = crate::scenario::library::find_step_files(&dir)?;
+            Ok(found.into_iter().map(|(p, _, _)| p).chain(steps).collect())
+        });
+        match found {
+            Ok(found) => found,
             Err(e) => {
                 print_errors(&[e]);
                 return exit::INVALID;
@@ -362,17 +366,9 @@ fn fmt(args: &crate::cli::FmtArgs) -> u8 {
     };
     let (mut changed, mut broken) = (0, 0);
     for path in &files {
-        // The schema sits in `schema/` beside the scenario directory.
-        let depth = path
-            .parent()
-            .and_then(|p| p.strip_prefix(&dir).ok())
-            .map(|p| p.components().count() + 1);
-        let schema = depth.map(|d| format!("{}schema/scenario.schema.json", "../".repeat(d)));
         let result = std::fs::read_to_string(path)
             .map_err(|e| e.to_string())
-            .and_then(|text| {
-                crate::fmt::format_scenario(&text, schema.as_deref()).map(|f| (text, f))
-            });
+            .and_then(|text| crate::fmt::format_path(path, &dir, &text).map(|f| (text, f)));
         match result {
             Ok((text, formatted)) if text != formatted => {
                 changed += 1;

@@ -6,6 +6,9 @@
 //! newline. Formatting works on the text, so comments and quoting survive, and it is
 //! checked: the formatted text must parse to the same data as the original.
 
+use crate::scenario::library::STEPS_DIR;
+use std::path::Path;
+
 /// Top-level keys in canonical order; unknown keys (an error anyway) keep their place at the end.
 const KEY_ORDER: &[&str] = &[
     "id",
@@ -21,12 +24,48 @@ const KEY_ORDER: &[&str] = &[
     "steps",
 ];
 
+/// Top-level keys of a reusable step file (`scenarios/steps/`) in canonical order.
+const STEP_KEY_ORDER: &[&str] = &["about", "params", "step"];
+
 const SCHEMA_PREFIX: &str = "# yaml-language-server: $schema=";
+
+/// The canonical text of the file at `path` inside the scenario directory `dir`: a
+/// scenario, or a reusable step when it sits in `dir/steps/`. A missing schema line
+/// points at the matching schema in `schema/` beside `dir`.
+pub fn format_path(path: &Path, dir: &Path, text: &str) -> Result<String, String> {
+    let relative = path.parent().and_then(|p| p.strip_prefix(dir).ok());
+    let reusable = relative.is_some_and(|r| r == Path::new(STEPS_DIR));
+    let schema = if reusable {
+        "step.schema.json"
+    } else {
+        "scenario.schema.json"
+    };
+    let schema_path = relative.map(|r| {
+        format!(
+            "{}schema/{schema}",
+            "../".repeat(r.components().count() + 1)
+        )
+    });
+    if reusable {
+        format_with(text, schema_path.as_deref(), STEP_KEY_ORDER)
+    } else {
+        format_scenario(text, schema_path.as_deref())
+    }
+}
 
 /// The canonical text of a scenario file. `schema_path` is inserted as the schema line
 /// when the file has none. Fails (with why) when the text is not YAML or formatting
 /// would change its meaning.
 pub fn format_scenario(text: &str, schema_path: Option<&str>) -> Result<String, String> {
+    format_with(text, schema_path, KEY_ORDER)
+}
+
+/// The canonical text with the top-level keys in `key_order`.
+fn format_with(
+    text: &str,
+    schema_path: Option<&str>,
+    key_order: &[&str],
+) -> Result<String, String> {
     let original: serde_json::Value =
         serde_saphyr::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
     let normalised = text.replace("\r\n", "\n");
@@ -80,10 +119,10 @@ pub fn format_scenario(text: &str, schema_path: Option<&str>) -> Result<String, 
     }
 
     let rank = |key: &str| {
-        KEY_ORDER
+        key_order
             .iter()
             .position(|k| *k == key)
-            .unwrap_or(KEY_ORDER.len())
+            .unwrap_or(key_order.len())
     };
     blocks.sort_by_key(|(key, _)| rank(key));
 
@@ -146,6 +185,22 @@ mod tests {
         let text = "# yaml-language-server: $schema=x.json\nid: x\ndescription: |\n  line one\n\n  line three\ntitle: t\n";
         let formatted = format_scenario(text, Some("other.json")).expect("formats");
         assert!(formatted.starts_with("# yaml-language-server: $schema=x.json\nid: x\ntitle: t\ndescription: |\n  line one\n\n  line three\n"), "{formatted}");
+    }
+
+    #[test]
+    fn reusable_steps_get_their_key_order_and_schema() {
+        let text = "step:\n  packet: Ping\n  expect: { status: 200 }\nabout: a ping\n";
+        let dir = Path::new("scenarios");
+        let formatted = format_path(&dir.join("steps/ping.yaml"), dir, text).expect("formats");
+        assert_eq!(
+            formatted,
+            "# yaml-language-server: $schema=../../schema/step.schema.json\nabout: a ping\nstep:\n  packet: Ping\n  expect: { status: 200 }\n"
+        );
+        let scenario = format_path(&dir.join("ping/x.yaml"), dir, "id: x\n").expect("formats");
+        assert!(
+            scenario.contains("schema/scenario.schema.json"),
+            "{scenario}"
+        );
     }
 
     #[test]

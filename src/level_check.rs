@@ -18,6 +18,14 @@ pub fn check_levels(catalogue: &Catalogue, scenarios: &[Scenario]) -> Vec<Scenar
     for s in scenarios {
         let source = std::fs::read_to_string(&s.path).ok().map(Arc::<str>::from);
         let mut push = |message: String, loc: Loc, help: Option<String>| {
+            // A check written in a reusable step shows that file's line.
+            let source = if loc.file == s.file {
+                source.clone()
+            } else {
+                std::fs::read_to_string(&*loc.file)
+                    .ok()
+                    .map(Arc::<str>::from)
+            };
             let mut e = ScenarioError::new(message, Some(loc)).with_help(help);
             if let Some(source) = &source {
                 e = e.with_source(source);

@@ -10,6 +10,10 @@ pub struct Loc {
     pub file: Arc<str>,
     pub line: u32,
     pub column: u32,
+    /// For a position inside a reusable step (`scenarios/steps/`): the `use:` that
+    /// brought it into the scenario, so both places are named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used_at: Option<Box<Loc>>,
 }
 
 impl Loc {
@@ -18,7 +22,14 @@ impl Loc {
             file: Arc::clone(file),
             line: u32::try_from(line).unwrap_or(u32::MAX),
             column: u32::try_from(column).unwrap_or(u32::MAX),
+            used_at: None,
         }
+    }
+
+    /// This position, reached through the `use:` at `site`.
+    pub fn used_at(mut self, site: Loc) -> Self {
+        self.used_at = Some(Box::new(site));
+        self
     }
 
     /// The position serde-saphyr recorded for a spanned value.
@@ -29,6 +40,10 @@ impl Loc {
 
 impl fmt::Display for Loc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)?;
+        if let Some(site) = &self.used_at {
+            write!(f, " (used at {site})")?;
+        }
+        Ok(())
     }
 }

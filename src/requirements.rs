@@ -159,6 +159,14 @@ impl Catalogue {
                                 Some(named.loc.clone()),
                             )
                             .with_help(help);
+                            // A requirement written in a reusable step shows that file's line.
+                            let source = if named.loc.file == s.file {
+                                source.clone()
+                            } else {
+                                std::fs::read_to_string(&*named.loc.file)
+                                    .ok()
+                                    .map(Arc::<str>::from)
+                            };
                             if let Some(source) = &source {
                                 e = e.with_source(source);
                             }

@@ -2,11 +2,16 @@
 //! the `# yaml-language-server: $schema=` line) and `results.json`. Both are committed
 //! under `schema/`; a test fails when they drift from the code.
 
-use crate::scenario::model::ScenarioDoc;
+use crate::scenario::model::{ReusableStepDoc, ScenarioDoc};
 
 /// The scenario file schema, pretty-printed with a final newline.
 pub fn scenario_schema() -> String {
     pretty(schemars::schema_for!(ScenarioDoc))
+}
+
+/// The schema of a reusable step file (`scenarios/steps/*.yaml`).
+pub fn step_schema() -> String {
+    pretty(schemars::schema_for!(ReusableStepDoc))
 }
 
 /// The `results.json` schema, pretty-printed with a final newline.
@@ -21,9 +26,10 @@ fn pretty(schema: schemars::Schema) -> String {
 }
 
 /// Committed file name -> generated text.
-pub fn all() -> [(&'static str, String); 2] {
+pub fn all() -> [(&'static str, String); 3] {
     [
         ("scenario.schema.json", scenario_schema()),
+        ("step.schema.json", step_schema()),
         ("results.schema.json", results_schema()),
     ]
 }

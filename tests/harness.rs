@@ -23,9 +23,15 @@ fn a_missing_received_range_fails_with_a_located_header_diff() {
     let all = text(&out);
     assert_eq!(out.status.code(), Some(1), "{all}");
 
+    // The check is written in the reusable step `fragment`, used by the scenario's step 2:
+    // both places are named.
+    let step_file = root().join("scenarios/steps/fragment.yaml");
+    let line = line_of(&step_file, "expect:", "BITS-Received-Content-Range");
     let scenario = root().join("scenarios/fragment/001-upload-three-fragments.yaml");
-    let line = line_of(&scenario, "range: 0-999", "BITS-Received-Content-Range");
-    let located = format!("scenarios/fragment/001-upload-three-fragments.yaml:{line}:");
+    let use_line = line_of(&scenario, "use: open-session", "use: fragment");
+    let located = format!(
+        "scenarios/steps/fragment.yaml:{line}:36 (used at scenarios/fragment/001-upload-three-fragments.yaml:{use_line}:10)"
+    );
     assert!(
         all.contains(&located),
         "expected the expectation's location {located} in:\n{all}"
@@ -57,6 +63,7 @@ fn a_missing_received_range_fails_with_a_located_header_diff() {
     assert_eq!(mismatch["expected"], "\"1000\"");
     assert!(mismatch["actual"].is_null());
     assert_eq!(mismatch["loc"]["line"], line);
+    assert_eq!(mismatch["loc"]["used_at"]["line"], use_line);
 }
 
 #[test]

@@ -37,6 +37,28 @@ fn every_shipped_scenario_validates_against_the_schema() {
 }
 
 #[test]
+fn every_shipped_reusable_step_validates_against_the_step_schema() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&bitspec::schema::step_schema()).expect("schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let files = bitspec::scenario::library::find_step_files(&root).expect("steps");
+    assert!(files.len() >= 4, "{files:?}");
+    for path in files {
+        let text = std::fs::read_to_string(&path).expect("readable");
+        let value: serde_json::Value = serde_saphyr::from_str(&text).expect("YAML");
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+    }
+    let bad =
+        serde_json::json!({"step": {"packet": "Ping", "expect": {"status": 200}}, "parms": {}});
+    assert!(!validator.is_valid(&bad));
+}
+
+#[test]
 fn a_results_file_validates_against_the_results_schema() {
     let schema: serde_json::Value =
         serde_json::from_str(&bitspec::schema::results_schema()).expect("schema is JSON");

@@ -1,16 +1,20 @@
 //! Finding scenario files under a directory and loading them as one suite.
 
 use super::error::ScenarioError;
+use super::library::{STEPS_DIR, StepLibrary, scenario_root};
 use super::load::load_file;
 use super::model::Level;
 use super::plan::Scenario;
-use super::validate::validate;
+use super::validate::validate_with;
 use crate::location::Loc;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Files under `scenarios/` that hold data rather than scenarios.
 const NOT_SCENARIOS: &[&str] = &["requirements.yaml"];
+
+/// A scenario file as (path, group, test name).
+pub type ScenarioFile = (PathBuf, String, String);
 
 /// Every scenario file below `dir`, sorted, as (path, group, test name).
 pub fn find_scenario_files(dir: &Path) -> Result<Vec<(PathBuf, String, String)>, ScenarioError> {
@@ -50,8 +54,9 @@ fn walk(
         let path = entry.path();
         let file_type = entry.file_type()?;
         if file_type.is_dir() {
-            // `client/` holds client scenarios (`bitspec client-test`), another format.
-            if dir == root && entry.file_name() == "client" {
+            // `client/` holds client scenarios (`bitspec client-test`), another format;
+            // `steps/` holds reusable steps. Neither is a scenario.
+            if dir == root && (entry.file_name() == "client" || entry.file_name() == STEPS_DIR) {
                 continue;
             }
             walk(root, &path, found)?;
@@ -102,13 +107,41 @@ pub fn load_suite(dir: &Path) -> Suite {
             };
         }
     };
-    let mut suite = load_files(files);
+    let (library, errors) = StepLibrary::load_dir(dir);
+    let mut suite = load_files_with(files, &library);
+    suite.errors.splice(0..0, errors);
     crate::requirements::check_suite_citations(dir, &mut suite);
     suite
 }
 
-/// Loads and validates the given files (path, group, name).
+/// Loads and validates the given files (path, group, name), each with the reusable steps
+/// of the scenario directory it sits in (see [`scenario_root`]).
 pub fn load_files(files: Vec<(PathBuf, String, String)>) -> Suite {
+    let mut suite = Suite::default();
+    // Files grouped by their scenario directory, each group with its own reusable steps.
+    let mut libraries: Vec<(Option<PathBuf>, Vec<ScenarioFile>)> = Vec::new();
+    for file in files {
+        let root = scenario_root(&file.0);
+        match libraries.iter_mut().find(|(r, _)| *r == root) {
+            Some((_, group)) => group.push(file),
+            None => libraries.push((root, vec![file])),
+        }
+    }
+    for (root, files) in libraries {
+        let (library, errors) = match &root {
+            Some(dir) => StepLibrary::load_dir(dir),
+            None => (StepLibrary::default(), Vec::new()),
+        };
+        suite.errors.extend(errors);
+        let part = load_files_with(files, &library);
+        suite.scenarios.extend(part.scenarios);
+        suite.errors.extend(part.errors);
+    }
+    suite
+}
+
+/// Loads and validates the given files (path, group, name) with these reusable steps.
+pub fn load_files_with(files: Vec<(PathBuf, String, String)>, library: &StepLibrary) -> Suite {
     let mut suite = Suite::default();
     // Every parsed file's id, valid or not, so a duplicate is reported even when one
     // of the two files has other mistakes.
@@ -130,7 +163,7 @@ pub fn load_files(files: Vec<(PathBuf, String, String)>) -> Suite {
                         first_seen.insert(id, loc);
                     }
                 }
-                match validate(loaded, &path, &group, &name) {
+                match validate_with(loaded, &path, &group, &name, library) {
                     Ok(scenario) => suite.scenarios.push(scenario),
                     Err(errors) => suite.errors.extend(errors),
                 }

@@ -71,7 +71,11 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(
     })
 }
 
-fn yaml_error(file: &Arc<str>, source: &Arc<str>, err: &serde_saphyr::Error) -> ScenarioError {
+pub(super) fn yaml_error(
+    file: &Arc<str>,
+    source: &Arc<str>,
+    err: &serde_saphyr::Error,
+) -> ScenarioError {
     let loc = err
         .location()
         .filter(|l| l.line() > 0)

@@ -2,6 +2,7 @@
 
 pub mod discover;
 pub mod error;
+pub mod library;
 pub mod load;
 pub mod model;
 pub mod plan;
@@ -10,4 +11,5 @@ pub mod validate;
 
 pub use discover::{Selection, Suite, find_scenario_files, load_files, load_suite};
 pub use error::ScenarioError;
+pub use library::StepLibrary;
 pub use plan::Scenario;

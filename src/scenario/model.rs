@@ -84,7 +84,7 @@ pub struct UploadFileSpec {
 }
 
 /// One request and what its response must look like.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// Human label shown in reports; defaults to the packet type or method.
@@ -169,6 +169,16 @@ pub struct Step {
     #[serde(default)]
     #[schemars(with = "IndexMap<String, String>")]
     pub capture: IndexMap<String, Spanned<String>>,
+    /// A reusable step of `scenarios/steps/` (its file stem) this step is built from:
+    /// the keys written here override the reusable step's, `with` fills its parameters,
+    /// and `expect` adds or replaces single checks (`without` drops some).
+    #[serde(default, rename = "use")]
+    #[schemars(with = "Option<String>")]
+    pub uses: Option<Spanned<String>>,
+    /// Parameter values of the reusable step named by `use` (parameter -> value).
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, ScalarText>")]
+    pub with: IndexMap<String, Spanned<ScalarText>>,
 }
 
 /// Which TCP connection a step is sent on.
@@ -190,7 +200,7 @@ pub enum ConnectionMode {
 /// Built-ins for raw lines: `${host}` (the target's `host:port`), `${upload_path}`
 /// (the path of `${upload_url}`), `${content_length}` (the body's length) and, with a
 /// `range`, `${content_range}` (`bytes first-last/total`).
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRequest {
     /// Request line and header lines, without line ends.
@@ -259,7 +269,7 @@ pub struct Generate {
 }
 
 /// Expectations on one response.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     /// A status or a list of acceptable statuses.
@@ -312,6 +322,11 @@ pub struct Expect {
     #[serde(default)]
     #[schemars(with = "IndexMap<String, String>")]
     pub requirement_for: IndexMap<String, Spanned<String>>,
+    /// In a step that `use`s a reusable step: checks of the reusable step to drop
+    /// (`status`, `error`, ..., or a header name), as `requirement_for` names them.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub without: Vec<Spanned<String>>,
 }
 
 /// How closely a response must follow the HTTP message syntax.
@@ -383,7 +398,7 @@ impl JsonSchema for VersionSpec {
 }
 
 /// One named, cited reading of an ambiguity.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reading {
     /// Short name, e.g. `msdn` or `mc-bup`.
@@ -547,6 +562,79 @@ impl<'de> Deserialize<'de> for HexText {
         }
         deserializer.deserialize_any(HexVisitor)
     }
+}
+
+/// A scalar written as a string, a number or a boolean, kept as text (a parameter value).
+#[derive(Debug, Clone)]
+pub struct ScalarText(pub String);
+
+impl<'de> Deserialize<'de> for ScalarText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+        impl Visitor<'_> for ScalarVisitor {
+            type Value = ScalarText;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, a number or a boolean")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ScalarText, E> {
+                Ok(ScalarText(v.to_owned()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ScalarText, E> {
+                Ok(ScalarText(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ScalarText, E> {
+                Ok(ScalarText(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<ScalarText, E> {
+                Ok(ScalarText(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<ScalarText, E> {
+                Ok(ScalarText(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+impl JsonSchema for ScalarText {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ScalarText".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A value written as a string, a number or a boolean.",
+            "type": ["string", "number", "boolean"]
+        })
+    }
+}
+
+/// A file of `scenarios/steps/`: one reusable step, used by its file stem (`use: open-session`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "bitspec reusable step")]
+pub struct ReusableStepDoc {
+    /// What the step does and checks, for authors.
+    #[serde(default)]
+    pub about: Option<String>,
+    /// Parameters, used as `${name}` anywhere in `step` and given by `with:` at the use site.
+    #[serde(default)]
+    pub params: IndexMap<String, ParamSpec>,
+    /// The step, written as in a scenario (but without `use`).
+    #[schemars(with = "Step")]
+    pub step: Spanned<Step>,
+}
+
+/// One parameter of a reusable step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParamSpec {
+    /// What the value means.
+    #[serde(default)]
+    pub about: Option<String>,
+    /// The value when `with` does not give one; without it the parameter must be given.
+    #[serde(default)]
+    #[schemars(with = "Option<ScalarText>")]
+    pub default: Option<Spanned<ScalarText>>,
 }
 
 /// A number written as a number or as a (templated) string.

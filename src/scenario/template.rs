@@ -118,6 +118,34 @@ impl Template {
     }
 }
 
+/// Replaces `${name}` by its value for each `name` in `values`, before parsing: the
+/// parameters of a reusable step, filled in when a scenario uses it. Other variables,
+/// filters and `$${` escapes are left as they are.
+pub fn fill_params(text: &str, values: &Vars) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 1..];
+        if let Some(escaped) = after.strip_prefix("${") {
+            out.push_str("$${");
+            rest = escaped;
+        } else if let Some((name, tail)) = after
+            .strip_prefix('{')
+            .and_then(|inner| inner.split_once('}'))
+            .and_then(|(name, tail)| Some((values.get(name.trim())?, tail)))
+        {
+            out.push_str(name);
+            rest = tail;
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Resolves `reference` against `base` as the Windows BITS client does with a
 /// reply URL: backslashes are path separators and braces are percent-encoded.
 pub fn resolve_reference(base: &str, reference: &str) -> String {
@@ -182,6 +210,16 @@ mod tests {
         assert!(Template::parse("${session").is_err());
         assert!(Template::parse("${}").is_err());
         assert!(Template::parse("${a b}").is_err());
+    }
+
+    #[test]
+    fn fill_params_replaces_only_the_parameters() {
+        let mut params = Vars::new();
+        params.insert("next".into(), "1000".into());
+        assert_eq!(
+            fill_params("${next}-${session} $${next} ${next|resolve} $", &params),
+            "1000-${session} $${next} ${next|resolve} $"
+        );
     }
 
     #[test]

@@ -5,10 +5,11 @@
 //! malformed ranges, bad regexes, invalid header names.
 
 use super::error::{ScenarioError, did_you_mean};
+use super::library::StepLibrary;
 use super::load::LoadedFile;
 use super::model::{self, ConnectionMode, Spanned};
 use super::plan::*;
-use super::template::Template;
+use super::template::{Template, Vars, fill_params};
 use crate::location::Loc;
 use crate::profile::{CAPABILITIES, PROFILE_VAR_CAPABILITIES};
 use std::collections::HashSet;
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 mod expect;
 mod parse;
+mod reuse;
 mod special;
 
 use parse::is_token;
@@ -37,12 +39,25 @@ const DEFAULT_GENERATED_FRAGMENTS: u32 = 12;
 /// A generated schedule uploads its whole file, so the file stays test-sized.
 const MAX_GENERATED_FILE_BYTES: u64 = 1 << 30;
 
-/// Builds the runnable scenario, or every mistake found in it.
+/// Builds the runnable scenario, or every mistake found in it (a scenario that uses no
+/// reusable step; see [`validate_with`]).
 pub fn validate(
     loaded: LoadedFile,
     path: &Path,
     group: &str,
     name: &str,
+) -> Result<Scenario, Vec<ScenarioError>> {
+    validate_with(loaded, path, group, name, &StepLibrary::default())
+}
+
+/// Builds the runnable scenario, its `use:` steps taken from `library`, or every mistake
+/// found in it.
+pub fn validate_with(
+    loaded: LoadedFile,
+    path: &Path,
+    group: &str,
+    name: &str,
+    library: &StepLibrary,
 ) -> Result<Scenario, Vec<ScenarioError>> {
     let mut v = Validator {
         file: Arc::clone(&loaded.file),
@@ -51,8 +66,18 @@ pub fn validate(
         known: HashSet::new(),
         later_captures: HashSet::new(),
         needs_capability: Vec::new(),
+        origin: None,
+        params: Vars::new(),
     };
     let doc = loaded.doc;
+    // Steps that `use` a reusable step, merged with it first: the checks below see the
+    // step that will run.
+    let expanded: Vec<reuse::Expanded> = doc
+        .steps
+        .iter()
+        .filter_map(|step| v.expand(step, library))
+        .collect();
+    let complete = expanded.len() == doc.steps.len();
 
     let id = doc.id.value.trim().to_owned();
     if id.is_empty()
@@ -76,7 +101,7 @@ pub fn validate(
         if spec.size.value == 0 {
             v.error(&spec.size, "the upload file must have at least 1 byte (a Content-Range cannot describe an empty file)".into(), None);
         }
-        let generates = doc.steps.iter().any(|s| s.value.generate.is_some());
+        let generates = expanded.iter().any(|s| s.step.value.generate.is_some());
         if generates && spec.size.value > MAX_GENERATED_FILE_BYTES {
             v.error(
                 &spec.size,
@@ -109,9 +134,9 @@ pub fn validate(
     }
 
     // Names captured anywhere, to say "captured later" instead of "undefined".
-    for step in &doc.steps {
+    for step in &expanded {
         v.later_captures
-            .extend(step.value.capture.values().map(|s| s.value.clone()));
+            .extend(step.step.value.capture.values().map(|s| s.value.clone()));
     }
 
     if doc.steps.is_empty() {
@@ -124,13 +149,17 @@ pub fn validate(
         );
     }
     let mut steps = Vec::new();
-    for (index, step) in doc.steps.iter().enumerate() {
-        if let Some(plan) = v.step(index + 1, step, upload.is_some()) {
+    for (index, step) in expanded.into_iter().enumerate() {
+        v.origin = step.origin;
+        v.params = step.params;
+        if let Some(plan) = v.step(index + 1, &step.step, upload.is_some()) {
             steps.push(plan);
         }
+        v.origin = None;
+        v.params = Vars::new();
     }
 
-    if !v.errors.is_empty() {
+    if !v.errors.is_empty() || !complete {
         return Err(v.errors);
     }
     Ok(Scenario {
@@ -161,11 +190,31 @@ struct Validator {
     later_captures: HashSet<String>,
     /// Profile variables the scenario may not use without requiring their capability.
     needs_capability: Vec<(&'static str, &'static str)>,
+    /// While validating a step that `use`s a reusable step: where that one is written.
+    origin: Option<reuse::Origin>,
+    /// The parameters of the used reusable step, filled in before anything is parsed.
+    params: Vars,
 }
 
 impl Validator {
+    /// Where a value is written: in the scenario, or (by its source id) in the reusable
+    /// step of the current step, reached through its `use:`.
     fn loc<T>(&self, s: &Spanned<T>) -> Loc {
-        Loc::of(&self.file, s)
+        match &self.origin {
+            Some(origin) if s.referenced.source_id() == origin.source_id => {
+                Loc::of(&origin.file, s).used_at(origin.site.clone())
+            }
+            _ => Loc::of(&self.file, s),
+        }
+    }
+
+    /// The text with the current step's parameters filled in.
+    fn fill(&self, text: &str) -> String {
+        if self.params.is_empty() {
+            text.to_owned()
+        } else {
+            fill_params(text, &self.params)
+        }
     }
 
     fn error<T>(&mut self, at: &Spanned<T>, message: String, help: Option<String>) {
@@ -174,15 +223,20 @@ impl Validator {
     }
 
     fn error_at(&mut self, loc: Loc, message: String, help: Option<String>) {
+        let source = match &self.origin {
+            Some(origin) if loc.used_at.is_some() && loc.file == origin.file => &origin.source,
+            _ => &self.source,
+        };
         self.errors.push(
             ScenarioError::new(message, Some(loc))
                 .with_help(help)
-                .with_source(&self.source),
+                .with_source(source),
         );
     }
 
     /// Parses a template and checks that its variables are defined at this point.
     fn template(&mut self, text: &str, loc: &Loc) -> Option<Template> {
+        let text = &self.fill(text);
         let template = match Template::parse(text) {
             Ok(t) => t,
             Err(message) => {
@@ -299,10 +353,11 @@ impl Validator {
             .collect();
 
         let range = step.range.as_ref().and_then(|r| {
-            let parsed = if r.value.contains("${") {
+            let text = self.fill(&r.value);
+            let parsed = if text.contains("${") {
                 self.templated_range(r)
             } else {
-                parse_range(&r.value)
+                parse_range(&text)
                     .map(RangePlan::Fixed)
                     .map_err(|m| self.error(r, m, None))
                     .ok()
