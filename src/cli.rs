@@ -34,6 +34,9 @@ pub enum Command {
     /// Prove the suite has teeth: run it against the reference server once per injected
     /// fault and print the mutation score (faults caught by a failure naming the fault).
     Selftest(crate::selftest_cmd::SelftestArgs),
+    /// A proxy between a BITS client and a server that writes each session it sees as
+    /// a scenario (replayable with `bitspec run --scenarios DIR`).
+    Record(crate::record::RecordArgs),
 }
 
 #[derive(Debug, Args)]

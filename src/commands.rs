@@ -24,6 +24,7 @@ pub fn execute(command: Command) -> u8 {
         Command::Bench(args) => crate::bench::run(&args),
         Command::Diff(args) => diff(&args),
         Command::Coverage(args) => crate::coverage_cmd::run(&args, &scenario_dir(&args.scenarios)),
+        Command::Record(args) => crate::record::run(&args),
     }
 }
 
