@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 /// `bitspec record` options.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RecordArgs {
     /// Where the proxy listens (give the client `http://ADDRESS/...` as its upload URL).
     #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1:8088")]
@@ -66,15 +66,15 @@ pub fn run(args: &RecordArgs) -> u8 {
 }
 
 /// A bound recording proxy, not yet accepting.
-pub struct Recorder<'a> {
-    args: &'a RecordArgs,
+pub struct Recorder {
+    args: RecordArgs,
     listener: TcpListener,
     upstream: crate::raw::request::Endpoint,
 }
 
-impl<'a> Recorder<'a> {
+impl Recorder {
     /// Checks the options, creates `--out` and binds `--listen` (port 0 picks one).
-    pub async fn bind(args: &'a RecordArgs) -> Result<Recorder<'a>, String> {
+    pub async fn bind(args: RecordArgs) -> Result<Recorder, String> {
         let upstream = endpoint(&args.upstream)?;
         if upstream.tls.is_some() {
             return Err(format!(
@@ -115,13 +115,13 @@ impl<'a> Recorder<'a> {
             "recording: point the client at http://{address}/ (forwarded to {}); Ctrl-C stops",
             args.upstream
         );
-        serve(args, listener, upstream).await
+        serve(&args, listener, upstream).await
     }
 }
 
 /// Binds and records (the command).
 pub async fn record(args: &RecordArgs) -> Result<Vec<PathBuf>, String> {
-    Recorder::bind(args).await?.record().await
+    Recorder::bind(args.clone()).await?.record().await
 }
 
 async fn serve(
@@ -162,6 +162,13 @@ async fn serve(
             _ = &mut ctrl_c => break Ok(()),
             next = exchanges.recv() => {
                 let Some(exchange) = next else { break Ok(()) };
+                eprintln!(
+                    "connection {}: {} {} -> {}",
+                    exchange.connection,
+                    exchange.header("BITS-Packet-Type").unwrap_or(&exchange.method),
+                    exchange.target,
+                    exchange.response.as_ref().map_or("no answer".into(), |r| r.status.to_string())
+                );
                 let Some(done) = sessions.observe(exchange) else { continue };
                 match save(&done, &args.out, stamp, &seeds, &args.upstream) {
                     Ok(path) => {

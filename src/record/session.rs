@@ -36,16 +36,20 @@ impl Sessions {
             .response
             .as_ref()
             .is_some_and(|r| (200..300).contains(&r.status));
-        if let Some(id) = sent_id {
-            if let Some(index) = self
-                .open
+        if let Some(index) = sent_id.and_then(|id| {
+            self.open
                 .iter()
                 .position(|s| s.id.eq_ignore_ascii_case(&id))
-            {
-                self.open[index].exchanges.push(exchange);
-                let ends = acked && matches!(packet.as_str(), "close-session" | "cancel-session");
-                return ends.then(|| self.open.remove(index));
-            }
+        }) {
+            // What this connection sent before (a Ping on a new connection) belongs here.
+            let before = self
+                .pending
+                .remove(&exchange.connection)
+                .unwrap_or_default();
+            self.open[index].exchanges.extend(before);
+            self.open[index].exchanges.push(exchange);
+            let ends = acked && matches!(packet.as_str(), "close-session" | "cancel-session");
+            return ends.then(|| self.open.remove(index));
         }
         let created = exchange.response.as_ref().and_then(|r| {
             let id = r.header("BITS-Session-Id")?;
@@ -131,6 +135,26 @@ mod tests {
             .observe(exchange(2, "Close-Session", Some("{A}"), 200, None))
             .expect("closed");
         assert_eq!(done.exchanges.len(), 5);
+        assert_eq!(s.open_count(), 0);
+    }
+
+    #[test]
+    fn a_ping_on_a_new_connection_joins_the_session_its_connection_continues() {
+        let mut s = Sessions::default();
+        assert!(
+            s.observe(exchange(1, "Create-Session", None, 200, Some("{A}")))
+                .is_none()
+        );
+        assert!(s.observe(exchange(2, "Ping", None, 200, None)).is_none());
+        let done = s
+            .observe(exchange(2, "Cancel-Session", Some("{A}"), 200, None))
+            .expect("cancelled");
+        let packets: Vec<_> = done
+            .exchanges
+            .iter()
+            .filter_map(|e| e.header("BITS-Packet-Type"))
+            .collect();
+        assert_eq!(packets, ["Create-Session", "Ping", "Cancel-Session"]);
         assert_eq!(s.open_count(), 0);
     }
 

@@ -590,6 +590,25 @@ mod tests {
     }
 
     #[test]
+    fn a_body_file_stays_inside_the_scenario_folder_and_must_exist() {
+        let text = format!(
+            "{HEAD}steps:\n  - packet: Fragment\n    body_file: ../secret\n    expect: {{ status: 200 }}\n  - packet: Fragment\n    body_file: missing.bin\n    expect: {{ status: 200 }}\n"
+        );
+        let errors = check(&text).unwrap_err();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors[0]
+                .message
+                .contains("relative path inside the scenario's folder")
+        );
+        assert!(
+            errors[1]
+                .message
+                .starts_with("cannot read body_file missing.bin")
+        );
+    }
+
+    #[test]
     fn valid_scenario_builds_a_plan() {
         let text = format!(
             "{HEAD}file: {{ size: 10 }}\nsteps:\n  - packet: Create-Session\n    headers: {{ BITS-Supported-Protocols: \"${{protocol}}\" }}\n    expect:\n      status: [200, 201]\n      error: {{ code: 0x8020001F, context: \"0x5\" }}\n      headers: {{ BITS-Protocol: {{ hex: \"0X1f\" }} }}\n    capture: {{ BITS-Session-Id: session }}\n  - packet: Fragment\n    headers: {{ BITS-Session-Id: \"${{session}}\" }}\n    range: 0-${{last}}\n    expect: {{ status: 200 }}\n"
