@@ -208,3 +208,109 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     found
 }
+
+/// One request on `stream`, its response read whole (the reference server sends
+/// Content-Length on every Ack).
+fn exchange(stream: &mut std::net::TcpStream, head: &str, body: &[u8]) -> String {
+    use std::io::{Read, Write};
+    stream.write_all(head.as_bytes()).expect("send head");
+    stream.write_all(body).expect("send body");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).expect("read");
+        assert!(n > 0, "the recorder closed the connection");
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[test]
+fn ctrl_c_writes_the_session_a_client_left_open() {
+    use std::io::{BufRead, BufReader};
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let storage = tempfile::tempdir().expect("tempdir");
+    let server = spawn_reference(&runtime, storage.path());
+    let out = tempfile::tempdir().expect("tempdir");
+    let mut recorder = std::process::Command::new(env!("CARGO_BIN_EXE_bitspec"))
+        .args([
+            "record",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &server.base_url(),
+            "--out",
+        ])
+        .arg(out.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("bitspec record starts");
+    let mut log = BufReader::new(recorder.stderr.take().expect("stderr"));
+    let mut first = String::new();
+    log.read_line(&mut first)
+        .expect("the recorder says where it listens");
+    let address = first
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("an address")
+        .to_owned();
+
+    let mut client = std::net::TcpStream::connect(&address).expect("connect");
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let created = exchange(
+        &mut client,
+        &format!(
+            "BITS_POST /left-open.bin HTTP/1.1\r\nHost: {address}\r\nBITS-Packet-Type: Create-Session\r\nBITS-Supported-Protocols: {{7df0354d-249b-430f-820d-3d2a9bef4931}}\r\nContent-Length: 0\r\n\r\n"
+        ),
+        b"",
+    );
+    let session = created
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("BITS-Session-Id")
+                .then(|| value.trim().to_owned())
+        })
+        .expect("a session id");
+    let body = bitspec::upload_data::range(3, 0, 99);
+    let fragment = exchange(
+        &mut client,
+        &format!(
+            "BITS_POST /left-open.bin HTTP/1.1\r\nHost: {address}\r\nBITS-Packet-Type: Fragment\r\nBITS-Session-Id: {session}\r\nContent-Range: bytes 0-99/200\r\nContent-Length: 100\r\n\r\n"
+        ),
+        &body,
+    );
+    assert!(fragment.starts_with("HTTP/1.1 200"), "{fragment}");
+    drop(client);
+
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &recorder.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(interrupted.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = recorder.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = recorder.kill();
+            panic!("bitspec record did not stop on SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    let yaml = std::fs::read_to_string(out.path().join("recorded-001.yaml"))
+        .expect("the open session is written");
+    assert!(yaml.contains("file: { size: 200, seed: 3 }"), "{yaml}");
+    assert!(yaml.contains("range: 0-99"), "{yaml}");
+    let reports = tempfile::tempdir().expect("tempdir");
+    let check = bitspec(
+        &["check", "--scenarios", &out.path().to_string_lossy()],
+        reports.path(),
+    );
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+}

@@ -181,11 +181,19 @@ async fn serve(
         }
     };
     accept.abort();
-    if sessions.open_count() > 0 {
-        eprintln!(
-            "{} session(s) still open were not written (no Close-Session or Cancel-Session was acknowledged)",
-            sessions.open_count()
-        );
+    // Sessions the client left open (killed, or still uploading at Ctrl-C) are worth a
+    // scenario too: replayed, they end with the runner's cleanup Cancel-Session.
+    for unfinished in sessions.take_open() {
+        match save(&unfinished, &args.out, stamp, &seeds, &args.upstream) {
+            Ok(path) => {
+                eprintln!(
+                    "wrote {} (a session never closed or cancelled)",
+                    path.display()
+                );
+                written.push(path);
+            }
+            Err(e) => eprintln!("error: {e}"),
+        }
     }
     outcome.map(|()| written)
 }

@@ -79,6 +79,11 @@ impl Sessions {
     pub fn open_count(&self) -> usize {
         self.open.len()
     }
+
+    /// Takes the sessions still open, oldest first.
+    pub fn take_open(&mut self) -> Vec<Session> {
+        std::mem::take(&mut self.open)
+    }
 }
 
 #[cfg(test)]
