@@ -76,6 +76,16 @@ pub async fn relay(
         };
         let (method, target, headers) = describe(&pending[..head_len]);
         let length = request_length(&headers)?;
+        // The relay reads whole bodies before forwarding, so it answers an
+        // `Expect: 100-continue` itself and does not pass the expectation on.
+        let expects_continue =
+            find(&headers, "Expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+        if expects_continue && length > 0 && pending.len() == head_len {
+            client
+                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .await
+                .map_err(|e| format!("write failed: {e}"))?;
+        }
         let mut body = pending.split_off(head_len);
         pending.clear();
         if body.len() as u64 > length {
@@ -85,6 +95,7 @@ pub async fn relay(
 
         let forwarded: Vec<(String, String)> = headers
             .iter()
+            .filter(|(n, _)| !(expects_continue && n.eq_ignore_ascii_case("Expect")))
             .map(|(n, v)| {
                 if n.eq_ignore_ascii_case("Host") {
                     (n.clone(), upstream.authority.clone())
