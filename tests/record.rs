@@ -4,18 +4,24 @@
 
 mod support;
 
+use bitspec::cli::TlsArgs;
 use bitspec::record::{RecordArgs, Recorder};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use support::{bitspec, text};
 
+/// The reference server on 127.0.0.1, over TLS with `certificate` (cert, key) if given.
 fn spawn_reference(
     runtime: &tokio::runtime::Runtime,
     root: &Path,
+    certificate: Option<(PathBuf, PathBuf)>,
 ) -> bitspec_server::RunningServer {
+    let (tls_certificate, tls_key) = certificate.unzip();
     let config = bitspec_server::Config {
         listen: "127.0.0.1:0".parse().expect("address"),
         root: root.to_path_buf(),
+        tls_certificate,
+        tls_key,
         ..bitspec_server::Config::default()
     };
     runtime
@@ -31,13 +37,31 @@ fn record_through(
     run_args: &[&str],
 ) -> Vec<PathBuf> {
     let storage = tempfile::tempdir().expect("tempdir");
-    let server = spawn_reference(runtime, storage.path());
+    let server = spawn_reference(runtime, storage.path(), None);
+    record_from(
+        runtime,
+        &server.base_url(),
+        TlsArgs::default(),
+        out,
+        run_args,
+    )
+}
+
+/// [`record_through`] in front of `upstream`.
+fn record_from(
+    runtime: &tokio::runtime::Runtime,
+    upstream: &str,
+    tls: TlsArgs,
+    out: &Path,
+    run_args: &[&str],
+) -> Vec<PathBuf> {
     let args = RecordArgs {
         listen: "127.0.0.1:0".into(),
-        upstream: server.base_url(),
+        upstream: upstream.to_owned(),
         out: out.to_path_buf(),
         sessions: Some(1),
         max_seed: 64,
+        tls,
     };
     let recorder = runtime
         .block_on(Recorder::bind(args))
@@ -182,7 +206,7 @@ fn a_body_that_is_no_generated_file_is_saved_and_replayed_byte_identical() {
     assert_eq!(saved, ODD_BODY);
 
     let storage = tempfile::tempdir().expect("tempdir");
-    let server = spawn_reference(&runtime, storage.path());
+    let server = spawn_reference(&runtime, storage.path(), None);
     check_and_replay(out.path(), Some(&server.base_url()));
     let stored: Vec<Vec<u8>> = files_under(storage.path())
         .into_iter()
@@ -230,7 +254,7 @@ fn ctrl_c_writes_the_session_a_client_left_open() {
     use std::io::{BufRead, BufReader};
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let storage = tempfile::tempdir().expect("tempdir");
-    let server = spawn_reference(&runtime, storage.path());
+    let server = spawn_reference(&runtime, storage.path(), None);
     let out = tempfile::tempdir().expect("tempdir");
     let mut recorder = std::process::Command::new(env!("CARGO_BIN_EXE_bitspec"))
         .args([
@@ -313,4 +337,32 @@ fn ctrl_c_writes_the_session_a_client_left_open() {
         reports.path(),
     );
     assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+}
+
+#[test]
+fn an_https_upstream_is_recorded_through_its_certificate() {
+    let names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+    let certified = rcgen::generate_simple_self_signed(names).expect("certificate");
+    let pem = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = (pem.path().join("cert.pem"), pem.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).expect("write");
+    std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let storage = tempfile::tempdir().expect("tempdir");
+    let server = spawn_reference(&runtime, storage.path(), Some((cert.clone(), key)));
+    assert!(server.base_url().starts_with("https://"));
+    let out = tempfile::tempdir().expect("tempdir");
+    let tls = TlsArgs {
+        ca_certs: vec![cert],
+        insecure: false,
+    };
+    let written = record_from(
+        &runtime,
+        &server.base_url(),
+        tls,
+        out.path(),
+        &["--id", "fragment-upload-three-fragments"],
+    );
+    assert_eq!(written.len(), 1);
+    check_and_replay(out.path(), None);
 }

@@ -25,7 +25,7 @@ pub struct RecordArgs {
     /// Where the proxy listens (give the client `http://ADDRESS/...` as its upload URL).
     #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1:8088")]
     pub listen: String,
-    /// The server the requests go to (`http://` only); a client's `/path` is sent to
+    /// The server the requests go to (`http://` or `https://`); a client's `/path` is sent to
     /// this URL's path joined with `path`.
     #[arg(long, value_name = "URL")]
     pub upstream: String,
@@ -38,6 +38,8 @@ pub struct RecordArgs {
     /// Seeds tried to recognise a fragment as a range of a generated upload file.
     #[arg(long, value_name = "MAX", default_value_t = 1024)]
     pub max_seed: u64,
+    #[command(flatten)]
+    pub tls: crate::cli::TlsArgs,
 }
 
 /// Runs the command; the value is the exit code.
@@ -70,18 +72,14 @@ pub struct Recorder {
     args: RecordArgs,
     listener: TcpListener,
     upstream: crate::raw::request::Endpoint,
+    tls: crate::run::TlsClient,
 }
 
 impl Recorder {
     /// Checks the options, creates `--out` and binds `--listen` (port 0 picks one).
     pub async fn bind(args: RecordArgs) -> Result<Recorder, String> {
         let upstream = endpoint(&args.upstream)?;
-        if upstream.tls.is_some() {
-            return Err(format!(
-                "--upstream {}: record mode forwards plain http:// only",
-                args.upstream
-            ));
-        }
+        let tls = args.tls.client()?;
         std::fs::create_dir_all(&args.out)
             .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
         let listener = TcpListener::bind(&args.listen)
@@ -91,6 +89,7 @@ impl Recorder {
             args,
             listener,
             upstream,
+            tls,
         })
     }
 
@@ -107,6 +106,7 @@ impl Recorder {
             args,
             listener,
             upstream,
+            tls,
         } = self;
         let address = listener
             .local_addr()
@@ -115,7 +115,7 @@ impl Recorder {
             "recording: point the client at http://{address}/ (forwarded to {}); Ctrl-C stops",
             args.upstream
         );
-        serve(&args, listener, upstream).await
+        serve(&args, listener, upstream, tls).await
     }
 }
 
@@ -128,17 +128,19 @@ async fn serve(
     args: &RecordArgs,
     listener: TcpListener,
     upstream: crate::raw::request::Endpoint,
+    tls: crate::run::TlsClient,
 ) -> Result<Vec<PathBuf>, String> {
     let (sender, mut exchanges) = mpsc::unbounded_channel::<Exchange>();
     let accept = tokio::spawn(async move {
         let mut connection = 0u64;
         while let Ok((client, _)) = listener.accept().await {
             let upstream = upstream.clone();
+            let tls = tls.clone();
             let sender = sender.clone();
             let id = connection;
             connection += 1;
             tokio::spawn(async move {
-                if let Err(e) = relay::relay(id, client, &upstream, sender).await {
+                if let Err(e) = relay::relay(id, client, &upstream, &tls, sender).await {
                     eprintln!("connection {id}: {e}");
                 }
             });

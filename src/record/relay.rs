@@ -1,4 +1,5 @@
-//! The recording relay: a plain HTTP/1.1 proxy that forwards each client connection to
+//! The recording relay: an HTTP/1.1 proxy (plain towards the client, plain or TLS
+//! towards the server) that forwards each client connection to
 //! its own upstream connection (NTLM authenticates connections, so the pairing is kept),
 //! passes the bytes through unchanged but for the request target and `Host`, and reports
 //! every completed exchange, parsed, to the recorder.
@@ -6,8 +7,9 @@
 use crate::raw::request::{Endpoint, describe, find_head_end, serialize};
 use crate::raw::response::{MAX_HEAD_BYTES, ResponseHead, parse_head};
 use crate::raw::{ChunkedDecoder, Framing, framing};
+use crate::run::{Stream, TlsClient};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -66,9 +68,10 @@ pub async fn relay(
     connection: u64,
     mut client: TcpStream,
     upstream: &Endpoint,
+    tls: &TlsClient,
     exchanges: UnboundedSender<Exchange>,
 ) -> Result<(), String> {
-    let mut server: Option<TcpStream> = None;
+    let mut server: Option<Stream> = None;
     let mut pending = Vec::new();
     loop {
         let Some(head_len) = read_head(&mut client, &mut pending, find_head_end).await? else {
@@ -111,10 +114,8 @@ pub async fn relay(
             &body,
         );
         if server.is_none() {
-            let stream = tokio::time::timeout(IDLE, TcpStream::connect(&upstream.address))
-                .await
-                .map_err(|_| format!("connecting to {} timed out", upstream.address))?
-                .map_err(|e| format!("cannot connect to {}: {e}", upstream.address))?;
+            let name = upstream.tls.as_deref();
+            let stream = Stream::open(&upstream.address, name.map(|n| (tls, n)), IDLE).await?;
             server = Some(stream);
         }
         let Some(stream) = server.as_mut() else {
@@ -177,7 +178,7 @@ fn request_length(headers: &[(String, String)]) -> Result<u64, String> {
 /// Reads into `buf` until `end` finds the end of a head; `None` when the peer closed
 /// before sending anything.
 async fn read_head(
-    stream: &mut TcpStream,
+    stream: &mut (impl AsyncRead + Unpin),
     buf: &mut Vec<u8>,
     end: fn(&[u8]) -> Option<usize>,
 ) -> Result<Option<usize>, String> {
@@ -201,7 +202,10 @@ async fn read_head(
     }
 }
 
-async fn read_some(stream: &mut TcpStream, chunk: &mut [u8]) -> Result<usize, String> {
+async fn read_some(
+    stream: &mut (impl AsyncRead + Unpin),
+    chunk: &mut [u8],
+) -> Result<usize, String> {
     tokio::time::timeout(IDLE, stream.read(chunk))
         .await
         .map_err(|_| format!("no data for {} s", IDLE.as_secs()))?
@@ -210,7 +214,7 @@ async fn read_some(stream: &mut TcpStream, chunk: &mut [u8]) -> Result<usize, St
 
 /// Reads until `buf` holds `length` bytes.
 async fn read_exact_more(
-    stream: &mut TcpStream,
+    stream: &mut (impl AsyncRead + Unpin),
     buf: &mut Vec<u8>,
     length: u64,
 ) -> Result<(), String> {
@@ -229,7 +233,7 @@ async fn read_exact_more(
 /// One final response (interim 1xx ones are forwarded with it): the raw bytes to
 /// forward, the parsed answer, and whether the connection ends after it.
 async fn read_response(
-    stream: &mut TcpStream,
+    stream: &mut (impl AsyncRead + Unpin),
     method: &str,
 ) -> Result<(Vec<u8>, Answer, bool), String> {
     let mut raw = Vec::new();
