@@ -366,3 +366,25 @@ fn an_https_upstream_is_recorded_through_its_certificate() {
     assert_eq!(written.len(), 1);
     check_and_replay(out.path(), None);
 }
+
+#[test]
+fn a_recording_inside_a_suite_is_already_in_canonical_form() {
+    let suite = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(suite.path().join("schema")).expect("mkdir");
+    std::fs::write(suite.path().join("schema/scenario.schema.json"), "{}").expect("write");
+    let out = suite.path().join("scenarios/recorded");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let written = record_through(&runtime, &out, &["--id", "fragment-upload-three-fragments"]);
+    let yaml = std::fs::read_to_string(&written[0]).expect("scenario");
+    assert!(
+        yaml.starts_with("# yaml-language-server: $schema=../../schema/scenario.schema.json\n"),
+        "{yaml}"
+    );
+    let dir = suite
+        .path()
+        .join("scenarios")
+        .to_string_lossy()
+        .into_owned();
+    let fmt = bitspec(&["fmt", "--check", "--scenarios", &dir], suite.path());
+    assert_eq!(fmt.status.code(), Some(0), "{}", text(&fmt));
+}

@@ -200,6 +200,17 @@ async fn serve(
     outcome.map(|()| written)
 }
 
+/// The schema path `bitspec fmt` puts in a scenario of `out`, when `out` lies in a tree
+/// with a `schema/` folder (a suite's `scenarios/recorded`, say), so a recording is
+/// already in canonical form there.
+fn schema_line(out: &Path) -> Option<String> {
+    let out = std::fs::canonicalize(out).ok()?;
+    out.ancestors()
+        .enumerate()
+        .find(|(_, dir)| dir.join("schema/scenario.schema.json").is_file())
+        .map(|(depth, _)| format!("{}schema/scenario.schema.json", "../".repeat(depth)))
+}
+
 /// Writes one session as the next free `recorded-NNN.yaml` of `out`, checked first.
 fn save(
     done: &session::Session,
@@ -214,7 +225,7 @@ fn save(
     let stem = format!("recorded-{index:03}");
     let id = format!("recorded-{stamp}-{index:03}");
     let written = write::scenario(done, &id, &stem, seeds, upstream);
-    let yaml = crate::fmt::format_scenario(&written.yaml, None)
+    let yaml = crate::fmt::format_scenario(&written.yaml, schema_line(out).as_deref())
         .map_err(|e| format!("the recorded scenario {stem} is not valid YAML (a bug): {e}"))?;
     for (name, bytes) in &written.data_files {
         let path = out.join(name);
