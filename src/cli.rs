@@ -55,6 +55,9 @@ pub enum Command {
     /// Test a BITS upload client: run it against a scripted server once per client
     /// scenario (`scenarios/client/`) and judge the requests it sends.
     ClientTest(crate::client_test::ClientTestArgs),
+    /// A proxy between a BITS client and a server that writes each session it sees as
+    /// a scenario (replayable with `bitspec run --scenarios DIR`).
+    Record(crate::record::RecordArgs),
 }
 
 #[derive(Debug, Args)]

@@ -30,6 +30,7 @@ pub fn execute(command: Command) -> u8 {
         Command::Man(args) => crate::shell_cmd::man(&args),
         Command::Upload(args) => crate::upload::run(&args),
         Command::ClientTest(args) => crate::client_test::run(&args),
+        Command::Record(args) => crate::record::run(&args),
     }
 }
 

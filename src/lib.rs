@@ -42,6 +42,7 @@ pub mod outcome;
 pub mod profile;
 pub mod proxy;
 pub mod raw;
+pub mod record;
 pub mod render;
 pub mod report;
 pub mod requirements;

@@ -261,6 +261,8 @@ pub fn build_request(
         upload_data::range(step.seed.unwrap_or(file.seed), range.first, range.last)
     } else if let Some(body) = &step.body {
         body.render(vars)?.into_bytes()
+    } else if let Some(bytes) = &step.body_bytes {
+        bytes.to_vec()
     } else {
         Vec::new()
     };

@@ -126,6 +126,11 @@ pub struct Step {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub body: Option<Spanned<String>>,
+    /// A request body read from this file (relative to the scenario's folder), sent
+    /// byte for byte: what `bitspec record` writes for a body that is no generated file.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub body_file: Option<Spanned<String>>,
     /// `new` opens a fresh TCP connection for this step and those after it;
     /// `close-after` closes the connection once this step is done.
     #[serde(default)]

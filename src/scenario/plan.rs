@@ -62,6 +62,8 @@ pub struct StepPlan {
     pub total: Option<u64>,
     pub seed: Option<u64>,
     pub body: Option<Template>,
+    /// The bytes of `body_file`, read when the scenario is validated.
+    pub body_bytes: Option<Arc<[u8]>>,
     pub connection: ConnectionMode,
     /// Exact bytes to send instead of a built request.
     pub raw: Option<RawPlan>,

@@ -36,6 +36,8 @@ pub const FILE_VARS: &[&str] = &["file_size", "last_byte"];
 pub const RAW_VARS: &[&str] = &["host", "upload_path", "content_length"];
 /// Default number of random fragments of a `generate` step.
 const DEFAULT_GENERATED_FRAGMENTS: u32 = 12;
+/// A `body_file` is held in memory, like a `range`.
+const MAX_BODY_FILE_BYTES: u64 = 256 << 20;
 /// A generated schedule uploads its whole file, so the file stays test-sized.
 const MAX_GENERATED_FILE_BYTES: u64 = 1 << 30;
 
@@ -68,6 +70,7 @@ pub fn validate_with(
         needs_capability: Vec::new(),
         origin: None,
         params: Vars::new(),
+        dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
     };
     let doc = loaded.doc;
     // Steps that `use` a reusable step, merged with it first: the checks below see the
@@ -194,6 +197,8 @@ struct Validator {
     origin: Option<reuse::Origin>,
     /// The parameters of the used reusable step, filled in before anything is parsed.
     params: Vars,
+    /// The scenario's folder, against which `body_file` is read.
+    dir: std::path::PathBuf,
 }
 
 impl Validator {
@@ -393,6 +398,10 @@ impl Validator {
             }
             None => None,
         };
+        let body_bytes = step
+            .body_file
+            .as_ref()
+            .and_then(|f| self.body_file(f, step));
         let timeout = self.timeout(step.timeout, &loc);
 
         let delay = step.delay.as_ref().and_then(|d| {
@@ -479,6 +488,7 @@ impl Validator {
             total: step.total,
             seed: step.seed,
             body,
+            body_bytes,
             connection: step.connection.unwrap_or(ConnectionMode::Same),
             raw,
             fault,
@@ -489,6 +499,56 @@ impl Validator {
             expect,
             captures,
         })
+    }
+
+    /// The bytes of a step's `body_file`, a plain relative path inside the scenario's
+    /// folder (no `..`, so a scenario cannot read what lies outside its own tree).
+    fn body_file(&mut self, file: &Spanned<String>, step: &model::Step) -> Option<Arc<[u8]>> {
+        if step.range.is_some() || step.body.is_some() || step.raw.is_some() {
+            self.error(
+                file,
+                "`body_file` excludes `range`, `body` and `raw`".into(),
+                None,
+            );
+            return None;
+        }
+        let relative = Path::new(&file.value);
+        if relative.is_absolute()
+            || relative
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            self.error(
+                file,
+                format!(
+                    "body_file {:?} must be a relative path inside the scenario's folder",
+                    file.value
+                ),
+                None,
+            );
+            return None;
+        }
+        let full = self.dir.join(relative);
+        match std::fs::metadata(&full).and_then(|m| {
+            if m.len() > MAX_BODY_FILE_BYTES {
+                Err(std::io::Error::other(format!(
+                    "it is over {} MiB",
+                    MAX_BODY_FILE_BYTES >> 20
+                )))
+            } else {
+                std::fs::read(&full)
+            }
+        }) {
+            Ok(bytes) => Some(bytes.into()),
+            Err(e) => {
+                self.error(
+                    file,
+                    format!("cannot read body_file {}: {e}", full.display()),
+                    None,
+                );
+                None
+            }
+        }
     }
 
     /// A step timeout: more than 0 and at most an hour.
@@ -581,6 +641,25 @@ mod tests {
                 "range \"10-2\" ends before it starts",
                 "`range` needs a `file:` in the scenario to take bytes from"
             ]
+        );
+    }
+
+    #[test]
+    fn a_body_file_stays_inside_the_scenario_folder_and_must_exist() {
+        let text = format!(
+            "{HEAD}steps:\n  - packet: Fragment\n    body_file: ../secret\n    expect: {{ status: 200 }}\n  - packet: Fragment\n    body_file: missing.bin\n    expect: {{ status: 200 }}\n"
+        );
+        let errors = check(&text).unwrap_err();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors[0]
+                .message
+                .contains("relative path inside the scenario's folder")
+        );
+        assert!(
+            errors[1]
+                .message
+                .starts_with("cannot read body_file missing.bin")
         );
     }
 

@@ -216,6 +216,7 @@ impl Validator {
             total: None,
             seed: None,
             body: None,
+            body_bytes: None,
             connection: step.connection.unwrap_or(ConnectionMode::Same),
             raw: None,
             fault: None,
