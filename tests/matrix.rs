@@ -6,7 +6,7 @@
 mod support;
 
 use bitspec_server::Fault;
-use support::{bitspec, chromium_dom, double, faulty_server, text};
+use support::{bitspec, chromium, double, faulty_server, text};
 
 #[test]
 fn three_servers_make_one_table_in_three_formats() {
@@ -104,7 +104,9 @@ fn three_servers_make_one_table_in_three_formats() {
     );
     assert!(md.contains("### double"), "{md}");
 
-    let dom = chromium_dom(&dir.join("matrix.html"));
+    let Some(dom) = chromium(&dir.join("matrix.html"), None, "matrix.html in Chromium") else {
+        return;
+    };
     let row = dom
         .split("<tr id=\"row-fragment-upload-three-fragments\">")
         .nth(1)

@@ -8,43 +8,14 @@ mod support;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::Command;
-use support::{bitspec, double, text, tool, validate_junit};
+use support::{bitspec, double, text, validate_junit};
 
 const DIFF_LINE: &str = "    -BITS-Received-Content-Range: 1000";
 
 /// Chromium's serialised DOM of a file, after parsing (or a screenshot into `png`);
 /// `None`, announced, when Chromium is not installed.
 fn chromium(html: &Path, screenshot: Option<&Path>) -> Option<String> {
-    let chromium = tool(
-        &["chromium", "chromium-browser"],
-        "chromium",
-        "report.html as Chromium parses it",
-    )?;
-    let profile = tempfile::tempdir().expect("tempdir");
-    let mut cmd = Command::new(chromium);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-    ])
-    .arg(format!("--user-data-dir={}", profile.path().display()));
-    match screenshot {
-        Some(png) => cmd
-            .arg(format!("--screenshot={}", png.display()))
-            .arg("--window-size=1200,1400"),
-        None => cmd.arg("--dump-dom"),
-    };
-    let out = cmd
-        .arg(format!("file://{}", html.display()))
-        .output()
-        .expect("chromium runs");
-    assert!(out.status.success(), "chromium failed:\n{}", text(&out));
-    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+    support::chromium(html, screenshot, "report.html as Chromium parses it")
 }
 
 /// The part of `dom` from the element opening with `start` to the next `end`.

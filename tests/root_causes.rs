@@ -7,7 +7,7 @@
 mod support;
 
 use bitspec_server::Fault;
-use support::{bitspec, chromium_dom, faulty_server, text};
+use support::{bitspec, chromium, faulty_server, text};
 
 #[test]
 fn two_planted_bugs_are_the_first_two_root_causes_everywhere() {
@@ -97,7 +97,14 @@ fn two_planted_bugs_are_the_first_two_root_causes_everywhere() {
     assert!(md.contains("Follows from [root cause 1]"));
 
     // report.html, as Chromium reads it.
-    let dom = chromium_dom(&dir.join("report.html"));
+    let Some(dom) = chromium(
+        &dir.join("report.html"),
+        None,
+        "report.html's root causes in Chromium",
+    ) else {
+        runtime.block_on(server.shutdown());
+        return;
+    };
     let html_at = |needle: &str| {
         dom.find(needle)
             .unwrap_or_else(|| panic!("{needle} in the DOM"))

@@ -124,27 +124,35 @@ pub fn validate_junit(xml: &Path) -> Result<(), String> {
     }
 }
 
-/// Chromium's serialised DOM of an HTML file after parsing (headless, no network).
-pub fn chromium_dom(html: &Path) -> String {
-    let chromium = tool(&["chromium", "chromium-browser"], "chromium");
+/// Chromium's serialised DOM of an HTML file after parsing (headless, no network), or
+/// with `screenshot` a PNG of it; `None`, announced as `check` not run, when Chromium
+/// is not installed (a failure under `BITSPEC_REQUIRE_TOOLS=1`).
+pub fn chromium(html: &Path, screenshot: Option<&Path>, check: &str) -> Option<String> {
+    let chromium = tool(&["chromium", "chromium-browser"], "chromium", check)?;
     let profile = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
+    let mut cmd = Command::new(chromium);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ])
+    .arg(format!("--user-data-dir={}", profile.path().display()));
+    match screenshot {
+        Some(png) => cmd
+            .arg(format!("--screenshot={}", png.display()))
+            .arg("--window-size=1200,1400"),
+        None => cmd.arg("--dump-dom"),
+    };
+    let out = cmd
         .arg(format!("file://{}", html.display()))
         .output()
         .expect("chromium runs");
     assert!(out.status.success(), "chromium failed:\n{}", text(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The reference server with these faults planted, on 127.0.0.1 in `runtime`, without

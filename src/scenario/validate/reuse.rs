@@ -177,6 +177,7 @@ impl Validator {
             total: over.total.or(base.total),
             seed: over.seed.or(base.seed),
             body: over.body.or(base.body),
+            body_file: over.body_file.or(base.body_file),
             connection: over.connection.or(base.connection),
             raw: over.raw.or(base.raw),
             fault: over.fault.or(base.fault),
