@@ -64,6 +64,13 @@ impl Shipped {
         Counts {
             scenarios: files(self.scenarios)
                 .filter(|f| is_scenario_file(f.path()))
+                .filter(|f| {
+                    !f.path().components().next().is_some_and(|top| {
+                        crate::scenario::discover::is_not_scenario_folder(
+                            &top.as_os_str().to_string_lossy(),
+                        )
+                    })
+                })
                 .count(),
             requirements,
             profiles,

@@ -125,6 +125,12 @@ fn scenarios_overrides_the_embedded_suite() {
         dir.path().join("mine/requirements.yaml"),
     )
     .expect("copy the catalogue it cites");
+    let steps = dir.path().join("mine/steps");
+    std::fs::create_dir_all(&steps).expect("mkdir");
+    for entry in std::fs::read_dir(root().join("scenarios/steps")).expect("steps") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), steps.join(entry.file_name())).expect("copy a reusable step");
+    }
     let out = bitspec_in(dir.path(), &["list", "--scenarios", "mine"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(stdout(&out).ends_with("\n1 scenario\n"), "{}", stdout(&out));

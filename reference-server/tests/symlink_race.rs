@@ -18,6 +18,8 @@ use common::Conn;
 const SECRET: &[u8] = b"TOP-SECRET outside the root";
 const CLIENTS: usize = 4;
 const RUN_FOR: Duration = Duration::from_secs(3);
+const MIN_ROUNDS: u64 = 20;
+const GIVE_UP: Duration = Duration::from_secs(30);
 
 /// Swaps `root/swap` between a real folder and a symlink to `outside` until
 /// `stop`; returns how many swaps it made.
@@ -73,7 +75,9 @@ async fn a_folder_swapped_for_a_symlink_never_leads_outside() {
         clients.push(tokio::spawn(async move {
             let started = Instant::now();
             let mut n = 0;
-            while started.elapsed() < RUN_FOR {
+            // At least RUN_FOR, and on a loaded machine until each client has made
+            // MIN_ROUNDS uploads (at most GIVE_UP), so the race has really run.
+            while started.elapsed() < RUN_FOR || (n < MIN_ROUNDS && started.elapsed() < GIVE_UP) {
                 n += 1;
                 let path = format!("/swap/c{client}-{n}.bin");
                 let mut conn = Conn::open(addr).await;

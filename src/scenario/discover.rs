@@ -31,6 +31,12 @@ pub fn find_scenario_files(dir: &Path) -> Result<Vec<(PathBuf, String, String)>,
 
 /// Whether a file below a scenario directory is a scenario: YAML, not hidden, not
 /// one of the data files.
+/// Top-level folders of a suite that hold no scenarios: `client/` holds client
+/// scenarios (`bitspec client-test`, another format), `steps/` reusable steps.
+pub fn is_not_scenario_folder(name: &str) -> bool {
+    name == "client" || name == STEPS_DIR
+}
+
 pub fn is_scenario_file(path: &Path) -> bool {
     let is_yaml = matches!(
         path.extension().and_then(|e| e.to_str()),
@@ -54,9 +60,7 @@ fn walk(
         let path = entry.path();
         let file_type = entry.file_type()?;
         if file_type.is_dir() {
-            // `client/` holds client scenarios (`bitspec client-test`), another format;
-            // `steps/` holds reusable steps. Neither is a scenario.
-            if dir == root && (entry.file_name() == "client" || entry.file_name() == STEPS_DIR) {
+            if dir == root && is_not_scenario_folder(&entry.file_name().to_string_lossy()) {
                 continue;
             }
             walk(root, &path, found)?;
