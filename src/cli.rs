@@ -279,6 +279,8 @@ pub struct MatrixArgs {
     pub tls: TlsArgs,
     #[command(flatten)]
     pub pace: PaceArgs,
+    #[command(flatten)]
+    pub output: crate::report::output::OutputArgs,
 }
 
 /// How long to wait for a slow or silent target before judging it.

@@ -8,6 +8,8 @@ use crate::cli::MatrixArgs;
 use crate::exit;
 use crate::outcome::{ScenarioOutcome, Totals, Verdict};
 use crate::report::findings::{Finding, root_causes};
+use crate::report::output::json_line;
+use crate::report::progress::Progress;
 use crate::run::{Liveness, ProbeError, RunOptions, run_all};
 use crate::scenario::model::Level;
 use crate::target::{Target, resolve_profile};
@@ -138,6 +140,24 @@ fn not_run() -> Cell {
 }
 
 /// The command: runs every server, writes the three files, prints a summary.
+/// A `--format json` event of `matrix`: a scenario's result on one server, a
+/// server's totals and root causes once it is done, and the closing summary.
+#[derive(Serialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
+enum Event<'a> {
+    Scenario {
+        server: &'a str,
+        #[serde(flatten)]
+        outcome: &'a ScenarioOutcome,
+    },
+    Server(&'a Server),
+    Summary {
+        servers: usize,
+        reports: &'a [String],
+        exit_code: u8,
+    },
+}
+
 pub fn command(args: &MatrixArgs) -> u8 {
     let scenarios = match crate::commands::selected(&args.select) {
         Ok(s) => s,
@@ -187,6 +207,13 @@ pub fn command(args: &MatrixArgs) -> u8 {
         Ok(r) => r,
         Err(code) => return code,
     };
+    let out = &args.output;
+    let progress = Progress::new(scenarios.len() * targets.len(), "scenarios", out.progress());
+    let say = |line: String| {
+        if out.chatty() {
+            progress.print(|| println!("{line}"));
+        }
+    };
     let mut runs = Vec::new();
     let mut trouble = false;
     for (name, url) in &targets {
@@ -198,7 +225,10 @@ pub fn command(args: &MatrixArgs) -> u8 {
                 return exit::INVALID;
             }
         };
-        println!("running {} scenarios against {name}", scenarios.len());
+        say(format!(
+            "running {} scenarios against {name}",
+            scenarios.len()
+        ));
         let liveness = Arc::new(Liveness::new(args.pace.max_timeouts));
         let (outcomes, server) = runtime.block_on(async {
             let connect = std::time::Duration::from_secs(5);
@@ -238,7 +268,18 @@ pub fn command(args: &MatrixArgs) -> u8 {
             options.step_timeout = step_timeout;
             options.idle_grace = idle_grace;
             options.liveness = Arc::clone(&liveness);
-            let outcomes = run_all(&scenarios, &options, &|_| {}).await;
+            let outcomes = run_all(&scenarios, &options, &|outcome| {
+                if out.json() {
+                    progress.print(|| {
+                        json_line(&Event::Scenario {
+                            server: name,
+                            outcome,
+                        })
+                    });
+                }
+                progress.advance(matches!(outcome.verdict, Verdict::Fail | Verdict::Error));
+            })
+            .await;
             target.stop().await;
             server.problem = liveness.stopped().map(|s| s.line());
             (outcomes, server)
@@ -249,9 +290,9 @@ pub fn command(args: &MatrixArgs) -> u8 {
         match &server.problem {
             Some(problem) => {
                 trouble = true;
-                println!("  {name}: {problem}");
+                say(format!("  {name}: {problem}"));
             }
-            None => println!(
+            None => say(format!(
                 "  {name}: {} passed, {} failed, {} skipped; {} root cause{}",
                 server.totals.passed + server.totals.warnings,
                 server.totals.failed + server.totals.errors,
@@ -262,25 +303,49 @@ pub fn command(args: &MatrixArgs) -> u8 {
                 } else {
                     "s"
                 }
-            ),
+            )),
+        }
+        if out.json() {
+            progress.print(|| json_line(&Event::Server(&server)));
         }
         runs.push((server, outcomes));
     }
+    progress.finish();
     let matrix = build(runs);
     let (written, problems) = crate::report::matrix::write_all(&args.report_dir, &matrix);
-    for path in &written {
-        println!("report: {path}");
-    }
     for e in &problems {
         eprintln!("error: {e}");
     }
-    if !problems.is_empty() {
+    let code = if !problems.is_empty() {
         exit::FAILED
     } else if trouble {
         exit::UNREACHABLE
     } else {
         exit::PASSED
+    };
+    if out.json() {
+        json_line(&Event::Summary {
+            servers: matrix.servers.len(),
+            reports: &written,
+            exit_code: code,
+        });
+    } else if out.quiet {
+        let bad = matrix
+            .servers
+            .iter()
+            .filter(|s| s.problem.is_some())
+            .count();
+        println!(
+            "matrix: {} servers, {bad} unreachable or silent; {}",
+            matrix.servers.len(),
+            written.first().map_or("no report written", String::as_str)
+        );
+    } else {
+        for path in &written {
+            println!("report: {path}");
+        }
     }
+    code
 }
 
 #[cfg(test)]

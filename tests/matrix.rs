@@ -126,3 +126,67 @@ fn a_target_without_a_name_is_bad_usage() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("expected NAME=URL"), "{}", text(&out));
 }
+
+/// `--format json`: a `scenario` event per result and server, a `server` event per
+/// server, then one `summary`; `--quiet`: one line.
+#[test]
+fn matrix_speaks_json_lines_and_can_be_quiet() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let root = tempfile::tempdir().expect("tempdir");
+    let faulty = faulty_server(&runtime, &[Fault::ErrorCodeDecimal], root.path());
+    let reports = tempfile::tempdir().expect("tempdir");
+    let dir = reports.path();
+    let dir_arg = dir.to_string_lossy().into_owned();
+    let target = format!("decimal={}", faulty.base_url());
+    let args = |extra: &[&'static str]| {
+        let mut a = vec![
+            "matrix".to_owned(),
+            "--target".to_owned(),
+            target.clone(),
+            "--packet".to_owned(),
+            "ping".to_owned(),
+            "--report-dir".to_owned(),
+            dir_arg.clone(),
+        ];
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a
+    };
+    let json_args = args(&["--format", "json"]);
+    let refs: Vec<&str> = json_args.iter().map(String::as_str).collect();
+    let out = bitspec(&refs, dir);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let count = |kind: &str| events.iter().filter(|e| e["event"] == kind).count();
+    let scenarios = count("scenario");
+    assert!(scenarios >= 2 && scenarios % 2 == 0, "{events:#?}");
+    assert_eq!(count("server"), 2);
+    assert_eq!(count("summary"), 1);
+    assert_eq!(
+        events.last().map(|e| e["event"].clone()),
+        Some("summary".into())
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "scenario" && e["server"] == "decimal")
+    );
+
+    let quiet_args = args(&["--quiet"]);
+    let refs: Vec<&str> = quiet_args.iter().map(String::as_str).collect();
+    let out = bitspec(&refs, dir);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(
+        stdout.starts_with("matrix: 2 servers, 0 unreachable"),
+        "{stdout}"
+    );
+    runtime.block_on(faulty.shutdown());
+}
