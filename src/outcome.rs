@@ -105,6 +105,39 @@ pub struct RecordedRequest {
     pub body_len: u64,
 }
 
+/// What a report shows of a `Basic` credential: reports are CI artefacts that many
+/// people read, and a Basic value is the password itself, merely base64-encoded.
+pub const BASIC_NOT_RECORDED: &str = "Basic (credentials not recorded)";
+
+impl RecordedRequest {
+    /// The request as reports may show it: `Authorization` / `Proxy-Authorization`
+    /// values of the `Basic` scheme are replaced by [`BASIC_NOT_RECORDED`].
+    pub fn new(method: String, url: String, headers: Vec<(String, String)>, body_len: u64) -> Self {
+        let headers = headers
+            .into_iter()
+            .map(|(name, value)| {
+                let credential = name.eq_ignore_ascii_case("authorization")
+                    || name.eq_ignore_ascii_case("proxy-authorization");
+                let basic = value
+                    .trim_start()
+                    .get(..6)
+                    .is_some_and(|scheme| scheme.eq_ignore_ascii_case("basic "));
+                if credential && basic {
+                    (name, BASIC_NOT_RECORDED.to_owned())
+                } else {
+                    (name, value)
+                }
+            })
+            .collect();
+        RecordedRequest {
+            method,
+            url,
+            headers,
+            body_len,
+        }
+    }
+}
+
 /// What came back.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RecordedResponse {

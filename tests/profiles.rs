@@ -6,7 +6,8 @@ mod support;
 
 use support::{bitspec, text};
 
-fn passes_cleanly(profile: &str) {
+/// Runs the suite under `profile`; the reports' folder is returned for more checks.
+fn passes_cleanly(profile: &str) -> tempfile::TempDir {
     let reports = tempfile::tempdir().expect("tempdir");
     let out = bitspec(
         &["run", "--profile", profile, "--jobs", "4"],
@@ -32,6 +33,7 @@ fn passes_cleanly(profile: &str) {
         json["totals"]["passed"].as_u64().unwrap_or(0) >= 80,
         "profile {profile} ran too few scenarios:\n{all}"
     );
+    reports
 }
 
 #[test]
@@ -46,7 +48,28 @@ fn suite_passes_against_the_other_reading_of_every_ambiguity() {
 
 #[test]
 fn suite_passes_against_the_reference_server_with_optional_features() {
-    passes_cleanly("reference-limits");
+    let reports = passes_cleanly("reference-limits");
+    // The profile's Basic credentials (bitspec:conformance, guest:guest) are sent, but
+    // no report shows them, not even base64-encoded.
+    let mut seen_redacted = false;
+    for entry in std::fs::read_dir(reports.path()).expect("reports") {
+        let path = entry.expect("entry").path();
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        for secret in ["Yml0c3BlYzpjb25mb3JtYW5jZQ", "Z3Vlc3Q6Z3Vlc3Q"] {
+            assert!(
+                !text.contains(secret),
+                "{} shows a credential",
+                path.display()
+            );
+        }
+        seen_redacted |= text.contains("Basic (credentials not recorded)");
+    }
+    assert!(
+        seen_redacted,
+        "the Authorization header is recorded, without its value"
+    );
 }
 
 #[test]

@@ -226,12 +226,7 @@ fn wire_request(
     Ok(WireRequest {
         address: endpoint.address,
         tls: endpoint.tls,
-        record: RecordedRequest {
-            method: method.clone(),
-            url: target,
-            headers,
-            body_len: body.len() as u64,
-        },
+        record: RecordedRequest::new(method.clone(), target, headers, body.len() as u64),
         bytes,
         method,
         half_close: raw.half_close,

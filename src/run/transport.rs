@@ -30,12 +30,12 @@ pub struct OutgoingRequest {
 
 impl OutgoingRequest {
     pub fn record(&self) -> RecordedRequest {
-        RecordedRequest {
-            method: self.method.clone(),
-            url: self.url.clone(),
-            headers: self.headers.clone(),
-            body_len: self.body.len() as u64,
-        }
+        RecordedRequest::new(
+            self.method.clone(),
+            self.url.clone(),
+            self.headers.clone(),
+            self.body.len() as u64,
+        )
     }
 
     /// The bytes on the wire: Host and User-Agent are added unless the step set
@@ -84,12 +84,12 @@ impl OutgoingRequest {
         Ok(WireRequest {
             address: endpoint.address,
             tls: endpoint.tls,
-            record: RecordedRequest {
-                method: self.method.clone(),
-                url: self.url.clone(),
-                headers: record_headers,
-                body_len: self.body.len() as u64,
-            },
+            record: RecordedRequest::new(
+                self.method.clone(),
+                self.url.clone(),
+                record_headers,
+                self.body.len() as u64,
+            ),
             bytes,
             method: self.method.clone(),
             half_close: false,
