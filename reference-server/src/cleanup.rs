@@ -39,10 +39,19 @@ pub async fn pass(shared: &Shared) -> std::io::Result<()> {
         let Some(_guard) = sessions.try_lock(&id) else {
             continue;
         };
-        let Some(record) = sessions.load(&id).await? else {
-            // A folder without a record: a Create interrupted by a crash.
-            sessions.remove(&id).await?;
-            continue;
+        // One unreadable entry (a symlink planted under the sessions folder, a
+        // damaged record) is logged and skipped: it must not stop the whole pass.
+        let record = match sessions.load(&id).await {
+            Ok(Some(record)) => record,
+            Ok(None) => {
+                // A folder without a record: a Create interrupted by a crash.
+                skip_failed(&id, sessions.remove(&id).await);
+                continue;
+            }
+            Err(e) => {
+                skip_failed(&id, Err(e));
+                continue;
+            }
         };
         let expired = match record.state {
             State::Active => sessions.is_expired(&record, shared.session_timeout()).await,
@@ -52,7 +61,7 @@ pub async fn pass(shared: &Shared) -> std::io::Result<()> {
         };
         if expired {
             tracing::info!(session = %short(&id), state = ?record.state, "cleanup: removing session");
-            sessions.remove(&id).await?;
+            skip_failed(&id, sessions.remove(&id).await);
         } else if record.state == State::Active {
             let progress = sessions.last_progress(&record).await;
             // Anonymous sessions count by address, as at Create-Session.
@@ -74,9 +83,16 @@ pub async fn pass(shared: &Shared) -> std::io::Result<()> {
                     continue;
                 };
                 tracing::info!(session = %short(&id), %owner, "cleanup: over the per-user session limit");
-                sessions.remove(&id).await?;
+                skip_failed(&id, sessions.remove(&id).await);
             }
         }
     }
     sessions.remove_orphan_replies().await
+}
+
+/// Logs a session the pass could not read or remove; the pass goes on.
+fn skip_failed(id: &str, result: std::io::Result<()>) {
+    if let Err(e) = result {
+        tracing::warn!(session = %short(id), error = %e, "cleanup: session skipped");
+    }
 }

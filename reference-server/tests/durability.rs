@@ -208,6 +208,36 @@ async fn cleanup_removes_expired_sessions_tombstones_and_excess() {
     server.shutdown().await;
 }
 
+/// Entries planted under the sessions folder (symlinks to outside) are skipped by
+/// the cleanup, which still deletes the expired session, and are never followed.
+#[tokio::test]
+async fn planted_symlinks_do_not_stop_the_cleanup() {
+    let server = TestServer::with(|c| {
+        c.session_timeout = 1;
+        c.cleanup_interval = 1;
+    })
+    .await;
+    let mut conn = server.conn().await;
+    let stale = conn.create("/stale.bin").await;
+    let sessions = server.path("BITS-Sessions");
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("keep.txt"), b"outside").unwrap();
+    // Enough of them that the expired session is almost never listed first.
+    for i in 0..20 {
+        let name = format!("{{{i:08X}-0000-4000-8000-000000000000}}");
+        std::os::unix::fs::symlink(outside.path(), sessions.join(name)).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert!(
+        !sessions.join(&stale).exists(),
+        "the expired session was kept"
+    );
+    assert_eq!(
+        std::fs::read(outside.path().join("keep.txt")).unwrap(),
+        b"outside"
+    );
+}
+
 /// Shutdown lets a fragment already being received finish and be acknowledged,
 /// then every worker stops listening.
 #[tokio::test]
