@@ -4,48 +4,16 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Conn, TestServer, data};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-/// Starts the real binary on port 0 and reads its address from stdout.
-async fn start_binary(root: &Path) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bitspec-server"))
-        .args(["--listen", "127.0.0.1:0", "--root"])
-        .arg(root)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn bitspec-server");
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        BufReader::new(stdout).read_line(&mut line),
-    )
-    .await
-    .expect("startup line")
-    .unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap();
-    let addr = url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .parse()
-        .unwrap();
-    (child, addr)
-}
+use common::{Conn, TestServer, data, start_binary};
 
 #[tokio::test]
 async fn kill_9_mid_upload_then_resume_gives_identical_file() {
     let root = tempfile::tempdir().unwrap();
     let bytes = data(1_000_000, 42);
-    let (mut child, addr) = start_binary(root.path()).await;
+    let (mut child, addr) = start_binary(root.path(), &[], None).await;
     let mut conn = Conn::open(addr).await;
     let id = conn.create("/dur/file.bin").await;
     for first in (0..600_000).step_by(200_000) {
@@ -61,7 +29,7 @@ async fn kill_9_mid_upload_then_resume_gives_identical_file() {
     child.kill().await.unwrap(); // SIGKILL
     drop(conn);
 
-    let (mut child, addr) = start_binary(root.path()).await;
+    let (mut child, addr) = start_binary(root.path(), &[], None).await;
     let mut conn = Conn::open(addr).await;
     conn.bits("/dur/file.bin", "Ping", &[], b"")
         .await

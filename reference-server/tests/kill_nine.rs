@@ -7,48 +7,10 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Conn, Reply, data, fragment_head};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-/// Starts the real binary on port 0 (with `args`, and the crash point of
-/// `BITSPEC_SERVER_CRASH_AT` when given) and reads its address from stdout.
-async fn start(root: &Path, args: &[&str], crash_at: Option<&str>) -> (Child, SocketAddr) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_bitspec-server"));
-    command
-        .args(["--listen", "127.0.0.1:0", "--root"])
-        .arg(root)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    match crash_at {
-        Some(point) => command.env("BITSPEC_SERVER_CRASH_AT", point),
-        None => command.env_remove("BITSPEC_SERVER_CRASH_AT"),
-    };
-    let mut child = command.spawn().expect("spawn bitspec-server");
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        BufReader::new(stdout).read_line(&mut line),
-    )
-    .await
-    .expect("startup line")
-    .unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap();
-    let addr = url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .parse()
-        .unwrap();
-    (child, addr)
-}
+use common::{Conn, Reply, data, fragment_head, start_binary};
 
 /// The names in a folder, sorted.
 fn names(dir: &Path) -> Vec<String> {
@@ -85,7 +47,7 @@ async fn a_kill_at_each_publish_step_then_a_retried_close_publishes() {
             "--allow-overwrites",
             if overwrite { "true" } else { "false" },
         ];
-        let (mut child, addr) = start(root.path(), &args, Some(point)).await;
+        let (mut child, addr) = start_binary(root.path(), &args, Some(point)).await;
         let mut conn = Conn::open(addr).await;
         let id = conn.create("/out/f.bin").await;
         for first in (0..300_000).step_by(100_000) {
@@ -106,7 +68,7 @@ async fn a_kill_at_each_publish_step_then_a_retried_close_publishes() {
             names_expected(overwrite, point)
         );
 
-        let (mut child, addr) = start(root.path(), &args, None).await;
+        let (mut child, addr) = start_binary(root.path(), &args, None).await;
         let mut conn = Conn::open(addr).await;
         // Before the retry, GET serves a whole file or nothing, never a part.
         let got = conn.get("/out/f.bin", &[]).await;
@@ -203,7 +165,7 @@ async fn random_kills_lose_no_acknowledged_byte() {
         // After the last kill the server is left alone so the uploads finish.
         let calm = kills >= KILLS;
         let crash_at = crash_at.filter(|_| !calm);
-        let (mut child, addr) = start(root.path(), &[], crash_at).await;
+        let (mut child, addr) = start_binary(root.path(), &[], crash_at).await;
         let delay = Duration::from_millis(if calm { 60_000 } else { random.below(25) });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let killer = tokio::spawn(async move {

@@ -307,3 +307,41 @@ pub async fn upload(conn: &mut Conn, path: &str, data: &[u8], chunk: usize) -> S
     conn.close(path, &id).await.assert_ack(200);
     id
 }
+
+/// Starts the real binary on port 0 (with `args`, and the crash point of
+/// `BITSPEC_SERVER_CRASH_AT` when given) and reads its address from stdout.
+pub async fn start_binary(
+    root: &Path,
+    args: &[&str],
+    crash_at: Option<&str>,
+) -> (tokio::process::Child, SocketAddr) {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_bitspec-server"));
+    command
+        .args(["--listen", "127.0.0.1:0", "--root"])
+        .arg(root)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    match crash_at {
+        Some(point) => command.env("BITSPEC_SERVER_CRASH_AT", point),
+        None => command.env_remove("BITSPEC_SERVER_CRASH_AT"),
+    };
+    let mut child = command.spawn().expect("spawn bitspec-server");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        BufReader::new(stdout).read_line(&mut line),
+    )
+    .await
+    .expect("startup line")
+    .unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap();
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    (child, addr)
+}
