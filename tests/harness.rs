@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{bitspec, double, line_of, root, text};
+use support::{bitspec, canned_server, double, line_of, root, text};
 
 #[test]
 fn a_missing_received_range_fails_with_a_located_header_diff() {
@@ -249,19 +249,10 @@ fn check_reports_every_mistake_with_its_location() {
 
 #[test]
 fn format_strict_fails_a_server_that_answers_with_bare_line_feeds() {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}/", listener.local_addr().expect("addr"));
-    std::thread::spawn(move || {
-        // One answer per connection, bare LF line ends, otherwise a fine Ping Ack.
-        for mut stream in listener.incoming().flatten().take(20) {
-            let mut buf = [0u8; 4096];
-            let _ = stream.read(&mut buf);
-            let _ = stream.write_all(
-                b"HTTP/1.1 200 OK\nBITS-Packet-Type: Ack\nContent-Length: 0\nConnection: close\n\n",
-            );
-        }
-    });
+    // Bare LF line ends, otherwise a fine Ping Ack.
+    let url = canned_server(
+        b"HTTP/1.1 200 OK\nBITS-Packet-Type: Ack\nContent-Length: 0\nConnection: close\n\n",
+    );
     let reports = tempfile::tempdir().expect("tempdir");
     let out = bitspec(
         &[

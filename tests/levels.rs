@@ -5,7 +5,7 @@
 mod support;
 
 use std::path::Path;
-use support::{bitspec, text};
+use support::{bitspec, canned_server, text};
 
 /// A small catalogue: a MUST and a SHOULD server requirement, a MAY, and a client rule.
 const CATALOGUE: &str = r#"requirements:
@@ -202,20 +202,11 @@ fn a_mismatch_is_graded_at_the_level_of_the_requirement_it_names() {
 
 #[test]
 fn a_server_that_takes_the_first_of_two_duplicated_headers_only_warns() {
-    use std::io::{Read, Write};
     // A spec-valid reading of `BITS-Packet-Type: Ping` + `BITS-Packet-Type: Create-Session`:
     // the first one wins, so the request is a Ping and gets a Ping Ack.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}/", listener.local_addr().expect("addr"));
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().flatten().take(20) {
-            let mut buf = [0u8; 4096];
-            let _ = stream.read(&mut buf);
-            let _ = stream.write_all(
-                b"HTTP/1.1 200 OK\r\nBITS-Packet-Type: Ack\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            );
-        }
-    });
+    let url = canned_server(
+        b"HTTP/1.1 200 OK\r\nBITS-Packet-Type: Ack\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
     let reports = tempfile::tempdir().expect("tempdir");
     let out = bitspec(
         &["run", "--target", &url, "--id", "raw-duplicate-packet-type"],

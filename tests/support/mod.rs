@@ -175,3 +175,19 @@ pub fn faulty_server(
         }))
         .expect("the reference server starts")
 }
+
+/// A server on 127.0.0.1 that answers each of its first 20 connections with
+/// `reply`, whatever was asked; its base URL.
+pub fn canned_server(reply: &'static [u8]) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten().take(20) {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(reply);
+        }
+    });
+    url
+}
