@@ -131,20 +131,26 @@ fn error_acks_without_content_length_fail_fast_naming_it() {
     );
 }
 
-#[test]
-fn a_target_that_hangs_on_every_request_ends_the_run_with_exit_3() {
-    let url = stalling(Stall::Hang);
-    let (out, took) = run("hangs on every request", &url, &[]);
+/// A default run against a server stalling this way: exit 3 in under a minute, with
+/// one closing error line that gives `why`; the whole output and that line are returned.
+fn ends_with_exit_3(stall: Stall, label: &str, why: &str) -> (String, String) {
+    let url = stalling(stall);
+    let (out, took) = run(label, &url, &[]);
     let all = text(&out);
     assert_eq!(out.status.code(), Some(3), "{all}");
     assert!(took < Duration::from_secs(60), "took {took:?}:\n{all}");
     let line = last_error_line(&out);
     assert!(
-        line.starts_with("error: target stopped answering at ")
-            && line.contains("no response within")
-            && line.contains("scenarios not run"),
+        line.starts_with("error: target stopped answering at ") && line.contains(why),
         "{line}"
     );
+    (all, line)
+}
+
+#[test]
+fn a_target_that_hangs_on_every_request_ends_the_run_with_exit_3() {
+    let (all, line) = ends_with_exit_3(Stall::Hang, "hangs on every request", "no response within");
+    assert!(line.contains("scenarios not run"), "{line}");
     assert!(
         all.contains("not run: target stopped answering at "),
         "{all}"
@@ -153,16 +159,10 @@ fn a_target_that_hangs_on_every_request_ends_the_run_with_exit_3() {
 
 #[test]
 fn a_target_that_trickles_its_headers_ends_the_run_with_exit_3() {
-    let url = stalling(Stall::TrickleHead);
-    let (out, took) = run("trickles its headers", &url, &[]);
-    let all = text(&out);
-    assert_eq!(out.status.code(), Some(3), "{all}");
-    assert!(took < Duration::from_secs(60), "took {took:?}:\n{all}");
-    let line = last_error_line(&out);
-    assert!(
-        line.starts_with("error: target stopped answering at ")
-            && line.contains("the response head was still incomplete"),
-        "{line}"
+    ends_with_exit_3(
+        Stall::TrickleHead,
+        "trickles its headers",
+        "the response head was still incomplete",
     );
 }
 
