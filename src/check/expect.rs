@@ -3,8 +3,8 @@
 
 use super::header::check_header;
 use super::transport::{TransportObservation, check_transport};
-use crate::location::Loc;
-use crate::outcome::{Graded, Mismatch, ReadingChoice, RecordedResponse};
+use crate::shared::location::Loc;
+use crate::shared::outcome::{Graded, Mismatch, ReadingChoice, RecordedResponse};
 use crate::scenario::plan::{
     BodyExpectation, ErrorExpectation, ExpectPlan, HeaderExpectation, Located, ReadingPlan,
 };

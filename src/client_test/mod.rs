@@ -10,7 +10,7 @@
 pub mod model;
 pub mod server;
 
-use crate::exit;
+use crate::shared::exit;
 use model::{ClientScenario, Expectation, Trigger};
 use server::{ScriptedServer, Seen};
 use std::path::{Path, PathBuf};
@@ -204,7 +204,7 @@ pub async fn run_scenario(
 ) -> Result<ClientOutcome, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temporary folder: {e}"))?;
     let size = scenario.file_size.max(1);
-    let file = crate::upload_data::range(1, 0, size - 1);
+    let file = crate::shared::upload_data::range(1, 0, size - 1);
     let path = dir.path().join(format!("{}.bin", scenario.id));
     std::fs::write(&path, &file).map_err(|e| format!("cannot write the upload file: {e}"))?;
     let server = ScriptedServer::start(scenario.script.clone()).await?;
@@ -262,7 +262,7 @@ pub fn run(args: &ClientTestArgs) -> u8 {
         );
         return exit::NOTHING_SELECTED;
     }
-    let runtime = match crate::commands::runtime() {
+    let runtime = match crate::cli::runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };

@@ -2,8 +2,8 @@
 //! failures in full, then the closing `N passed, N failed` line.
 
 use super::findings::{Finding, root_causes};
-use crate::outcome::{ScenarioOutcome, Totals, Verdict};
-use crate::render::{failure_text, step_text, verdict_word};
+use crate::shared::outcome::{ScenarioOutcome, Totals, Verdict};
+use crate::report::render::{failure_text, step_text, verdict_word};
 use std::io::Write;
 
 /// Prints to stdout; colour only when asked (the CLI asks on a terminal).
@@ -36,7 +36,7 @@ impl Console {
             .as_ref()
             .filter(|_| outcome.verdict != Verdict::Fail)
         {
-            line.push_str(&format!(": {}", crate::render::printable(reason)));
+            line.push_str(&format!(": {}", crate::report::render::printable(reason)));
         }
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "{line}");
@@ -48,8 +48,8 @@ impl Console {
                         let _ = writeln!(
                             stdout,
                             "    < {}: {}",
-                            crate::render::printable(name),
-                            crate::render::printable(value)
+                            crate::report::render::printable(name),
+                            crate::report::render::printable(value)
                         );
                     }
                 }
@@ -140,7 +140,7 @@ impl Console {
         for o in outcomes.iter().filter(|o| {
             o.baseline
                 .as_ref()
-                .is_some_and(|b| b.state == crate::outcome::BaselineState::NowPasses)
+                .is_some_and(|b| b.state == crate::shared::outcome::BaselineState::NowPasses)
         }) {
             println!("baseline: {} now passes: remove it from the baseline", o.id);
         }
@@ -181,7 +181,7 @@ pub fn root_cause_lines(causes: &[Finding], limit: usize) -> Vec<String> {
                 f.rank,
                 verdict_word(f.verdict),
                 f.count_text(),
-                crate::render::printable(&f.finding)
+                crate::report::render::printable(&f.finding)
             )
         })
         .collect();

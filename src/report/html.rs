@@ -7,10 +7,10 @@ use super::RunReport;
 use super::console::{following, root_causes_head};
 use super::findings::{Finding, root_causes};
 use super::summary::{self, Counts, Row, VERDICTS};
-use crate::outcome::{BaselineState, ScenarioOutcome, StepOutcome};
-use crate::render::{failure_text, mismatch_line, verdict_word};
-use crate::requirements::coverage_totals;
-use crate::selftest::{FaultState, Selftest};
+use crate::shared::outcome::{BaselineState, ScenarioOutcome, StepOutcome};
+use crate::report::render::{failure_text, mismatch_line, verdict_word};
+use crate::scenario::requirements::coverage_totals;
+use crate::shared::selftest::{FaultState, Selftest};
 use std::fmt::Write;
 
 const STYLE: &str = "

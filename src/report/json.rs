@@ -2,8 +2,8 @@
 //! `schema_version`; fields are only ever added within one version.
 
 use super::findings::{Finding, root_causes};
-use crate::outcome::{ScenarioOutcome, Totals};
-use crate::selftest::Selftest;
+use crate::shared::outcome::{ScenarioOutcome, Totals};
+use crate::shared::selftest::Selftest;
 use serde::Serialize;
 use std::path::Path;
 

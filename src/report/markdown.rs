@@ -5,9 +5,9 @@ use super::RunReport;
 use super::console::{following, root_causes_head};
 use super::findings::{Finding, root_causes};
 use super::summary::{self, Counts, Row, VERDICTS};
-use crate::outcome::BaselineState;
-use crate::render::{failure_text, verdict_word};
-use crate::requirements::coverage_totals;
+use crate::shared::outcome::BaselineState;
+use crate::report::render::{failure_text, verdict_word};
+use crate::scenario::requirements::coverage_totals;
 use std::fmt::Write;
 
 /// The Markdown text of a run.
@@ -152,7 +152,7 @@ pub fn root_causes_section(md: &mut String, causes: &[Finding]) {
 }
 
 /// Known deviations (not failures of this run) and baseline entries that can go.
-fn baseline_sections(md: &mut String, outcomes: &[crate::outcome::ScenarioOutcome]) {
+fn baseline_sections(md: &mut String, outcomes: &[crate::shared::outcome::ScenarioOutcome]) {
     let known = summary::baselined(outcomes, BaselineState::ExpectedFailure);
     if !known.is_empty() {
         let _ = writeln!(md, "## Known deviations (baseline)\n");

@@ -6,7 +6,7 @@
 
 use super::console::{Console, last_line};
 use super::progress::Progress;
-use crate::outcome::{ScenarioOutcome, Totals, Verdict};
+use crate::shared::outcome::{ScenarioOutcome, Totals, Verdict};
 use serde::Serialize;
 use std::io::Write;
 

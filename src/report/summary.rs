@@ -2,7 +2,7 @@
 //! formats cannot disagree: counts per packet type and level, the failures in the
 //! order they are shown, the readings table and the notes.
 
-use crate::outcome::{BaselineState, ScenarioOutcome, Verdict};
+use crate::shared::outcome::{BaselineState, ScenarioOutcome, Verdict};
 use crate::scenario::model::Level;
 
 /// The verdicts, in the column order of every table.

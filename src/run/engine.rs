@@ -8,8 +8,8 @@ use super::liveness::Liveness;
 use super::step::{cancel_session, run_step, track_sessions};
 use super::tls::TlsClient;
 use super::transport::{Connection, DEFAULT_IDLE_GRACE};
-use crate::outcome::{Graded, ScenarioOutcome, StepOutcome, Verdict};
-use crate::profile::Profile;
+use crate::shared::outcome::{Graded, ScenarioOutcome, StepOutcome, Verdict};
+use crate::scenario::profile::Profile;
 use crate::scenario::model::Level;
 use crate::scenario::plan::{RequirementRef, Scenario, StepPlan};
 use crate::scenario::template::Vars;
@@ -69,13 +69,13 @@ impl RunOptions {
         if self.profile.windows.is_some() {
             return vec![(
                 "Authorization".into(),
-                crate::profile::HANDSHAKE_PRIMARY.into(),
+                crate::scenario::profile::HANDSHAKE_PRIMARY.into(),
             )];
         }
         match &self.profile.credentials {
             Some(c) => vec![(
                 "Authorization".into(),
-                crate::profile::basic_authorization(c),
+                crate::scenario::profile::basic_authorization(c),
             )],
             None => Vec::new(),
         }
@@ -241,7 +241,7 @@ pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Scenario
         let mut result = match step.generate {
             Some(plan) => {
                 let (result, notes) =
-                    crate::generate::run_generated(step, plan, scenario, &vars, options).await;
+                    crate::run::generate::run_generated(step, plan, scenario, &vars, options).await;
                 outcome.notes.extend(notes);
                 result
             }
@@ -264,7 +264,7 @@ pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Scenario
                     result
                         .mismatches
                         .iter()
-                        .map(crate::render::mismatch_line)
+                        .map(crate::report::render::mismatch_line)
                         .collect::<Vec<_>>()
                         .join("; ")
                 ));

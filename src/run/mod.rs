@@ -1,9 +1,12 @@
 //! Stage 3: running scenarios against a target.
 
 mod engine;
+pub mod generate;
 mod liveness;
 mod probe;
+pub mod proxy;
 mod step;
+pub mod target;
 mod tls;
 mod transport;
 mod wire;

@@ -4,13 +4,13 @@
 use super::engine::{RunOptions, millis};
 use super::transport::{Connection, OutgoingRequest, WatchClose, WireRequest};
 use crate::check::{check_exchange, check_framing};
-use crate::outcome::{Mismatch, RecordedRequest, StepOutcome};
+use crate::shared::outcome::{Mismatch, RecordedRequest, StepOutcome};
 use crate::raw::request;
 use crate::scenario::model::{ConnectionMode, ConnectionState, Eol, ResponsePresence};
 use crate::scenario::plan::{BodyExpectation, ExpectPlan, Scenario, StepPlan};
 use crate::scenario::template::Vars;
 use crate::scenario::validate::BODY_CAPTURE;
-use crate::upload_data;
+use crate::shared::upload_data;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -295,7 +295,7 @@ pub fn build_request(
 /// `$body` captures the body (as text, bodies up to 64 KiB); any other key a header.
 fn capture(
     step: &StepPlan,
-    response: &crate::outcome::RecordedResponse,
+    response: &crate::shared::outcome::RecordedResponse,
     body: Option<&str>,
     vars: &mut Vars,
 ) -> Vec<Mismatch> {
@@ -399,7 +399,7 @@ pub(super) async fn cancel_session(
     StepOutcome {
         number: 0,
         label: "cleanup: Cancel-Session".into(),
-        loc: crate::location::Loc::new(&Arc::from(""), 0, 0),
+        loc: crate::shared::location::Loc::new(&Arc::from(""), 0, 0),
         request: request.record(),
         response,
         mismatches: Vec::new(),

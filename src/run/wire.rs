@@ -4,10 +4,10 @@
 
 use super::tls::TlsClient;
 use crate::check::{BodyObservation, TransportObservation};
-use crate::outcome::RecordedResponse;
+use crate::shared::outcome::RecordedResponse;
 use crate::raw::response::{self, ChunkedDecoder, Framing, ResponseHead, parse_head, preview};
 use crate::scenario::plan::UploadFile;
-use crate::upload_data::StreamComparer;
+use crate::shared::upload_data::StreamComparer;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;

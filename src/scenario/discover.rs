@@ -6,7 +6,7 @@ use super::load::load_file;
 use super::model::Level;
 use super::plan::Scenario;
 use super::validate::validate_with;
-use crate::location::Loc;
+use crate::shared::location::Loc;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -114,7 +114,7 @@ pub fn load_suite(dir: &Path) -> Suite {
     let (library, errors) = StepLibrary::load_dir(dir);
     let mut suite = load_files_with(files, &library);
     suite.errors.splice(0..0, errors);
-    crate::requirements::check_suite_citations(dir, &mut suite);
+    crate::scenario::requirements::check_suite_citations(dir, &mut suite);
     suite
 }
 

@@ -13,7 +13,7 @@ mod uploader;
 pub use journal::{Journal, SourceStamp, State};
 pub use uploader::{Failure, Finished, MIN_FRAGMENT, Observer, Settings, Uploader};
 
-use crate::exit;
+use crate::shared::exit;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -72,7 +72,7 @@ pub struct UploadArgs {
     #[arg(long, short)]
     pub quiet: bool,
     #[command(flatten)]
-    pub tls: crate::cli::TlsArgs,
+    pub tls: crate::cli::args::TlsArgs,
 }
 
 /// Progress bar and notes, on stderr.
@@ -195,7 +195,7 @@ fn initial_state(
 
 /// Runs `bitspec upload`; the value is the exit code.
 pub fn run(args: &UploadArgs) -> u8 {
-    let tls = match crate::commands::targets_and_tls(&args.tls, &[("URL", Some(&args.url))]) {
+    let tls = match crate::cli::targets_and_tls(&args.tls, &[("URL", Some(&args.url))]) {
         Ok(tls) => tls,
         Err(code) => return code,
     };
@@ -227,7 +227,7 @@ pub fn run(args: &UploadArgs) -> u8 {
         return exit::INVALID;
     }
     let journal = Journal::locate(&stamp.path, args.url.trim(), args.state_dir.as_deref());
-    let runtime = match crate::commands::runtime() {
+    let runtime = match crate::cli::runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };

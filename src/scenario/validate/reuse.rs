@@ -2,7 +2,7 @@
 //! writes, its parameters filled in, and where each part of the result was written.
 
 use super::Validator;
-use crate::location::Loc;
+use crate::shared::location::Loc;
 use crate::scenario::error::did_you_mean;
 use crate::scenario::library::StepLibrary;
 use crate::scenario::model::{Expect, Spanned, Step};

@@ -4,7 +4,7 @@
 use super::Validator;
 use super::parse::split_range;
 use super::{DEFAULT_GENERATED_FRAGMENTS, RAW_VARS};
-use crate::location::Loc;
+use crate::shared::location::Loc;
 use crate::scenario::model::ConnectionMode;
 use crate::scenario::model::{self, Spanned};
 use crate::scenario::plan::*;

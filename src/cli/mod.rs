@@ -1,14 +1,19 @@
 //! The subcommands, wiring the pipeline stages together: load -> validate -> run ->
 //! check -> report. Each returns the process exit code.
 
+pub mod args;
+pub mod coverage;
+pub mod selftest;
+pub mod shell;
+
 use crate::baseline::Baseline;
-use crate::cli::{CheckArgs, Command, RunArgs, SelectArgs};
-use crate::exit;
+use crate::cli::args::{CheckArgs, Command, RunArgs, SelectArgs};
+use crate::shared::exit;
 use crate::report::output::RunOutput;
 use crate::report::{self, Console};
 use crate::run::{ProbeError, RunOptions, run_all};
 use crate::scenario::{Scenario, ScenarioError, Suite, load_files, load_suite};
-use crate::target::{Target, resolve_profile};
+use crate::run::target::{Target, resolve_profile};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,13 +26,13 @@ pub fn execute(command: Command) -> u8 {
         Command::Check(args) => check(&args),
         Command::Schema(args) => schema(&args),
         Command::Fmt(args) => fmt(&args),
-        Command::Selftest(args) => crate::selftest_cmd::command(&args),
+        Command::Selftest(args) => crate::cli::selftest::command(&args),
         Command::Bench(args) => crate::bench::run(&args),
         Command::Diff(args) => diff(&args),
         Command::Matrix(args) => crate::matrix::command(&args),
-        Command::Coverage(args) => crate::coverage_cmd::run(&args, &scenario_dir(&args.scenarios)),
-        Command::Completions(args) => crate::shell_cmd::completions(&args),
-        Command::Man(args) => crate::shell_cmd::man(&args),
+        Command::Coverage(args) => crate::cli::coverage::run(&args, &scenario_dir(&args.scenarios)),
+        Command::Completions(args) => crate::cli::shell::completions(&args),
+        Command::Man(args) => crate::cli::shell::man(&args),
         Command::Upload(args) => crate::upload::run(&args),
         Command::ClientTest(args) => crate::client_test::run(&args),
         Command::Record(args) => crate::record::run(&args),
@@ -45,7 +50,7 @@ fn color_stderr() -> bool {
 /// `scenarios` as given, or, for the default, the embedded suite when the current
 /// directory has none (so the installed binary works from anywhere).
 fn scenario_dir(given: &Path) -> PathBuf {
-    crate::shipped::scenario_dir(given)
+    crate::scenario::shipped::scenario_dir(given)
 }
 
 fn print_errors(errors: &[ScenarioError]) {
@@ -126,7 +131,7 @@ fn check(args: &CheckArgs) -> u8 {
         // The files on their own, checked against the suite they belong to: the
         // catalogue's requirement ids, and ids other scenarios already use.
         let dir = scenario_dir(&args.scenarios);
-        crate::requirements::check_suite_citations(&dir, &mut suite);
+        crate::scenario::requirements::check_suite_citations(&dir, &mut suite);
         let others = load_suite(&dir).scenarios;
         for s in &suite.scenarios {
             if let Some(other) = others.iter().find(|o| o.id == s.id && o.path != s.path) {
@@ -135,14 +140,14 @@ fn check(args: &CheckArgs) -> u8 {
                         "duplicate scenario id `{}` (also used by {})",
                         s.id, other.file
                     ),
-                    Some(crate::location::Loc::new(&s.file, 1, 1)),
+                    Some(crate::shared::location::Loc::new(&s.file, 1, 1)),
                 ));
             }
         }
         suite
     };
     // The level audit: a MUST verdict needs a MUST-level server requirement.
-    crate::level_check::check_suite_levels(&scenario_dir(&args.scenarios), &mut suite);
+    crate::scenario::level_check::check_suite_levels(&scenario_dir(&args.scenarios), &mut suite);
     if !suite.errors.is_empty() {
         print_errors(&suite.errors);
         return exit::INVALID;
@@ -290,7 +295,7 @@ fn run(args: RunArgs) -> u8 {
         for e in problems {
             eprintln!("warning: {e}");
         }
-        let totals = crate::outcome::Totals::of(&outcomes);
+        let totals = crate::shared::outcome::Totals::of(&outcomes);
         let all_good =
             totals.failed + totals.errors == 0 || (args.update_baseline && args.baseline.is_some());
         let stopped = options.liveness.stopped();
@@ -323,7 +328,7 @@ pub(crate) fn seconds(value: f64) -> Option<Duration> {
     (value.is_finite() && value > 0.0 && value < 1e6).then(|| Duration::from_secs_f64(value))
 }
 
-fn schema(args: &crate::cli::SchemaArgs) -> u8 {
+fn schema(args: &crate::cli::args::SchemaArgs) -> u8 {
     let mut stale = 0;
     for (name, text) in crate::schema::all() {
         let path = args.dir.join(name);
@@ -348,7 +353,7 @@ fn schema(args: &crate::cli::SchemaArgs) -> u8 {
     }
 }
 
-fn fmt(args: &crate::cli::FmtArgs) -> u8 {
+fn fmt(args: &crate::cli::args::FmtArgs) -> u8 {
     let dir = scenario_dir(&args.scenarios);
     let files: Vec<PathBuf> = if args.files.is_empty() {
         let found = crate::scenario::find_scenario_files(&dir).and_then(|found| {
@@ -369,7 +374,7 @@ fn fmt(args: &crate::cli::FmtArgs) -> u8 {
     for path in &files {
         let result = std::fs::read_to_string(path)
             .map_err(|e| e.to_string())
-            .and_then(|text| crate::fmt::format_path(path, &dir, &text).map(|f| (text, f)));
+            .and_then(|text| crate::scenario::fmt::format_path(path, &dir, &text).map(|f| (text, f)));
         match result {
             Ok((text, formatted)) if text != formatted => {
                 changed += 1;
@@ -403,7 +408,7 @@ fn fmt(args: &crate::cli::FmtArgs) -> u8 {
     }
 }
 
-fn diff(args: &crate::cli::DiffArgs) -> u8 {
+fn diff(args: &crate::cli::args::DiffArgs) -> u8 {
     let scenarios = match selected(&args.select) {
         Ok(s) => s,
         Err(code) => return code,
@@ -455,7 +460,7 @@ fn diff(args: &crate::cli::DiffArgs) -> u8 {
         };
         let (oa, ob) = (options(&a.base_url), options(&b.base_url));
         println!("running {} scenarios against A and B", scenarios.len());
-        let quiet = |_: &crate::outcome::ScenarioOutcome| {};
+        let quiet = |_: &crate::shared::outcome::ScenarioOutcome| {};
         let (left, right) = tokio::join!(
             run_all(&scenarios, &oa, &quiet),
             run_all(&scenarios, &ob, &quiet)
@@ -465,10 +470,10 @@ fn diff(args: &crate::cli::DiffArgs) -> u8 {
         } else {
             b.base_url.clone()
         };
-        let differences = crate::differential::compare(&left, &right);
+        let differences = crate::matrix::differential::compare(&left, &right);
         print!(
             "{}",
-            crate::differential::render(&differences, &oa.target, &label_b)
+            crate::matrix::differential::render(&differences, &oa.target, &label_b)
         );
         let json = serde_json::json!({ "a": oa.target, "b": label_b, "differences": differences });
         let path = args.report_dir.join("diff.json");
@@ -519,7 +524,7 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, u8> {
 /// `--insecure`: a bad CA file, or a machine with no certificate to trust when a
 /// target is https, is exit 2 too, before anything is sent.
 pub fn targets_and_tls(
-    args: &crate::cli::TlsArgs,
+    args: &crate::cli::args::TlsArgs,
     urls: &[(&str, Option<&str>)],
 ) -> Result<crate::run::TlsClient, u8> {
     let mut https = false;

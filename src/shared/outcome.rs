@@ -1,7 +1,7 @@
 //! Results as plain data: what each scenario and step did and why it failed.
 //! Produced by the runner and the checks, consumed by reporters; nothing here prints.
 
-use crate::location::Loc;
+use crate::shared::location::Loc;
 use crate::scenario::model::Level;
 use serde::Serialize;
 

@@ -2,7 +2,7 @@
 //! JUnit body: where the broken expectation is written, the request sent, the
 //! status line received, and a unified diff of expected versus actual headers.
 
-use crate::outcome::{Graded, Mismatch, RecordedResponse, ScenarioOutcome, StepOutcome, Verdict};
+use crate::shared::outcome::{Graded, Mismatch, RecordedResponse, ScenarioOutcome, StepOutcome, Verdict};
 use similar::{ChangeTag, TextDiff};
 use std::fmt::Write;
 
@@ -190,7 +190,7 @@ pub fn verdict_word(verdict: Verdict) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::location::Loc;
+    use crate::shared::location::Loc;
     use std::sync::Arc;
 
     #[test]

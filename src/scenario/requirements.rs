@@ -2,8 +2,8 @@
 //! server-side MUST, SHOULD and MAY, which scenarios cite by id. Used to reject a
 //! scenario citing an unknown id and to compute coverage.
 
-use crate::location::Loc;
-use crate::outcome::Verdict;
+use crate::shared::location::Loc;
+use crate::shared::outcome::Verdict;
 use crate::scenario::error::{ScenarioError, did_you_mean};
 use crate::scenario::model::Level;
 use crate::scenario::{Scenario, Suite};

@@ -1,13 +1,14 @@
 //! `bitspec selftest`: run the suite against the reference server once per injected
 //! fault, print what caught each, write the reports, exit 0 only at a 100 % score.
 
-use crate::cli::SelectArgs;
-use crate::exit;
+use crate::cli::args::SelectArgs;
+use crate::shared::exit;
 use crate::report::output::{OutputArgs, json_line};
 use crate::report::progress::Progress;
-use crate::report::selftest::{fault_line, score_line, write_all};
+use crate::report::selftest::{fault_line, score_line};
+use crate::selftest::report::write_all;
 use crate::selftest::{FaultResult, FaultState, Score, SelftestOptions, run_selftest};
-use crate::target::resolve_profile;
+use crate::run::target::resolve_profile;
 use bitspec_server::Fault;
 use clap::Args;
 use serde::Serialize;
@@ -72,7 +73,7 @@ struct Summary<'a> {
 /// as `run` does it (same located errors, same exit codes), from `args.select`; the
 /// directory argument is that one, already resolved, and is not read again.
 pub fn command(args: &SelftestArgs) -> u8 {
-    let scenarios = match crate::commands::selected(&args.select) {
+    let scenarios = match crate::cli::selected(&args.select) {
         Ok(scenarios) => scenarios,
         Err(code) => return code,
     };

@@ -1,7 +1,7 @@
 //! `bitspec completions SHELL` and `bitspec man`: what an installed tool hands to
 //! the shell and to `man`, generated from the command line's own definition.
 
-use crate::exit;
+use crate::shared::exit;
 use clap::{Args, CommandFactory};
 use std::io::Write;
 use std::path::PathBuf;
@@ -23,7 +23,7 @@ pub struct ManArgs {
 
 /// The command line as clap sees it, with the version `--version` prints.
 pub fn command() -> clap::Command {
-    crate::cli::Cli::command().version(crate::shipped::version_line())
+    crate::cli::args::Cli::command().version(crate::scenario::shipped::version_line())
 }
 
 pub fn completions(args: &CompletionsArgs) -> u8 {

@@ -2,17 +2,20 @@
 //! among them unless `--no-bundled`), one after the other, and one table of scenario x
 //! server with each cell's verdict and the readings the server chose, plus each
 //! server's root causes. The interop table implementations are compared with; the
-//! reporters ([`crate::report::matrix`]) write it as Markdown, HTML and JSON.
+//! reporters ([`crate::matrix::report`]) write it as Markdown, HTML and JSON.
 
-use crate::cli::MatrixArgs;
-use crate::exit;
-use crate::outcome::{ScenarioOutcome, Totals, Verdict};
+pub mod differential;
+pub mod report;
+
+use crate::cli::args::MatrixArgs;
+use crate::shared::exit;
+use crate::shared::outcome::{ScenarioOutcome, Totals, Verdict};
 use crate::report::findings::{Finding, root_causes};
 use crate::report::output::json_line;
 use crate::report::progress::Progress;
 use crate::run::{Liveness, ProbeError, RunOptions, run_all};
 use crate::scenario::model::Level;
-use crate::target::{Target, resolve_profile};
+use crate::run::target::{Target, resolve_profile};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -64,7 +67,7 @@ pub struct Cell {
 impl Cell {
     /// `pass`, `pass (msdn)`, `FAIL #2`: the cell as text.
     pub fn text(&self) -> String {
-        let mut text = crate::render::verdict_word(self.verdict).to_owned();
+        let mut text = crate::report::render::verdict_word(self.verdict).to_owned();
         if let Some(rank) = self.root_cause {
             text.push_str(&format!(" #{rank}"));
         }
@@ -159,7 +162,7 @@ enum Event<'a> {
 }
 
 pub fn command(args: &MatrixArgs) -> u8 {
-    let scenarios = match crate::commands::selected(&args.select) {
+    let scenarios = match crate::cli::selected(&args.select) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -191,19 +194,19 @@ pub fn command(args: &MatrixArgs) -> u8 {
         .filter(|(_, url)| !url.is_empty())
         .map(|(_, url)| ("--target", Some(url.as_str())))
         .collect();
-    let tls = match crate::commands::targets_and_tls(&args.tls, &urls) {
+    let tls = match crate::cli::targets_and_tls(&args.tls, &urls) {
         Ok(tls) => tls,
         Err(code) => return code,
     };
-    let Some(step_timeout) = crate::commands::seconds(args.step_timeout) else {
+    let Some(step_timeout) = crate::cli::seconds(args.step_timeout) else {
         eprintln!("error: --step-timeout must be a positive number of seconds");
         return exit::INVALID;
     };
-    let Some(idle_grace) = crate::commands::seconds(args.pace.idle_grace) else {
+    let Some(idle_grace) = crate::cli::seconds(args.pace.idle_grace) else {
         eprintln!("error: --idle-grace must be a positive number of seconds");
         return exit::INVALID;
     };
-    let runtime = match crate::commands::runtime() {
+    let runtime = match crate::cli::runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -312,7 +315,7 @@ pub fn command(args: &MatrixArgs) -> u8 {
     }
     progress.finish();
     let matrix = build(runs);
-    let (written, problems) = crate::report::matrix::write_all(&args.report_dir, &matrix);
+    let (written, problems) = crate::matrix::report::write_all(&args.report_dir, &matrix);
     for e in &problems {
         eprintln!("error: {e}");
     }

@@ -2,7 +2,7 @@
 //! differ, header by header. Values that are unique per server by design (session
 //! ids, reply URLs, dates) are compared by presence only; error codes as numbers.
 
-use crate::outcome::{RecordedResponse, ScenarioOutcome};
+use crate::shared::outcome::{RecordedResponse, ScenarioOutcome};
 use crate::scenario::validate::parse_hex;
 use serde::Serialize;
 

@@ -4,7 +4,7 @@
 
 use crate::scenario::error::ScenarioError;
 use crate::scenario::template::Vars;
-use crate::windows_auth::{Account, Scheme};
+use crate::auth::windows::{Account, Scheme};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 

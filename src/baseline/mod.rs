@@ -2,8 +2,8 @@
 //! reported as expected, so CI can live with them and still catch new ones; a
 //! baselined scenario that now passes is flagged so the baseline can be pruned.
 
-use crate::outcome::{BaselineMark, BaselineState, ScenarioOutcome, Verdict};
-use crate::render::mismatch_line;
+use crate::shared::outcome::{BaselineMark, BaselineState, ScenarioOutcome, Verdict};
+use crate::report::render::mismatch_line;
 use crate::scenario::error::ScenarioError;
 use serde::{Deserialize, Serialize};
 use std::path::Path;

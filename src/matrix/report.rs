@@ -3,12 +3,12 @@
 //! Server-sent text reaches the cells (readings, reasons), so it is escaped as in
 //! the run reports.
 
-use super::console::root_causes_head;
-use super::html::esc;
-use super::markdown::text;
-use super::write_atomic;
-use crate::matrix::{Matrix, Server};
-use crate::render::verdict_word;
+use crate::report::console::root_causes_head;
+use crate::report::html::esc;
+use crate::report::markdown::text;
+use crate::report::write_atomic;
+use super::{Matrix, Server};
+use crate::report::render::verdict_word;
 use std::fmt::Write;
 use std::path::Path;
 
@@ -33,7 +33,7 @@ pub fn write_all(dir: &Path, matrix: &Matrix) -> (Vec<String>, Vec<String>) {
 
 fn totals_text(s: &Server) -> String {
     match &s.problem {
-        Some(p) if s.totals == crate::outcome::Totals::default() => p.clone(),
+        Some(p) if s.totals == crate::shared::outcome::Totals::default() => p.clone(),
         problem => {
             let t = &s.totals;
             let mut line = format!(

@@ -44,11 +44,11 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Prove the suite has teeth: run it against the reference server once per injected
     /// fault and print the mutation score (faults caught by a failure naming the fault).
-    Selftest(crate::selftest_cmd::SelftestArgs),
+    Selftest(crate::cli::selftest::SelftestArgs),
     /// Print a shell completion script: `bitspec completions bash > /etc/bash_completion.d/bitspec`.
-    Completions(crate::shell_cmd::CompletionsArgs),
+    Completions(crate::cli::shell::CompletionsArgs),
     /// Print the manual page (roff), or write one per subcommand with `--dir`.
-    Man(crate::shell_cmd::ManArgs),
+    Man(crate::cli::shell::ManArgs),
     /// Upload a file to a BITS server, resumably: run again after a failure to
     /// continue the same session (exit 0 done, 75 run again, 1 fatal, 2 bad input).
     Upload(crate::upload::UploadArgs),

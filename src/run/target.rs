@@ -2,7 +2,7 @@
 //! in-process on 127.0.0.1 with an ephemeral port and a temporary upload directory,
 //! configured as the chosen profile says.
 
-use crate::profile::Profile;
+use crate::scenario::profile::Profile;
 use crate::run::ProbeError;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -149,7 +149,7 @@ pub async fn start_example_app(
 
 /// The folder of shipped profiles: `./profiles`, or the ones the binary embeds.
 pub fn profiles_dir() -> PathBuf {
-    crate::shipped::profiles_dir()
+    crate::scenario::shipped::profiles_dir()
 }
 
 /// The profile to use: the one named, or `reference` for the bundled server, or

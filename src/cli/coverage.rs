@@ -1,10 +1,10 @@
 //! `bitspec coverage`: which catalogue requirements the suite tests, and how the last
 //! run went for each.
 
-use crate::cli::CoverageArgs;
-use crate::exit;
-use crate::outcome::Verdict;
-use crate::requirements::{Catalogue, coverage, coverage_totals};
+use crate::cli::args::CoverageArgs;
+use crate::shared::exit;
+use crate::shared::outcome::Verdict;
+use crate::scenario::requirements::{Catalogue, coverage, coverage_totals};
 use crate::scenario::load_suite;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -23,7 +23,7 @@ pub fn run(args: &CoverageArgs, dir: &Path) -> u8 {
         Ok(None) => {
             eprintln!(
                 "error: no {} in {}",
-                crate::requirements::CATALOGUE_FILE,
+                crate::scenario::requirements::CATALOGUE_FILE,
                 dir.display()
             );
             return exit::INVALID;

@@ -5,12 +5,12 @@
 //! or `BITSPEC_INSECURE=1` say how an https target's certificate is checked. A scenario the profile cannot
 //! run is an ignored trial. `--list`, `--exact`, `--skip` work as usual.
 
-use crate::outcome::Verdict;
-use crate::profile::Profile;
-use crate::render::failure_text;
+use crate::shared::outcome::Verdict;
+use crate::scenario::profile::Profile;
+use crate::report::render::failure_text;
 use crate::run::{RunOptions, TlsClient, TlsOptions, run_scenario};
 use crate::scenario::{Scenario, load_suite};
-use crate::target::{Target, resolve_profile};
+use crate::run::target::{Target, resolve_profile};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -68,14 +68,14 @@ pub fn run_conformance(dir: &Path) -> ExitCode {
             suite.errors.len(),
             dir.display()
         );
-        return ExitCode::from(crate::exit::INVALID);
+        return ExitCode::from(crate::shared::exit::INVALID);
     }
     if suite.scenarios.is_empty() {
         eprintln!(
             "error: no scenario found under {}: the conformance suite cannot be empty",
             dir.display()
         );
-        return ExitCode::from(crate::exit::NOTHING_SELECTED);
+        return ExitCode::from(crate::shared::exit::NOTHING_SELECTED);
     }
     let remote = env_value("BITSPEC_TARGET");
     let profile_path = env_value("BITSPEC_PROFILE").map(PathBuf::from);
@@ -83,7 +83,7 @@ pub fn run_conformance(dir: &Path) -> ExitCode {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{}", e.render(false));
-            return ExitCode::from(crate::exit::INVALID);
+            return ExitCode::from(crate::shared::exit::INVALID);
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -109,7 +109,7 @@ pub fn run_conformance(dir: &Path) -> ExitCode {
         Ok(tls) => tls,
         Err(e) => {
             eprintln!("error: BITSPEC_CA_CERT: {e}");
-            return ExitCode::from(crate::exit::INVALID);
+            return ExitCode::from(crate::shared::exit::INVALID);
         }
     };
     let shared = Arc::new(Shared {
