@@ -24,7 +24,8 @@
 //! Below the stages: [`shared`] (locations, outcomes, upload data, exit codes),
 //! [`raw`] (bytes to responses, pure) and [`auth`] (NTLM/Negotiate).
 //!
-//! Above them, features that use the pipeline: [`selftest`] (planted faults),
+//! Above them, [`options`] (what every command shares: scenario selection, TLS and
+//! pacing options, the async runtime), then the features that use the pipeline: [`selftest`] (planted faults),
 //! [`matrix`] (several servers, and `diff`), [`baseline`], [`bench`], [`upload`] (a
 //! BITS client), [`client_test`], [`record`], [`schema`] and [`harness`] (`cargo test`
 //! through libtest-mimic).
@@ -39,10 +40,13 @@ pub mod raw;
 pub mod shared;
 
 // The stages, in pipeline order.
-pub mod scenario;
-pub mod run;
 pub mod check;
 pub mod report;
+pub mod run;
+pub mod scenario;
+
+// What every command shares (options, runtime), above the stages.
+pub mod options;
 
 // Features built on the pipeline.
 pub mod baseline;

@@ -2,9 +2,9 @@
 //! reported as expected, so CI can live with them and still catch new ones; a
 //! baselined scenario that now passes is flagged so the baseline can be pruned.
 
-use crate::shared::outcome::{BaselineMark, BaselineState, ScenarioOutcome, Verdict};
 use crate::report::render::mismatch_line;
 use crate::scenario::error::ScenarioError;
+use crate::shared::outcome::{BaselineMark, BaselineState, ScenarioOutcome, Verdict};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 

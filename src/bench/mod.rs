@@ -12,9 +12,9 @@ mod stats;
 
 pub use stats::{Latency, Report};
 
-use crate::shared::exit;
 use crate::run::TlsClient;
 use crate::run::target::Target;
+use crate::shared::exit;
 use client::{Conn, Endpoint};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -28,7 +28,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
     #[command(flatten)]
-    pub tls: crate::cli::args::TlsArgs,
+    pub tls: crate::options::tls::TlsArgs,
     /// Concurrent sessions, each on its own keep-alive connection.
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub sessions: usize,
@@ -99,22 +99,24 @@ pub fn run(args: &BenchArgs) -> u8 {
         return exit::INVALID;
     }
     let urls = [("--target", args.target.as_deref())];
-    let tls = match crate::cli::targets_and_tls(&args.tls, &urls) {
+    let tls = match crate::options::tls::targets_and_tls(&args.tls, &urls) {
         Ok(tls) => tls,
         Err(code) => return code,
     };
-    let runtime = match crate::cli::runtime() {
+    let runtime = match crate::options::runtime::runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };
     let profile = match &args.profile {
-        Some(path) => match crate::run::target::resolve_profile(Some(path), args.target.is_none()) {
-            Ok(profile) => Some(profile),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::INVALID;
+        Some(path) => {
+            match crate::run::target::resolve_profile(Some(path), args.target.is_none()) {
+                Ok(profile) => Some(profile),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::INVALID;
+                }
             }
-        },
+        }
         None => None,
     };
     runtime.block_on(async {

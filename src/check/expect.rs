@@ -3,13 +3,13 @@
 
 use super::header::check_header;
 use super::transport::{TransportObservation, check_transport};
-use crate::shared::location::Loc;
-use crate::shared::outcome::{Graded, Mismatch, ReadingChoice, RecordedResponse};
 use crate::scenario::plan::{
     BodyExpectation, ErrorExpectation, ExpectPlan, HeaderExpectation, Located, ReadingPlan,
 };
 use crate::scenario::template::Vars;
 use crate::scenario::validate::parse_hex;
+use crate::shared::location::Loc;
+use crate::shared::outcome::{Graded, Mismatch, ReadingChoice, RecordedResponse};
 
 /// What the transport learnt about the response body.
 #[derive(Debug, Clone, Default)]

@@ -2,11 +2,11 @@
 //! connection, which HTTP version did it speak. They make "the server must close" and
 //! "the server must answer" writable, and they are what a raw step usually checks.
 
-use crate::shared::location::Loc;
-use crate::shared::outcome::{Graded, Mismatch, RecordedRequest, RecordedResponse};
 use crate::scenario::model::Level;
 use crate::scenario::model::{ConnectionState, ResponsePresence};
 use crate::scenario::plan::Located;
+use crate::shared::location::Loc;
+use crate::shared::outcome::{Graded, Mismatch, RecordedRequest, RecordedResponse};
 
 /// What the transport observed, beyond the response itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,5 +1,10 @@
 //! The command line: `bitspec run | list | check | coverage | diff | matrix | fmt | schema | selftest | bench`.
 
+use crate::options::pace::PaceArgs;
+use crate::options::select::SelectArgs;
+use crate::options::tls::TlsArgs;
+use crate::report::output::OutputArgs;
+use bitspec_server::Fault;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -37,18 +42,18 @@ pub enum Command {
     Diff(DiffArgs),
     /// Run the suite against several servers (the bundled one too) and write one
     /// scenario x server table: matrix.md, matrix.html, matrix.json.
-    Matrix(MatrixArgs),
+    Matrix(crate::matrix::command::MatrixArgs),
     /// Load a server with concurrent uploads: throughput, packets/s, Ack latency, errors.
     Bench(crate::bench::BenchArgs),
     /// Write the JSON Schemas of the scenario format and of results.json into schema/.
     Schema(SchemaArgs),
     /// Prove the suite has teeth: run it against the reference server once per injected
     /// fault and print the mutation score (faults caught by a failure naming the fault).
-    Selftest(crate::cli::selftest::SelftestArgs),
+    Selftest(SelftestArgs),
     /// Print a shell completion script: `bitspec completions bash > /etc/bash_completion.d/bitspec`.
-    Completions(crate::cli::shell::CompletionsArgs),
+    Completions(CompletionsArgs),
     /// Print the manual page (roff), or write one per subcommand with `--dir`.
-    Man(crate::cli::shell::ManArgs),
+    Man(ManArgs),
     /// Upload a file to a BITS server, resumably: run again after a failure to
     /// continue the same session (exit 0 done, 75 run again, 1 fatal, 2 bad input).
     Upload(crate::upload::UploadArgs),
@@ -96,32 +101,6 @@ pub struct DiffArgs {
     pub tls: TlsArgs,
 }
 
-/// How https targets' certificates are checked.
-#[derive(Debug, Clone, Default, Args)]
-pub struct TlsArgs {
-    /// Trust this CA certificate (PEM) for https targets, besides the system's.
-    /// Repeatable (the environment variable holds one file).
-    #[arg(long = "ca-cert", value_name = "PEM", env = "BITSPEC_CA_CERT")]
-    pub ca_certs: Vec<PathBuf>,
-    /// Do not check https targets' certificates (a self-signed test server).
-    #[arg(
-        long,
-        env = "BITSPEC_INSECURE",
-        value_parser = clap::builder::FalseyValueParser::new()
-    )]
-    pub insecure: bool,
-}
-
-impl TlsArgs {
-    /// The TLS client these options describe; an unreadable CA file is an error.
-    pub fn client(&self) -> Result<crate::run::TlsClient, String> {
-        crate::run::TlsClient::new(crate::run::TlsOptions {
-            ca_certs: self.ca_certs.clone(),
-            insecure: self.insecure,
-        })
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct SchemaArgs {
     /// Where the schemas are written.
@@ -146,62 +125,6 @@ pub struct CoverageArgs {
     /// Print the coverage as JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct SelectArgs {
-    /// Directory of scenario files.
-    #[arg(long, value_name = "DIR", default_value = "scenarios")]
-    pub scenarios: PathBuf,
-    /// Scenarios whose test name or id contains TEXT, or matches it as a glob
-    /// (`'fragment::0*'`). Repeatable.
-    #[arg(long, value_name = "TEXT")]
-    pub filter: Vec<String>,
-    /// Scenarios with exactly this id. Repeatable.
-    #[arg(long, value_name = "ID")]
-    pub id: Vec<String>,
-    /// Scenarios with this tag. Repeatable.
-    #[arg(long, value_name = "TAG")]
-    pub tag: Vec<String>,
-    /// Scenarios that check this requirement id (see scenarios/requirements.yaml). Repeatable.
-    #[arg(long, value_name = "REQ")]
-    pub requirement: Vec<String>,
-    /// Scenarios about this packet type (their folder: ping, create-session, fragment...). Repeatable.
-    #[arg(long, value_name = "TYPE")]
-    pub packet: Vec<String>,
-    /// Scenarios of this requirement level. Repeatable.
-    #[arg(long, value_name = "LEVEL")]
-    pub level: Vec<LevelArg>,
-}
-
-/// A requirement level on the command line.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum LevelArg {
-    Must,
-    Should,
-    May,
-}
-
-impl SelectArgs {
-    pub fn selection(&self) -> crate::scenario::Selection {
-        use crate::scenario::model::Level;
-        crate::scenario::Selection {
-            filters: self.filter.clone(),
-            ids: self.id.clone(),
-            tags: self.tag.clone(),
-            requirements: self.requirement.clone(),
-            packets: self.packet.clone(),
-            levels: self
-                .level
-                .iter()
-                .map(|l| match l {
-                    LevelArg::Must => Level::Must,
-                    LevelArg::Should => Level::Should,
-                    LevelArg::May => Level::May,
-                })
-                .collect(),
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -253,50 +176,6 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct MatrixArgs {
-    #[command(flatten)]
-    pub select: SelectArgs,
-    /// A server to compare, as NAME=URL (the column's name and the base URL). Repeatable.
-    #[arg(long = "target", value_name = "NAME=URL")]
-    pub targets: Vec<String>,
-    /// Leave the bundled reference server out of the matrix.
-    #[arg(long)]
-    pub no_bundled: bool,
-    /// Target profile for every server. Default: `reference` for the bundled one,
-    /// `minimal` for the others.
-    #[arg(long, value_name = "FILE|NAME")]
-    pub profile: Option<PathBuf>,
-    /// Scenarios run at the same time, per server (the servers run one after the other).
-    #[arg(long, value_name = "N", default_value_t = 4)]
-    pub jobs: usize,
-    /// Seconds each step may take, unless the scenario sets its own.
-    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
-    pub step_timeout: f64,
-    /// Where matrix.md, matrix.html and matrix.json are written.
-    #[arg(long, value_name = "DIR", default_value = "reports")]
-    pub report_dir: PathBuf,
-    #[command(flatten)]
-    pub tls: TlsArgs,
-    #[command(flatten)]
-    pub pace: PaceArgs,
-    #[command(flatten)]
-    pub output: crate::report::output::OutputArgs,
-}
-
-/// How long to wait for a slow or silent target before judging it.
-#[derive(Debug, Clone, Args)]
-pub struct PaceArgs {
-    /// Seconds a response body with no Content-Length (and not chunked) may pause on a
-    /// connection the server keeps open before it is judged: a failure naming Content-Length.
-    #[arg(long, value_name = "SECS", default_value_t = 1.0)]
-    pub idle_grace: f64,
-    /// Stop the run after N exchanges in a row time out with none answered between
-    /// them (the target stopped answering): the rest is `not run`, exit code 3. 0: never.
-    #[arg(long, value_name = "N", default_value_t = crate::run::DEFAULT_TIMEOUTS_IN_A_ROW)]
-    pub max_timeouts: usize,
-}
-
-#[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Directory of scenario files.
     #[arg(long, value_name = "DIR", default_value = "scenarios")]
@@ -304,4 +183,54 @@ pub struct CheckArgs {
     /// Check these files instead of the directory.
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SelftestArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Profile of the reference server: a YAML file or a shipped name [default: reference].
+    #[arg(long, value_name = "FILE|NAME")]
+    pub profile: Option<PathBuf>,
+    /// Only this fault (repeatable); default every fault of `bitspec-server --list-faults`
+    /// that can show on the profile's configuration.
+    #[arg(
+        long = "fault",
+        value_name = "NAME",
+        value_enum,
+        hide_possible_values = true
+    )]
+    pub faults: Vec<Fault>,
+    /// Scenarios at once within one run.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub jobs: usize,
+    /// Faulty servers at once.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub parallel: usize,
+    /// Seconds each step may take.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub step_timeout: u64,
+    /// Where reports are written.
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub report_dir: PathBuf,
+    /// List, under each fault, every scenario that caught it and those that named it.
+    #[arg(long, short)]
+    pub verbose: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write bitspec.1 and a bitspec-SUBCOMMAND.1 per subcommand into DIR instead
+    /// of printing bitspec.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }

@@ -2,10 +2,10 @@
 //! run went for each.
 
 use crate::cli::args::CoverageArgs;
+use crate::scenario::load_suite;
+use crate::scenario::requirements::{Catalogue, coverage, coverage_totals};
 use crate::shared::exit;
 use crate::shared::outcome::Verdict;
-use crate::scenario::requirements::{Catalogue, coverage, coverage_totals};
-use crate::scenario::load_suite;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::Path;

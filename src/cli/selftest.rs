@@ -1,54 +1,16 @@
 //! `bitspec selftest`: run the suite against the reference server once per injected
 //! fault, print what caught each, write the reports, exit 0 only at a 100 % score.
 
-use crate::cli::args::SelectArgs;
-use crate::shared::exit;
-use crate::report::output::{OutputArgs, json_line};
+use crate::cli::args::SelftestArgs;
+use crate::report::output::json_line;
 use crate::report::progress::Progress;
 use crate::report::selftest::{fault_line, score_line};
+use crate::run::target::resolve_profile;
 use crate::selftest::report::write_all;
 use crate::selftest::{FaultResult, FaultState, Score, SelftestOptions, run_selftest};
-use crate::run::target::resolve_profile;
-use bitspec_server::Fault;
-use clap::Args;
+use crate::shared::exit;
 use serde::Serialize;
-use std::path::PathBuf;
 use std::time::Duration;
-
-#[derive(Debug, Args)]
-pub struct SelftestArgs {
-    #[command(flatten)]
-    pub select: SelectArgs,
-    /// Profile of the reference server: a YAML file or a shipped name [default: reference].
-    #[arg(long, value_name = "FILE|NAME")]
-    pub profile: Option<PathBuf>,
-    /// Only this fault (repeatable); default every fault of `bitspec-server --list-faults`
-    /// that can show on the profile's configuration.
-    #[arg(
-        long = "fault",
-        value_name = "NAME",
-        value_enum,
-        hide_possible_values = true
-    )]
-    pub faults: Vec<Fault>,
-    /// Scenarios at once within one run.
-    #[arg(long, value_name = "N", default_value_t = 4)]
-    pub jobs: usize,
-    /// Faulty servers at once.
-    #[arg(long, value_name = "N", default_value_t = 2)]
-    pub parallel: usize,
-    /// Seconds each step may take.
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
-    pub step_timeout: u64,
-    /// Where reports are written.
-    #[arg(long, value_name = "DIR", default_value = "reports")]
-    pub report_dir: PathBuf,
-    /// List, under each fault, every scenario that caught it and those that named it.
-    #[arg(long, short)]
-    pub verbose: bool,
-    #[command(flatten)]
-    pub output: OutputArgs,
-}
 
 #[derive(Serialize)]
 struct FaultEvent<'a> {
@@ -73,7 +35,7 @@ struct Summary<'a> {
 /// as `run` does it (same located errors, same exit codes), from `args.select`; the
 /// directory argument is that one, already resolved, and is not read again.
 pub fn command(args: &SelftestArgs) -> u8 {
-    let scenarios = match crate::cli::selected(&args.select) {
+    let scenarios = match crate::options::select::selected(&args.select) {
         Ok(scenarios) => scenarios,
         Err(code) => return code,
     };

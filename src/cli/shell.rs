@@ -1,25 +1,10 @@
 //! `bitspec completions SHELL` and `bitspec man`: what an installed tool hands to
 //! the shell and to `man`, generated from the command line's own definition.
 
+use crate::cli::args::{CompletionsArgs, ManArgs};
 use crate::shared::exit;
-use clap::{Args, CommandFactory};
+use clap::CommandFactory;
 use std::io::Write;
-use std::path::PathBuf;
-
-#[derive(Debug, Args)]
-pub struct CompletionsArgs {
-    /// The shell to complete for.
-    #[arg(value_enum)]
-    pub shell: clap_complete::Shell,
-}
-
-#[derive(Debug, Args)]
-pub struct ManArgs {
-    /// Write bitspec.1 and a bitspec-SUBCOMMAND.1 per subcommand into DIR instead
-    /// of printing bitspec.1.
-    #[arg(long, value_name = "DIR")]
-    pub dir: Option<PathBuf>,
-}
 
 /// The command line as clap sees it, with the version `--version` prints.
 pub fn command() -> clap::Command {

@@ -262,7 +262,7 @@ pub fn run(args: &ClientTestArgs) -> u8 {
         );
         return exit::NOTHING_SELECTED;
     }
-    let runtime = match crate::cli::runtime() {
+    let runtime = match crate::options::runtime::runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };

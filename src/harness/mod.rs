@@ -5,12 +5,12 @@
 //! or `BITSPEC_INSECURE=1` say how an https target's certificate is checked. A scenario the profile cannot
 //! run is an ignored trial. `--list`, `--exact`, `--skip` work as usual.
 
-use crate::shared::outcome::Verdict;
-use crate::scenario::profile::Profile;
 use crate::report::render::failure_text;
-use crate::run::{RunOptions, TlsClient, TlsOptions, run_scenario};
-use crate::scenario::{Scenario, load_suite};
 use crate::run::target::{Target, resolve_profile};
+use crate::run::{RunOptions, TlsClient, TlsOptions, run_scenario};
+use crate::scenario::profile::Profile;
+use crate::scenario::{Scenario, load_suite};
+use crate::shared::outcome::Verdict;
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -2,8 +2,8 @@
 //! differ, header by header. Values that are unique per server by design (session
 //! ids, reply URLs, dates) are compared by presence only; error codes as numbers.
 
-use crate::shared::outcome::{RecordedResponse, ScenarioOutcome};
 use crate::scenario::validate::parse_hex;
+use crate::shared::outcome::{RecordedResponse, ScenarioOutcome};
 use serde::Serialize;
 
 /// Headers that say nothing about protocol behaviour.

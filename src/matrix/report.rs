@@ -3,12 +3,12 @@
 //! Server-sent text reaches the cells (readings, reasons), so it is escaped as in
 //! the run reports.
 
+use super::{Matrix, Server};
 use crate::report::console::root_causes_head;
 use crate::report::html::esc;
 use crate::report::markdown::text;
-use crate::report::write_atomic;
-use super::{Matrix, Server};
 use crate::report::render::verdict_word;
+use crate::report::write_atomic;
 use std::fmt::Write;
 use std::path::Path;
 

@@ -39,7 +39,7 @@ pub struct RecordArgs {
     #[arg(long, value_name = "MAX", default_value_t = 1024)]
     pub max_seed: u64,
     #[command(flatten)]
-    pub tls: crate::cli::args::TlsArgs,
+    pub tls: crate::options::tls::TlsArgs,
 }
 
 /// Runs the command; the value is the exit code.

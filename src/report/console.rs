@@ -2,8 +2,8 @@
 //! failures in full, then the closing `N passed, N failed` line.
 
 use super::findings::{Finding, root_causes};
-use crate::shared::outcome::{ScenarioOutcome, Totals, Verdict};
 use crate::report::render::{failure_text, step_text, verdict_word};
+use crate::shared::outcome::{ScenarioOutcome, Totals, Verdict};
 use std::io::Write;
 
 /// Prints to stdout; colour only when asked (the CLI asks on a terminal).

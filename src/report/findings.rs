@@ -4,8 +4,8 @@
 //! (a step it only needs to get going) hit a finding follows from it: what the
 //! scenario checks was never reached.
 
-use crate::shared::outcome::{Mismatch, ScenarioOutcome, StepOutcome, Verdict};
 use crate::report::render::mismatch_line;
+use crate::shared::outcome::{Mismatch, ScenarioOutcome, StepOutcome, Verdict};
 use serde::Serialize;
 
 /// One distinct finding and the scenarios it explains.

@@ -7,9 +7,9 @@ use super::RunReport;
 use super::console::{following, root_causes_head};
 use super::findings::{Finding, root_causes};
 use super::summary::{self, Counts, Row, VERDICTS};
-use crate::shared::outcome::{BaselineState, ScenarioOutcome, StepOutcome};
 use crate::report::render::{failure_text, mismatch_line, verdict_word};
 use crate::scenario::requirements::coverage_totals;
+use crate::shared::outcome::{BaselineState, ScenarioOutcome, StepOutcome};
 use crate::shared::selftest::{FaultState, Selftest};
 use std::fmt::Write;
 

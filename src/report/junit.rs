@@ -3,8 +3,8 @@
 //! self-test, a `selftest` suite with a testcase per fault.
 
 use super::RunReport;
-use crate::shared::outcome::{BaselineState, ScenarioOutcome, Verdict};
 use crate::report::render::{failure_text, mismatch_line};
+use crate::shared::outcome::{BaselineState, ScenarioOutcome, Verdict};
 use crate::shared::selftest::{FaultState, Selftest};
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 use std::fmt::Write;

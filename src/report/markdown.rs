@@ -5,9 +5,9 @@ use super::RunReport;
 use super::console::{following, root_causes_head};
 use super::findings::{Finding, root_causes};
 use super::summary::{self, Counts, Row, VERDICTS};
-use crate::shared::outcome::BaselineState;
 use crate::report::render::{failure_text, verdict_word};
 use crate::scenario::requirements::coverage_totals;
+use crate::shared::outcome::BaselineState;
 use std::fmt::Write;
 
 /// The Markdown text of a run.

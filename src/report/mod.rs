@@ -12,8 +12,8 @@ pub mod junit;
 pub mod markdown;
 pub mod output;
 pub mod progress;
-mod run_report;
 pub mod render;
+mod run_report;
 pub mod selftest;
 pub mod summary;
 

@@ -2,7 +2,9 @@
 //! JUnit body: where the broken expectation is written, the request sent, the
 //! status line received, and a unified diff of expected versus actual headers.
 
-use crate::shared::outcome::{Graded, Mismatch, RecordedResponse, ScenarioOutcome, StepOutcome, Verdict};
+use crate::shared::outcome::{
+    Graded, Mismatch, RecordedResponse, ScenarioOutcome, StepOutcome, Verdict,
+};
 use similar::{ChangeTag, TextDiff};
 use std::fmt::Write;
 

@@ -8,11 +8,11 @@ use super::liveness::Liveness;
 use super::step::{cancel_session, run_step, track_sessions};
 use super::tls::TlsClient;
 use super::transport::{Connection, DEFAULT_IDLE_GRACE};
-use crate::shared::outcome::{Graded, ScenarioOutcome, StepOutcome, Verdict};
-use crate::scenario::profile::Profile;
 use crate::scenario::model::Level;
 use crate::scenario::plan::{RequirementRef, Scenario, StepPlan};
+use crate::scenario::profile::Profile;
 use crate::scenario::template::Vars;
+use crate::shared::outcome::{Graded, ScenarioOutcome, StepOutcome, Verdict};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -4,12 +4,12 @@
 use super::engine::{RunOptions, millis};
 use super::transport::{Connection, OutgoingRequest, WatchClose, WireRequest};
 use crate::check::{check_exchange, check_framing};
-use crate::shared::outcome::{Mismatch, RecordedRequest, StepOutcome};
 use crate::raw::request;
 use crate::scenario::model::{ConnectionMode, ConnectionState, Eol, ResponsePresence};
 use crate::scenario::plan::{BodyExpectation, ExpectPlan, Scenario, StepPlan};
 use crate::scenario::template::Vars;
 use crate::scenario::validate::BODY_CAPTURE;
+use crate::shared::outcome::{Mismatch, RecordedRequest, StepOutcome};
 use crate::shared::upload_data;
 use std::sync::Arc;
 use std::time::Instant;

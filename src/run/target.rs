@@ -2,8 +2,8 @@
 //! in-process on 127.0.0.1 with an ephemeral port and a temporary upload directory,
 //! configured as the chosen profile says.
 
-use crate::scenario::profile::Profile;
 use crate::run::ProbeError;
+use crate::scenario::profile::Profile;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -4,9 +4,9 @@
 
 use super::tls::TlsClient;
 use crate::check::{BodyObservation, TransportObservation};
-use crate::shared::outcome::RecordedResponse;
 use crate::raw::response::{self, ChunkedDecoder, Framing, ResponseHead, parse_head, preview};
 use crate::scenario::plan::UploadFile;
+use crate::shared::outcome::RecordedResponse;
 use crate::shared::upload_data::StreamComparer;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};

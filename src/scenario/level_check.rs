@@ -4,11 +4,11 @@
 //! names no requirement is graded at its scenario's level, so in a MUST scenario it
 //! must name one; a client-side rule never grades a server.
 
-use crate::shared::location::Loc;
-use crate::scenario::requirements::{Catalogue, Party};
 use crate::scenario::ScenarioError;
 use crate::scenario::model::Level;
 use crate::scenario::plan::{ExpectPlan, Scenario, StepPlan};
+use crate::scenario::requirements::{Catalogue, Party};
+use crate::shared::location::Loc;
 use std::sync::Arc;
 
 /// One error per step whose MUST-level checks name no requirement, and one per named

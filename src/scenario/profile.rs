@@ -2,9 +2,9 @@
 //! capability (a host id, a maximum upload size, GET of uploads...) run only where it
 //! exists, and are reported as skipped, never failed, elsewhere.
 
+use crate::auth::windows::{Account, Scheme};
 use crate::scenario::error::ScenarioError;
 use crate::scenario::template::Vars;
-use crate::auth::windows::{Account, Scheme};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 

@@ -2,11 +2,11 @@
 //! server-side MUST, SHOULD and MAY, which scenarios cite by id. Used to reject a
 //! scenario citing an unknown id and to compute coverage.
 
-use crate::shared::location::Loc;
-use crate::shared::outcome::Verdict;
 use crate::scenario::error::{ScenarioError, did_you_mean};
 use crate::scenario::model::Level;
 use crate::scenario::{Scenario, Suite};
+use crate::shared::location::Loc;
+use crate::shared::outcome::Verdict;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;

@@ -54,7 +54,9 @@ impl Shipped {
             .scenarios
             .get_file(crate::scenario::requirements::CATALOGUE_FILE)
             .and_then(|f| f.contents_utf8())
-            .and_then(|text| crate::scenario::requirements::Catalogue::parse("requirements.yaml", text).ok())
+            .and_then(|text| {
+                crate::scenario::requirements::Catalogue::parse("requirements.yaml", text).ok()
+            })
             .map_or(0, |c| c.requirements.len());
         let profiles = self
             .profiles

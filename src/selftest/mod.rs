@@ -12,11 +12,11 @@ pub mod report;
 
 pub use crate::shared::selftest::{FaultResult, FaultState, Score, Selftest, SelftestRun};
 
-use crate::shared::outcome::{Mismatch, ScenarioOutcome, Verdict};
-use crate::scenario::profile::Profile;
+use crate::run::target::{Target, reference_config, start_example_app};
 use crate::run::{RunOptions, run_all};
 use crate::scenario::Scenario;
-use crate::run::target::{Target, reference_config, start_example_app};
+use crate::scenario::profile::Profile;
+use crate::shared::outcome::{Mismatch, ScenarioOutcome, Verdict};
 use bitspec_server::Fault;
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -1,8 +1,8 @@
 //! Results as plain data: what each scenario and step did and why it failed.
 //! Produced by the runner and the checks, consumed by reporters; nothing here prints.
 
-use crate::shared::location::Loc;
 use crate::scenario::model::Level;
+use crate::shared::location::Loc;
 use serde::Serialize;
 
 /// How a scenario ended.

@@ -72,7 +72,7 @@ pub struct UploadArgs {
     #[arg(long, short)]
     pub quiet: bool,
     #[command(flatten)]
-    pub tls: crate::cli::args::TlsArgs,
+    pub tls: crate::options::tls::TlsArgs,
 }
 
 /// Progress bar and notes, on stderr.
@@ -195,7 +195,7 @@ fn initial_state(
 
 /// Runs `bitspec upload`; the value is the exit code.
 pub fn run(args: &UploadArgs) -> u8 {
-    let tls = match crate::cli::targets_and_tls(&args.tls, &[("URL", Some(&args.url))]) {
+    let tls = match crate::options::tls::targets_and_tls(&args.tls, &[("URL", Some(&args.url))]) {
         Ok(tls) => tls,
         Err(code) => return code,
     };
@@ -227,7 +227,7 @@ pub fn run(args: &UploadArgs) -> u8 {
         return exit::INVALID;
     }
     let journal = Journal::locate(&stamp.path, args.url.trim(), args.state_dir.as_deref());
-    let runtime = match crate::cli::runtime() {
+    let runtime = match crate::options::runtime::runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };

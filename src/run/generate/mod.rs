@@ -6,12 +6,12 @@
 pub mod repro;
 pub mod schedule;
 
-use crate::shared::outcome::{Mismatch, RecordedRequest, RecordedResponse, StepOutcome};
 use crate::run::{
     BITS_15_UPLOAD_PROTOCOL, Connection, OutgoingRequest, RunOptions, WatchClose, millis,
 };
 use crate::scenario::plan::{GeneratePlan, Scenario, StepPlan, UploadFile};
 use crate::scenario::template::Vars;
+use crate::shared::outcome::{Mismatch, RecordedRequest, RecordedResponse, StepOutcome};
 use crate::shared::upload_data;
 use schedule::{Frag, LegalAck, Shape, legal_acks};
 use std::time::{Duration, Instant};

@@ -2,11 +2,11 @@
 //! writes, its parameters filled in, and where each part of the result was written.
 
 use super::Validator;
-use crate::shared::location::Loc;
 use crate::scenario::error::did_you_mean;
 use crate::scenario::library::StepLibrary;
 use crate::scenario::model::{Expect, Spanned, Step};
 use crate::scenario::template::Vars;
+use crate::shared::location::Loc;
 use indexmap::IndexMap;
 use std::sync::Arc;
 
