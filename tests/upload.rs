@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use bitspec::proxy::FaultGate;
+use bitspec::run::proxy::FaultGate;
 use bitspec::scenario::model::Fault;
 
 /// splitmix64: the tests' random numbers, reproducible from a printed seed.

@@ -53,7 +53,7 @@ pub fn diff(args: &crate::cli::args::DiffArgs) -> u8 {
             }
         };
         let options = |url: &str| {
-            let mut o = RunOptions::new(url).with_profile(profile.clone());
+            let mut o = RunOptions::new(url, crate::check::judge()).with_profile(profile.clone());
             o.jobs = args.jobs.max(1);
             o.tls = tls.clone();
             o

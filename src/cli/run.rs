@@ -84,7 +84,8 @@ pub fn run(args: RunArgs) -> u8 {
                 return exit::UNREACHABLE;
             }
         };
-        let mut options = RunOptions::new(&target.base_url).with_profile(profile);
+        let mut options =
+            RunOptions::new(&target.base_url, crate::check::judge()).with_profile(profile);
         options.strict = args.strict;
         options.step_timeout = step_timeout;
         options.connect_timeout = connect_timeout;

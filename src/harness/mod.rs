@@ -38,8 +38,8 @@ impl Shared {
                         None => Target::embedded_for(&self.profile).await,
                     }
                 })?;
-                let mut options =
-                    RunOptions::new(&target.base_url).with_profile(self.profile.clone());
+                let mut options = RunOptions::new(&target.base_url, crate::check::judge())
+                    .with_profile(self.profile.clone());
                 options.strict = self.strict;
                 options.tls = self.tls.clone();
                 if let Ok(mut slot) = self.target.lock() {

@@ -170,7 +170,8 @@ pub fn command(args: &MatrixArgs) -> u8 {
             if embedded {
                 server.url = format!("{} (bundled reference server)", target.base_url);
             }
-            let mut options = RunOptions::new(&target.base_url).with_profile(profile.clone());
+            let mut options = RunOptions::new(&target.base_url, crate::check::judge())
+                .with_profile(profile.clone());
             options.jobs = args.jobs.max(1);
             options.tls = tls.clone();
             options.step_timeout = step_timeout;

@@ -148,7 +148,7 @@ fn observed(step: &StepOutcome) -> String {
         return format!("the exchange failed: {}", normalise(error));
     }
     let m = &step.mismatches;
-    if m.iter().any(|m| m.kind == crate::check::FRAMING) {
+    if m.iter().any(|m| m.kind == crate::shared::outcome::FRAMING) {
         return "an Ack without Content-Length on a connection kept open (MUST: every Ack carries Content-Length)".into();
     }
     if let Some(header) = m.iter().find_map(decimal_hresult) {

@@ -2,9 +2,8 @@
 //! JUnit body: where the broken expectation is written, the request sent, the
 //! status line received, and a unified diff of expected versus actual headers.
 
-use crate::shared::outcome::{
-    Graded, Mismatch, RecordedResponse, ScenarioOutcome, StepOutcome, Verdict,
-};
+pub use crate::shared::outcome::mismatch_line;
+use crate::shared::outcome::{Mismatch, RecordedResponse, ScenarioOutcome, StepOutcome, Verdict};
 use similar::{ChangeTag, TextDiff};
 use std::fmt::Write;
 
@@ -69,33 +68,6 @@ pub fn step_text(step: &StepOutcome, color: bool) -> String {
         out.push_str(&header_diff(response, &step.mismatches, color));
     }
     out
-}
-
-/// `header BITS-Received-Content-Range: expected "0", got "3072"`.
-pub fn mismatch_line(m: &Mismatch) -> String {
-    let subject = match (&m.header, m.kind) {
-        (Some(h), "error") => format!("error header {h}"),
-        (Some(h), "capture") => format!("capture of header {h}"),
-        (Some(h), _) => format!("header {h}"),
-        (None, kind) => kind.to_owned(),
-    };
-    let actual = match &m.actual {
-        Some(a) => format!("{a:?}"),
-        None => "nothing (header absent)".to_owned(),
-    };
-    let actual = if m.kind == "status" || m.kind == "body" || m.kind == crate::check::FRAMING {
-        m.actual.clone().unwrap_or_default()
-    } else {
-        actual
-    };
-    let line = format!("{subject}: expected {}, got {actual}", m.expected);
-    match &m.graded {
-        Some(Graded {
-            requirement: Some(id),
-            level,
-        }) => format!("{line} [{} {id}]", level.as_str().to_ascii_uppercase()),
-        _ => line,
-    }
 }
 
 /// The actual status line and headers, and what they should have been, as a unified diff.

@@ -153,7 +153,7 @@ async fn run_suite(
     options: &SelftestOptions,
     url: &str,
 ) -> Vec<ScenarioOutcome> {
-    let mut run = RunOptions::new(url).with_profile(options.profile.clone());
+    let mut run = RunOptions::new(url, crate::check::judge()).with_profile(options.profile.clone());
     run.strict = true;
     run.jobs = options.jobs.max(1);
     run.step_timeout = options.step_timeout;

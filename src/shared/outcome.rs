@@ -1,7 +1,7 @@
 //! Results as plain data: what each scenario and step did and why it failed.
 //! Produced by the runner and the checks, consumed by reporters; nothing here prints.
 
-use crate::scenario::model::Level;
+use crate::shared::level::Level;
 use crate::shared::location::Loc;
 use serde::Serialize;
 
@@ -277,5 +277,36 @@ impl Totals {
             }
         }
         t
+    }
+}
+
+/// The kind of the mismatch an Ack without Content-Length earns (`check_framing`):
+/// graded at MUST level, whatever the scenario's level.
+pub const FRAMING: &str = "framing";
+
+/// `header BITS-Received-Content-Range: expected "0", got "3072"`.
+pub fn mismatch_line(m: &Mismatch) -> String {
+    let subject = match (&m.header, m.kind) {
+        (Some(h), "error") => format!("error header {h}"),
+        (Some(h), "capture") => format!("capture of header {h}"),
+        (Some(h), _) => format!("header {h}"),
+        (None, kind) => kind.to_owned(),
+    };
+    let actual = match &m.actual {
+        Some(a) => format!("{a:?}"),
+        None => "nothing (header absent)".to_owned(),
+    };
+    let actual = if m.kind == "status" || m.kind == "body" || m.kind == FRAMING {
+        m.actual.clone().unwrap_or_default()
+    } else {
+        actual
+    };
+    let line = format!("{subject}: expected {}, got {actual}", m.expected);
+    match &m.graded {
+        Some(Graded {
+            requirement: Some(id),
+            level,
+        }) => format!("{line} [{} {id}]", level.as_str().to_ascii_uppercase()),
+        _ => line,
     }
 }

@@ -3,8 +3,11 @@
 //! [`schedule`], then the final bytes. A failing schedule is shrunk to a minimal one and
 //! printed as a YAML scenario that reproduces it ([`repro`]).
 
+pub mod model;
 pub mod repro;
 pub mod schedule;
+
+use model::{ALT_SEED, Failure, Packet, Run, Sent};
 
 use crate::run::{
     BITS_15_UPLOAD_PROTOCOL, Connection, OutgoingRequest, RunOptions, WatchClose, millis,
@@ -20,54 +23,6 @@ use std::time::{Duration, Instant};
 const MAX_SHRINK_RUNS: usize = 300;
 /// Nor more time than this.
 const SHRINK_BUDGET: Duration = Duration::from_secs(90);
-/// Seed mixed into the file's seed for the bytes of a fragment that is old data, so a
-/// server that overwrites what it already has is caught by the final comparison.
-const ALT_SEED: u64 = 0x5EED_F0DD_DA7A_0001;
-
-/// One exchange of a run, as the reproduction needs it.
-#[derive(Debug, Clone)]
-pub struct Sent {
-    pub what: Packet,
-    /// The offset the server expected before this exchange (fragments only).
-    pub expected: u64,
-}
-
-/// The packets a generated run sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Packet {
-    Create,
-    /// A fragment; `alt` when its bytes came from the other seed (old data).
-    Fragment {
-        frag: Frag,
-        alt: bool,
-    },
-    Close,
-    Get,
-}
-
-/// Why a run failed.
-#[derive(Debug, Clone)]
-pub struct Failure {
-    /// The exchange that failed, an index into the run's `sent`.
-    pub at: usize,
-    /// Expected versus actual, one line each.
-    pub expected: String,
-    pub actual: String,
-    /// The exchange itself failed (no response): an error, not a model mismatch.
-    pub transport: bool,
-    pub request: RecordedRequest,
-    pub response: Option<RecordedResponse>,
-}
-
-/// What one run of a schedule did.
-#[derive(Debug, Clone, Default)]
-pub struct Run {
-    pub sent: Vec<Sent>,
-    pub failure: Option<Failure>,
-    /// How the server answered the fragments the documents leave open.
-    pub readings: Vec<String>,
-}
-
 /// Runs a `generate` step: the schedule, then, on failure, the shrinking.
 pub async fn run_generated(
     step: &StepPlan,
@@ -480,7 +435,7 @@ impl Target<'_> {
         compare_with: Option<UploadFile>,
     ) -> (
         Option<RecordedResponse>,
-        crate::check::BodyObservation,
+        crate::shared::observation::BodyObservation,
         Option<String>,
     ) {
         let wire = match request.to_wire(&[]) {

@@ -2,8 +2,8 @@
 //! Create-Session, each fragment with the Ack the model allowed at that point, up to
 //! the exchange that failed.
 
+use super::model::{ALT_SEED, Packet, Run};
 use super::schedule::{Frag, legal_acks};
-use super::{ALT_SEED, Packet, Run};
 use crate::scenario::plan::Scenario;
 use std::fmt::Write as _;
 
