@@ -29,7 +29,7 @@ pub fn check(args: &CheckArgs) -> u8 {
         // The files on their own, checked against the suite they belong to: the
         // catalogue's requirement ids, and ids other scenarios already use.
         let dir = scenario_dir(&args.scenarios);
-        crate::scenario::requirements::check_suite_citations(&dir, &mut suite);
+        crate::scenario::discover::check_suite_citations(&dir, &mut suite);
         let others = load_suite(&dir).scenarios;
         for s in &suite.scenarios {
             if let Some(other) = others.iter().find(|o| o.id == s.id && o.path != s.path) {

@@ -2,9 +2,9 @@
 //! server-side MUST, SHOULD and MAY, which scenarios cite by id. Used to reject a
 //! scenario citing an unknown id and to compute coverage.
 
+use crate::scenario::Scenario;
 use crate::scenario::error::{ScenarioError, did_you_mean};
 use crate::scenario::model::Level;
-use crate::scenario::{Scenario, Suite};
 use crate::shared::location::Loc;
 use crate::shared::outcome::Verdict;
 use serde::{Deserialize, Serialize};
@@ -116,25 +116,6 @@ impl Catalogue {
             }
         }
         errors
-    }
-}
-
-/// Checks every scenario's citations against the catalogue beside them, adding errors to
-/// the suite, and gives each requirement an expectation names its catalogue level.
-/// Without a catalogue, an expectation that names a requirement is an error.
-pub fn check_suite_citations(dir: &Path, suite: &mut Suite) {
-    match Catalogue::load_from(dir) {
-        Ok(Some(catalogue)) => {
-            let errors = catalogue.check_citations(&suite.scenarios);
-            suite.errors.extend(errors);
-            let errors = catalogue.resolve_levels(&mut suite.scenarios);
-            suite.errors.extend(errors);
-        }
-        Ok(None) => {
-            let errors = Catalogue::default().resolve_levels(&mut suite.scenarios);
-            suite.errors.extend(errors);
-        }
-        Err(e) => suite.errors.push(e),
     }
 }
 

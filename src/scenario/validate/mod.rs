@@ -9,7 +9,7 @@ use super::library::StepLibrary;
 use super::load::LoadedFile;
 use super::model::{self, ConnectionMode, Spanned};
 use super::plan::*;
-use super::template::{Template, Vars, fill_params};
+use super::template::{Template, Vars};
 use crate::scenario::profile::{CAPABILITIES, PROFILE_VAR_CAPABILITIES};
 use crate::shared::location::Loc;
 use std::collections::HashSet;
@@ -21,6 +21,9 @@ mod expect;
 mod parse;
 mod reuse;
 mod special;
+mod validator;
+
+use validator::Validator;
 
 use parse::is_token;
 pub use parse::{MAX_RANGE_BYTES, parse_hex, parse_range, parse_seconds, split_range};
@@ -184,61 +187,7 @@ pub fn validate_with(
     })
 }
 
-struct Validator {
-    file: Arc<str>,
-    source: Arc<str>,
-    errors: Vec<ScenarioError>,
-    /// Variables defined so far (built-ins, vars, earlier captures).
-    known: HashSet<String>,
-    later_captures: HashSet<String>,
-    /// Profile variables the scenario may not use without requiring their capability.
-    needs_capability: Vec<(&'static str, &'static str)>,
-    /// While validating a step that `use`s a reusable step: where that one is written.
-    origin: Option<reuse::Origin>,
-    /// The parameters of the used reusable step, filled in before anything is parsed.
-    params: Vars,
-    /// The scenario's folder, against which `body_file` is read.
-    dir: std::path::PathBuf,
-}
-
 impl Validator {
-    /// Where a value is written: in the scenario, or (by its source id) in the reusable
-    /// step of the current step, reached through its `use:`.
-    fn loc<T>(&self, s: &Spanned<T>) -> Loc {
-        match &self.origin {
-            Some(origin) if s.referenced.source_id() == origin.source_id => {
-                Loc::of(&origin.file, s).used_at(origin.site.clone())
-            }
-            _ => Loc::of(&self.file, s),
-        }
-    }
-
-    /// The text with the current step's parameters filled in.
-    fn fill(&self, text: &str) -> String {
-        if self.params.is_empty() {
-            text.to_owned()
-        } else {
-            fill_params(text, &self.params)
-        }
-    }
-
-    fn error<T>(&mut self, at: &Spanned<T>, message: String, help: Option<String>) {
-        let loc = self.loc(at);
-        self.error_at(loc, message, help);
-    }
-
-    fn error_at(&mut self, loc: Loc, message: String, help: Option<String>) {
-        let source = match &self.origin {
-            Some(origin) if loc.used_at.is_some() && loc.file == origin.file => &origin.source,
-            _ => &self.source,
-        };
-        self.errors.push(
-            ScenarioError::new(message, Some(loc))
-                .with_help(help)
-                .with_source(source),
-        );
-    }
-
     /// Parses a template and checks that its variables are defined at this point.
     fn template(&mut self, text: &str, loc: &Loc) -> Option<Template> {
         let text = &self.fill(text);
