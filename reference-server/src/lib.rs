@@ -41,6 +41,7 @@ mod cleanup;
 pub mod config;
 mod download;
 pub mod example_app;
+#[cfg(feature = "faults")]
 pub mod fault;
 mod packets;
 mod paths;
@@ -50,6 +51,7 @@ mod reply;
 mod root_dir;
 mod server;
 mod session;
+mod shared;
 mod storage;
 mod tls;
 mod wide_reads;
@@ -66,6 +68,7 @@ pub use config::{
     CommitPoint, Config, ConfigError, ErrorHeader, NotificationType, OverlapPolicy, ReplyUrlStyle,
     User,
 };
+#[cfg(feature = "faults")]
 pub use fault::Fault;
 
 /// Why the server could not start.
@@ -124,15 +127,22 @@ impl RunningServer {
 /// Binds `config.listen`, prepares `config.root` and starts serving. Returns at once.
 pub async fn spawn(config: Config) -> Result<RunningServer, ServerError> {
     config.validate()?;
-    let config = fault::adjusted(config);
+    // The one place a packet layer is installed: the fault catalogue, when the
+    // server is built with the `faults` feature and told to use some.
+    #[cfg(feature = "faults")]
+    let (config, layer) = fault::install(config);
     let root = config.root.clone();
     let tls = match (&config.tls_certificate, &config.tls_key) {
         (Some(certificate), Some(key)) => Some(tls::server_config(certificate, key)?),
         _ => None,
     };
-    let mut shared = server::Shared::new(config)
+    let mut shared = shared::Shared::new(config)
         .map_err(|source| ServerError::Storage { path: root, source })?;
     shared.tls = tls;
+    #[cfg(feature = "faults")]
+    {
+        shared.layer = layer;
+    }
     let scheme = shared.scheme();
     let addr = shared.config.listen;
     let listener = tokio::net::TcpListener::bind(addr)
