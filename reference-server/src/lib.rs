@@ -4,7 +4,8 @@
 //! (`workers.rs`, one single-threaded runtime per core), which accept from it
 //! and serve each connection with hyper's HTTP/1 server and per-connection
 //! limits (`server.rs`; a few get a wider read buffer, `wide_reads.rs`), and
-//! runs the periodic cleanup (`cleanup.rs`) on the current tokio runtime. Each
+//! runs the periodic cleanup (`cleanup.rs`) on the current tokio runtime. What
+//! every connection shares is in `shared.rs`. Each
 //! `BITS_POST` goes through `packets.rs`, which applies the validation order
 //! of MC-BUP §3.2.5.2.3 and the fragment rules, and answers with an
 //! [`ack::Ack`]. Sessions live on disk (`session.rs`): a JSON record plus
@@ -18,6 +19,11 @@
 //! `auth.rs` implements optional Basic authentication, `tls.rs` HTTPS,
 //! `quotas.rs` the per-client bounds on connections, sessions and bytes. [`example_app`] is a
 //! small server application for upload-reply, used by the tests.
+//!
+//! With the cargo feature `faults` (off by default; bitspec enables it for its
+//! self-test), `fault/` is a catalogue of deliberate protocol bugs: a
+//! `PacketLayer` (`shared.rs`) that [`spawn`] installs when faults are named and
+//! that `server.rs` hands each BITS_POST to; the request path has no fault checks.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), bitspec_server::ServerError> {

@@ -207,10 +207,6 @@ impl Faults {
         self.0.contains(&fault)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     pub fn names(&self) -> Vec<&'static str> {
         self.0.iter().map(|f| f.name()).collect()
     }
