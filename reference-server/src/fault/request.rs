@@ -7,6 +7,7 @@ use http::{HeaderMap, HeaderValue, request::Parts};
 use super::catalogue::{Fault, Faults};
 use crate::ack::Ack;
 use crate::packets::header;
+use crate::paths::UrlPath;
 use crate::protocol::{ContentRange, PacketType, UPLOAD_PROTOCOL};
 use crate::session::{self, Record, State};
 use crate::shared::Shared;
@@ -115,7 +116,8 @@ pub(super) async fn before(
                 link_destination(shared, &record).await;
             }
             if on(Fault::CancelKeepsSession)
-                && active(shared, seen.session.as_deref()?).await.is_some()
+                && let Some((record, _)) = active(shared, seen.session.as_deref()?).await
+                && sent_to(seen, &record)
             {
                 // Acknowledged, and nothing else done: answered as a Ping (the session
                 // id echo is put back on the Ack, `answer.rs`).
@@ -153,7 +155,7 @@ async fn close(
             let _ = file.set_len(0);
         }
     }
-    if on(Fault::CloseKeepsSession) {
+    if on(Fault::CloseKeepsSession) && sent_to(seen, &record) {
         // Published as Close would, and then answered as a Ping: the session stays.
         if complete && let Err(ack) = crate::packets::publish(shared, &mut record).await {
             return Some(ack);
@@ -243,6 +245,12 @@ async fn fragment(
         }
     }
     None
+}
+
+/// Whether the packet was sent to the session's URL (a Ping does not check it, so a
+/// packet answered as one is checked here).
+fn sent_to(seen: &Seen, record: &Record) -> bool {
+    UrlPath::parse(&seen.path).is_ok_and(|path| path.relative() == record.destination)
 }
 
 /// The last byte of `length` bytes written from `first`; `None` past u64::MAX.
