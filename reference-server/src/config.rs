@@ -205,8 +205,10 @@ pub struct Config {
     pub tls_certificate: Option<PathBuf>,
     /// PEM file of the certificate's private key (PKCS#8, PKCS#1 or SEC1).
     pub tls_key: Option<PathBuf>,
-    /// Testing aid: deliberate protocol bugs (`fault.rs`, `--fault`); empty in normal use.
-    pub faults: Vec<crate::fault::Fault>,
+    /// Testing aid: deliberate protocol bugs (`fault/`, `--fault`); empty in normal use.
+    /// Only with the `faults` feature: without it, `faults = [...]` is an unknown key.
+    #[cfg(feature = "faults")]
+    pub faults: Vec<crate::fault::catalogue::Fault>,
 }
 
 impl Default for Config {
@@ -251,6 +253,7 @@ impl Default for Config {
             min_bytes_per_second: 240,
             tls_certificate: None,
             tls_key: None,
+            #[cfg(feature = "faults")]
             faults: Vec::new(),
         }
     }
