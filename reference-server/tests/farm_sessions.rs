@@ -62,6 +62,12 @@ async fn a_session_continues_on_any_node_and_every_node_serves_the_file() {
             got.body == bytes,
             "node {node} serves the upload byte-identical"
         );
+        let head = farm.conn(node).await.request("HEAD", path, &[], b"").await;
+        assert_eq!(
+            head.header("Content-Length"),
+            Some("1000000"),
+            "HEAD on node {node}"
+        );
     }
     farm.shutdown().await;
 }
@@ -331,4 +337,52 @@ async fn a_node_without_its_database_does_not_start() {
         error.to_string().contains("cannot reach PostgreSQL"),
         "{error}"
     );
+}
+
+/// Each node names itself in every log line (`--node-name`), so a farm's
+/// logs can be told apart once gathered.
+#[tokio::test]
+async fn a_node_s_log_lines_carry_its_name() {
+    use tokio::io::AsyncReadExt;
+    let root = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_bitspec-server"))
+        .args(["--listen", "127.0.0.1:0", "--node-name", "east-7", "--root"])
+        .arg(root.path())
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\n") {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(20), stdout.read(&mut byte))
+            .await
+            .expect("startup line")
+            .unwrap();
+        assert!(n == 1, "the server ended early");
+        line.push(byte[0]);
+    }
+    let text = String::from_utf8(line).unwrap();
+    let addr = text.trim().rsplit(' ').next().unwrap();
+    let addr = addr.trim_start_matches("http://").trim_end_matches('/');
+    let mut conn = common::Conn::open(addr.parse().unwrap()).await;
+    conn.bits("/x.bin", "Ping", &[], b"").await.assert_ack(200);
+    child.start_kill().unwrap();
+    let mut logs = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .await
+        .unwrap();
+    let packet = logs
+        .lines()
+        .find(|l| l.contains("BITS packet"))
+        .unwrap_or_else(|| panic!("no packet line in {logs}"));
+    assert!(packet.contains("node{name=east-7}"), "{packet}");
+    assert!(logs.contains("node=east-7"), "the listening line: {logs}");
 }
