@@ -149,9 +149,12 @@ async fn shared_dir(
     let mut offset = 0;
     while offset < total {
         let t = Instant::now();
-        let (_, row) =
-            tokio::try_join!(client.execute(&lock, &[&key]), client.query_one(&read, &[]))
-                .expect("lock");
+        let key_param: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&key];
+        let (_, row) = tokio::try_join!(
+            client.execute(&lock, &key_param),
+            client.query_one(&read, &[])
+        )
+        .expect("lock");
         db += t.elapsed();
         let next: i64 = row.get(0);
         assert_eq!(next as usize, offset);
