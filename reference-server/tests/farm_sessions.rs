@@ -386,3 +386,61 @@ async fn a_node_s_log_lines_carry_its_name() {
     assert!(packet.contains("node{name=east-7}"), "{packet}");
     assert!(logs.contains("node=east-7"), "the listening line: {logs}");
 }
+
+/// Upload-reply in a farm: the final fragment on node 2 notifies the
+/// application once; the reply is served by every node, and a replayed
+/// final fragment on node 3 gets the same `BITS-Reply-URL` without a new
+/// notification (the reply is in the shared row).
+#[tokio::test]
+async fn a_reply_made_on_one_node_is_served_by_every_node() {
+    use bitspec_server::example_app;
+    let app = example_app::spawn("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let url = app.base_url();
+    let Some(farm) = Farm::start(3, |c| {
+        c.notification_type = bitspec_server::NotificationType::ByValue;
+        c.notification_url = Some(url.clone());
+        c.notification_timeout = 5;
+    })
+    .await
+    else {
+        return;
+    };
+    let bytes = data(20_000, 8);
+    let path = "/up/r.bin";
+    let id = farm.conn(1).await.create(path).await;
+    farm.conn(1)
+        .await
+        .fragment(path, &id, &bytes, 0, 9_999)
+        .await
+        .assert_received(200, 10_000);
+    let last = farm
+        .conn(2)
+        .await
+        .fragment(path, &id, &bytes, 10_000, 19_999)
+        .await;
+    last.assert_received(200, 20_000);
+    let reply_url = last.header("BITS-Reply-URL").unwrap().to_string();
+    let again = farm
+        .conn(3)
+        .await
+        .fragment(path, &id, &bytes, 10_000, 19_999)
+        .await;
+    assert_eq!(again.header("BITS-Reply-URL"), Some(reply_url.as_str()));
+    assert_eq!(app.notifications(), 1);
+    let rest = reply_url.trim_start_matches("http://");
+    let reply_path = &rest[rest.find('/').unwrap()..];
+    let expected = example_app::summary(&bytes);
+    for node in 1..=3 {
+        let got = farm.conn(node).await.get(reply_path, &[]).await;
+        assert_eq!(got.status, 200, "node {node}");
+        assert_eq!(
+            String::from_utf8(got.body).unwrap(),
+            expected,
+            "node {node}"
+        );
+    }
+    farm.conn(1).await.close(path, &id).await.assert_ack(200);
+    farm.shutdown().await;
+}
