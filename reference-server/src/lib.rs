@@ -47,6 +47,7 @@ mod cleanup;
 pub mod config;
 mod download;
 pub mod example_app;
+pub mod farm;
 #[cfg(feature = "faults")]
 pub mod fault;
 mod packets;
@@ -72,7 +73,7 @@ use tokio::task::JoinHandle;
 
 pub use config::{
     CommitPoint, Config, ConfigError, ErrorHeader, NotificationType, OverlapPolicy, ReplyUrlStyle,
-    User,
+    Storage, User,
 };
 #[cfg(feature = "faults")]
 pub use fault::Fault;
@@ -89,6 +90,8 @@ pub enum ServerError {
     },
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Farm(#[from] farm::FarmError),
     #[error("cannot start the worker threads: {0}")]
     Workers(std::io::Error),
     #[error("cannot listen on {addr}: {source}")]
@@ -145,6 +148,10 @@ pub async fn spawn(config: Config) -> Result<RunningServer, ServerError> {
     let mut shared = shared::Shared::new(config)
         .map_err(|source| ServerError::Storage { path: root, source })?;
     shared.tls = tls;
+    if shared.config.storage == Storage::Postgres {
+        let farm = farm::Farm::connect(&shared.config).await?;
+        shared.sessions.use_store(farm);
+    }
     #[cfg(feature = "faults")]
     {
         shared.layer = layer;
@@ -177,8 +184,10 @@ pub async fn spawn(config: Config) -> Result<RunningServer, ServerError> {
             let _ = worker.await;
         }
     });
+    let node = shared.config.node_name.as_deref().unwrap_or("-");
+    tracing::info!(%addr, %scheme, %node, "bitspec-server listening");
     let cleanup = tokio::spawn(cleanup::run(shared, stopped));
-    tracing::info!(%addr, %scheme, "bitspec-server listening");
+
     Ok(RunningServer {
         addr,
         scheme,

@@ -10,7 +10,8 @@ use std::process::ExitCode;
 #[cfg(feature = "faults")]
 use bitspec_server::Fault;
 use bitspec_server::{
-    CommitPoint, Config, ErrorHeader, NotificationType, OverlapPolicy, ReplyUrlStyle, User,
+    CommitPoint, Config, ErrorHeader, NotificationType, OverlapPolicy, ReplyUrlStyle, Storage,
+    User,
 };
 use clap::Parser;
 
@@ -137,6 +138,18 @@ struct Cli {
     /// PEM private key of --tls-cert.
     #[arg(long, value_name = "PEM")]
     tls_key: Option<PathBuf>,
+    /// Where session records live: local files, or PostgreSQL for a farm [default: local].
+    #[arg(long, value_enum)]
+    storage: Option<Storage>,
+    /// PostgreSQL URL with --storage postgres (else BITSPEC_SERVER_POSTGRES_URL).
+    #[arg(long, value_name = "URL")]
+    postgres_url: Option<String>,
+    /// Database connections this node keeps at most [default: 32].
+    #[arg(long, value_name = "N")]
+    postgres_pool_size: Option<usize>,
+    /// This node's name in every log line (farm nodes apart).
+    #[arg(long, value_name = "NAME")]
+    node_name: Option<String>,
     /// Basic-auth account NAME:PASSWORD[:PREFIX,PREFIX...] (repeatable); enables authentication.
     #[arg(long = "user", value_name = "SPEC")]
     users: Vec<String>,
@@ -218,9 +231,18 @@ impl Cli {
                 max_sessions_per_address,
                 max_sessions,
                 max_temporary_storage,
-                min_bytes_per_second
+                min_bytes_per_second,
+                storage,
+                postgres_pool_size
             ],
-            [notification_url, host_id, tls_certificate, tls_key]
+            [
+                notification_url,
+                host_id,
+                tls_certificate,
+                tls_key,
+                postgres_url,
+                node_name
+            ]
         );
         config.disabled_paths.append(&mut self.disabled_paths);
         #[cfg(feature = "faults")]
