@@ -53,6 +53,9 @@ pub struct ClientTestArgs {
     pub output: OutputArgs,
 }
 
+/// The folder of client scenarios inside a scenario directory.
+pub const CLIENT_DIR: &str = "client";
+
 /// What the reports say was tested, in place of a server's profile.
 pub const PROFILE: &str = "client";
 pub const PROFILE_DESCRIPTION: &str =

@@ -209,3 +209,69 @@ pub fn catalogue_dir(dir: &Path) -> PathBuf {
         None => dir.to_path_buf(),
     }
 }
+
+/// Whether a path `bitspec check` is given holds client scenarios: a folder named
+/// `client`, or a file in one (the suite layout, `scenarios/client/`).
+pub fn is_client_path(path: &Path) -> bool {
+    let name = |p: Option<&Path>| {
+        p.and_then(Path::file_name)
+            .is_some_and(|n| n == super::CLIENT_DIR)
+    };
+    if path.is_dir() {
+        name(Some(path))
+    } else {
+        name(path.parent())
+    }
+}
+
+/// `bitspec check` of client scenarios: every file of `paths` (a folder stands for its
+/// `.yaml` files), each against the catalogue of its suite (`fallback` when none is
+/// found beside it). The number of files checked and every error.
+pub fn check_paths(paths: &[PathBuf], fallback: &Path) -> (usize, Vec<ScenarioError>) {
+    let mut count = 0;
+    let mut errors = Vec::new();
+    // Grouped by folder, so duplicate ids are found within a suite.
+    let mut folders: Vec<(PathBuf, Vec<PathBuf>)> = Vec::new();
+    for path in paths {
+        let (folder, files) = if path.is_dir() {
+            match find_files(path) {
+                Ok(files) => (path.clone(), files),
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            }
+        } else {
+            let folder = path.parent().map_or_else(PathBuf::new, Path::to_path_buf);
+            (folder, vec![path.clone()])
+        };
+        match folders.iter_mut().find(|(f, _)| *f == folder) {
+            Some((_, known)) => known.extend(files),
+            None => folders.push((folder, files)),
+        }
+    }
+    for (folder, files) in folders {
+        let dir = catalogue_dir(&folder);
+        let dir = if dir.join(CATALOGUE_FILE).is_file() {
+            dir
+        } else {
+            fallback.to_path_buf()
+        };
+        count += files.len();
+        errors.extend(load_and_check(&files, &dir).1);
+    }
+    (count, errors)
+}
+
+/// The paths `bitspec check` was given, as (client scenario paths, the others); with
+/// none given, the suite's `client/` folder and nothing else.
+pub fn split_paths(paths: &[PathBuf], suite_dir: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    if paths.is_empty() {
+        let client = suite_dir.join(super::CLIENT_DIR);
+        return (
+            client.is_dir().then_some(client).into_iter().collect(),
+            Vec::new(),
+        );
+    }
+    paths.iter().cloned().partition(|p| is_client_path(p))
+}
