@@ -403,12 +403,13 @@ fn transcript(h: &mut String, step: &StepOutcome) {
     h.push_str("</details>\n");
 }
 
-/// The failure text, escaped, with the header diff's lines marked for colour.
+/// The failure text, escaped, with the lines of its header (or a client's request)
+/// diff marked for colour.
 fn failure_html(text: &str) -> String {
     let mut out = String::new();
     let mut in_diff = false;
     for line in text.lines() {
-        if line.starts_with("  header diff") {
+        if line.starts_with("  header diff") || line.starts_with("  request diff") {
             in_diff = true;
         } else if !line.starts_with("    ") {
             in_diff = false;
