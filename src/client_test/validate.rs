@@ -15,6 +15,9 @@ use serde_saphyr::Spanned;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// The folder of client scenarios inside a scenario directory.
+pub const CLIENT_DIR: &str = "client";
+
 /// A client scenario with where its parts are written.
 #[derive(Debug, Clone)]
 pub struct LoadedClient {
@@ -213,10 +216,7 @@ pub fn catalogue_dir(dir: &Path) -> PathBuf {
 /// Whether a path `bitspec check` is given holds client scenarios: a folder named
 /// `client`, or a file in one (the suite layout, `scenarios/client/`).
 pub fn is_client_path(path: &Path) -> bool {
-    let name = |p: Option<&Path>| {
-        p.and_then(Path::file_name)
-            .is_some_and(|n| n == super::CLIENT_DIR)
-    };
+    let name = |p: Option<&Path>| p.and_then(Path::file_name).is_some_and(|n| n == CLIENT_DIR);
     if path.is_dir() {
         name(Some(path))
     } else {
@@ -267,7 +267,7 @@ pub fn check_paths(paths: &[PathBuf], fallback: &Path) -> (usize, Vec<ScenarioEr
 /// none given, the suite's `client/` folder and nothing else.
 pub fn split_paths(paths: &[PathBuf], suite_dir: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
     if paths.is_empty() {
-        let client = suite_dir.join(super::CLIENT_DIR);
+        let client = suite_dir.join(CLIENT_DIR);
         return (
             client.is_dir().then_some(client).into_iter().collect(),
             Vec::new(),
