@@ -180,7 +180,7 @@ pub struct CheckArgs {
     /// Directory of scenario files.
     #[arg(long, value_name = "DIR", default_value = "scenarios")]
     pub scenarios: PathBuf,
-    /// Check these files instead of the directory.
+    /// Check these files instead of the directory (client scenarios: a `client/` folder or files in one).
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }

@@ -6,11 +6,14 @@ use crate::scenario::{ScenarioError, load_files, load_suite};
 use crate::shared::exit;
 
 pub fn check(args: &CheckArgs) -> u8 {
+    // Client scenarios (`client/`) have their own format and loader.
+    use crate::client_test::validate::{check_paths, split_paths};
+    let (client_paths, server_files) = split_paths(&args.files, &scenario_dir(&args.scenarios));
+    let (clients, client_errors) = check_paths(&client_paths, &scenario_dir(&args.scenarios));
     let mut suite = if args.files.is_empty() {
         load_suite(&scenario_dir(&args.scenarios))
     } else {
-        let files = args
-            .files
+        let files = server_files
             .iter()
             .map(|p| {
                 let group = p
@@ -46,14 +49,23 @@ pub fn check(args: &CheckArgs) -> u8 {
     };
     // The level audit: a MUST verdict needs a MUST-level server requirement.
     crate::scenario::level_check::check_suite_levels(&scenario_dir(&args.scenarios), &mut suite);
+    suite.errors.extend(client_errors);
     if !suite.errors.is_empty() {
         print_errors(&suite.errors);
         return exit::INVALID;
     }
-    println!(
-        "{} scenario file{} valid",
-        suite.scenarios.len(),
-        if suite.scenarios.len() == 1 { "" } else { "s" }
-    );
+    if args.files.is_empty() || !server_files.is_empty() {
+        println!(
+            "{} scenario file{} valid",
+            suite.scenarios.len(),
+            if suite.scenarios.len() == 1 { "" } else { "s" }
+        );
+    }
+    if clients > 0 {
+        println!(
+            "{clients} client scenario file{} valid",
+            if clients == 1 { "" } else { "s" }
+        );
+    }
     exit::PASSED
 }

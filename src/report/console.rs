@@ -2,7 +2,7 @@
 //! failures in full, then the closing `N passed, N failed` line.
 
 use super::findings::{Finding, root_causes};
-use crate::report::render::{failure_text, step_text, verdict_word};
+use crate::report::render::{failure_text, step_text_of, verdict_word};
 use crate::shared::outcome::{ScenarioOutcome, Totals, Verdict};
 use std::io::Write;
 
@@ -18,6 +18,15 @@ impl Console {
         println!(
             "running {count} scenario{} against {target}",
             if count == 1 { "" } else { "s" }
+        );
+    }
+
+    /// `client-test`: what runs against what.
+    pub fn started_client(&self, count: usize, command: &str) {
+        println!(
+            "running {count} client scenario{} against the client `{}` (a scripted BITS server on 127.0.0.1 answers it)",
+            if count == 1 { "" } else { "s" },
+            crate::report::render::printable(command)
         );
     }
 
@@ -42,7 +51,11 @@ impl Console {
         let _ = writeln!(stdout, "{line}");
         if self.verbose {
             for step in outcome.steps.iter().chain(&outcome.cleanup) {
-                let _ = write!(stdout, "{}", step_text(step, self.color));
+                let _ = write!(
+                    stdout,
+                    "{}",
+                    step_text_of(step, outcome.subject, self.color)
+                );
                 if let Some(response) = &step.response {
                     for (name, value) in &response.headers {
                         let _ = writeln!(
@@ -103,7 +116,11 @@ impl Console {
         }
         if !counts.is_empty() {
             let list: Vec<String> = counts.iter().map(|(k, n)| format!("{k} ({n}x)")).collect();
-            println!("readings the target followed: {}", list.join(", "));
+            let who = match outcomes.first().map(|o| o.subject) {
+                Some(crate::shared::outcome::Subject::Client) => "client",
+                _ => "target",
+            };
+            println!("readings the {who} followed: {}", list.join(", "));
         }
         let notes: Vec<String> = super::summary::notes(outcomes)
             .into_iter()

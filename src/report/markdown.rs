@@ -14,8 +14,13 @@ use std::fmt::Write;
 pub fn render(report: &RunReport) -> String {
     let outcomes = report.outcomes;
     let mut md = String::new();
-    let _ = writeln!(md, "# bitspec conformance report\n");
-    let _ = writeln!(md, "- **Target:** {}", text(report.target));
+    let _ = writeln!(md, "# {}\n", report.title());
+    let _ = writeln!(
+        md,
+        "- **{}:** {}",
+        report.target_label(),
+        text(report.target)
+    );
     let _ = writeln!(
         md,
         "- **Profile:** {} ({})",
@@ -65,7 +70,7 @@ pub fn render(report: &RunReport) -> String {
 
     let readings = summary::readings(outcomes);
     if !readings.is_empty() {
-        let _ = writeln!(md, "## Readings the target followed\n");
+        let _ = writeln!(md, "## Readings the {} followed\n", report.who());
         let _ = writeln!(md, "| Ambiguity / step | Reading | Citation | Count |");
         let _ = writeln!(md, "|---|---|---|---:|");
         for r in readings {

@@ -3,7 +3,9 @@
 //! status line received, and a unified diff of expected versus actual headers.
 
 pub use crate::shared::outcome::mismatch_line;
-use crate::shared::outcome::{Mismatch, RecordedResponse, ScenarioOutcome, StepOutcome, Verdict};
+use crate::shared::outcome::{
+    Mismatch, RecordedRequest, RecordedResponse, ScenarioOutcome, StepOutcome, Subject, Verdict,
+};
 use similar::{ChangeTag, TextDiff};
 use std::fmt::Write;
 
@@ -22,10 +24,81 @@ pub fn failure_text(outcome: &ScenarioOutcome, color: bool) -> String {
     if let Some(reason) = &outcome.reason {
         let _ = writeln!(out, "  reason: {}", printable(reason));
     }
-    if let Some(step) = outcome.failing_step() {
-        out.push_str(&step_text(step, color));
+    match outcome.subject {
+        Subject::Server => {
+            if let Some(step) = outcome.failing_step() {
+                out.push_str(&step_text(step, color));
+            }
+        }
+        // A client's misses are spread over its requests: every one is shown.
+        Subject::Client => {
+            for step in outcome.steps.iter().filter(|s| !s.mismatches.is_empty()) {
+                out.push_str(&client_step_text(step, color));
+            }
+        }
     }
     out
+}
+
+/// One step as its subject reads: a server run's exchange, or a client's request
+/// with the scripted answer and the diff of the request expected versus sent.
+pub fn step_text_of(step: &StepOutcome, subject: Subject, color: bool) -> String {
+    match subject {
+        Subject::Server => step_text(step, color),
+        Subject::Client => client_step_text(step, color),
+    }
+}
+
+fn client_step_text(step: &StepOutcome, color: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "  request {} ({})", step.number, step.label);
+    let _ = writeln!(out, "  the client sent:");
+    let _ = writeln!(
+        out,
+        "    {} {}",
+        printable(&step.request.method),
+        printable(&step.request.url)
+    );
+    for (name, value) in &step.request.headers {
+        let _ = writeln!(out, "    {}: {}", printable(name), printable(value));
+    }
+    if step.request.body_len > 0 {
+        let _ = writeln!(out, "    ({} body bytes)", step.request.body_len);
+    }
+    match &step.response {
+        Some(response) => {
+            let _ = writeln!(
+                out,
+                "  the scripted server answered: {}",
+                printable(&response.status_line())
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  the scripted server answered: nothing (it dropped the connection)"
+            );
+        }
+    }
+    if !step.mismatches.is_empty() {
+        let _ = writeln!(out, "  mismatches:");
+        for m in &step.mismatches {
+            let _ = writeln!(out, "    {}: {}", m.loc, mismatch_line(m));
+        }
+    }
+    if step.mismatches.iter().any(|m| m.header.is_some()) {
+        let _ = writeln!(out, "  request diff (- expected, + sent):");
+        out.push_str(&request_diff(&step.request, &step.mismatches, color));
+    }
+    out
+}
+
+/// The request the client sent and what it should have been, as a unified diff.
+pub fn request_diff(request: &RecordedRequest, mismatches: &[Mismatch], color: bool) -> String {
+    let first = format!("{} {}", request.method, request.url);
+    let actual = block(&first, &request.headers);
+    let expected = block(&first, &expected_lines(&request.headers, mismatches));
+    unified(&expected, &actual, color)
 }
 
 /// One step's request, response and mismatches with the header diff.
@@ -74,7 +147,12 @@ pub fn step_text(step: &StepOutcome, color: bool) -> String {
 pub fn header_diff(response: &RecordedResponse, mismatches: &[Mismatch], color: bool) -> String {
     let actual = header_block(response);
     let expected = expected_block(response, mismatches);
-    let diff = TextDiff::from_lines(&expected, &actual);
+    unified(&expected, &actual, color)
+}
+
+/// `expected` versus `actual`, line by line, `-` and `+` marked (and coloured).
+fn unified(expected: &str, actual: &str, color: bool) -> String {
+    let diff = TextDiff::from_lines(expected, actual);
     let mut out = String::new();
     for change in diff.iter_all_changes() {
         let (sign, start, end) = match change.tag() {
@@ -105,7 +183,12 @@ fn expected_block(response: &RecordedResponse, mismatches: &[Mismatch]) -> Strin
         Some(m) => format!("{} {}", response.version, m.expected),
         None => printable(&response.status_line()).into_owned(),
     };
-    let mut lines: Vec<(String, String)> = response.headers.clone();
+    block(&status_line, &expected_lines(&response.headers, mismatches))
+}
+
+/// `headers` with each mismatched header's line as the expectation wants it.
+fn expected_lines(headers: &[(String, String)], mismatches: &[Mismatch]) -> Vec<(String, String)> {
+    let mut lines: Vec<(String, String)> = headers.to_vec();
     for m in mismatches {
         let Some(header) = &m.header else { continue };
         let position = lines
@@ -113,10 +196,9 @@ fn expected_block(response: &RecordedResponse, mismatches: &[Mismatch]) -> Strin
             .position(|(n, _)| n.eq_ignore_ascii_case(header));
         lines.retain(|(n, _)| !n.eq_ignore_ascii_case(header));
         if let Some(value) = &m.expected_line {
-            // The server's spelling of the name when it sent the header, so the diff
+            // The sender's spelling of the name when it sent the header, so the diff
             // shows only the value change.
-            let name = response
-                .headers
+            let name = headers
                 .iter()
                 .find(|(n, _)| n.eq_ignore_ascii_case(header))
                 .map(|(n, _)| n.clone())
@@ -125,9 +207,14 @@ fn expected_block(response: &RecordedResponse, mismatches: &[Mismatch]) -> Strin
             lines.insert(at, (name, value.clone()));
         }
     }
-    let mut block = format!("{status_line}\n");
-    for (name, value) in lines {
-        let _ = writeln!(block, "{}: {}", printable(&name), printable(&value));
+    lines
+}
+
+/// A first line and header lines, made printable.
+fn block(first: &str, headers: &[(String, String)]) -> String {
+    let mut block = format!("{}\n", printable(first));
+    for (name, value) in headers {
+        let _ = writeln!(block, "{}: {}", printable(name), printable(value));
     }
     block
 }

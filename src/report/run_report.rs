@@ -2,7 +2,7 @@
 
 use crate::scenario::load_suite;
 use crate::scenario::requirements::{Catalogue, CoverageEntry, coverage};
-use crate::shared::outcome::ScenarioOutcome;
+use crate::shared::outcome::{ScenarioOutcome, Subject};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -18,6 +18,37 @@ pub struct RunReport<'a> {
     pub strict: bool,
     /// Requirements coverage of the whole suite, with this run's verdicts (`None`: no catalogue).
     pub coverage: Option<&'a [CoverageEntry]>,
+}
+
+impl RunReport<'_> {
+    /// What the run tested: a client (`client-test`) or a server.
+    pub fn subject(&self) -> Subject {
+        self.outcomes.first().map_or(Subject::Server, |o| o.subject)
+    }
+
+    /// The heading of the reports.
+    pub fn title(&self) -> &'static str {
+        match self.subject() {
+            Subject::Server => "bitspec conformance report",
+            Subject::Client => "bitspec client conformance report",
+        }
+    }
+
+    /// What `target` is: the server's URL, or the client command.
+    pub fn target_label(&self) -> &'static str {
+        match self.subject() {
+            Subject::Server => "Target",
+            Subject::Client => "Client under test",
+        }
+    }
+
+    /// Who followed the readings.
+    pub fn who(&self) -> &'static str {
+        match self.subject() {
+            Subject::Server => "target",
+            Subject::Client => "client",
+        }
+    }
 }
 
 /// Coverage of the catalogue in `dir` by every scenario there, with the verdicts of

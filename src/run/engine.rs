@@ -96,6 +96,7 @@ fn empty_outcome(scenario: &Scenario, upload_url: String) -> ScenarioOutcome {
         baseline: None,
         cleanup: Vec::new(),
         duration_ms: 0,
+        subject: crate::shared::outcome::Subject::Server,
     }
 }
 

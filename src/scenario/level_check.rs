@@ -109,3 +109,71 @@ pub fn check_suite_levels(dir: &std::path::Path, suite: &mut crate::scenario::Su
         suite.errors.extend(errors);
     }
 }
+
+/// One expectation of a client scenario, as the level audit sees it.
+#[derive(Debug, Clone)]
+pub struct ClientCheck<'a> {
+    /// The catalogue id it names.
+    pub requirement: &'a str,
+    /// Its own `level:`, when it sets one.
+    pub level: Option<Level>,
+    /// Where the requirement is named.
+    pub loc: Loc,
+    pub source: &'a Arc<str>,
+}
+
+/// The level audit of client scenarios: a client expectation is graded at the level of
+/// the client requirement it names (or lower, with `level:`), so it must name a
+/// `party: client` rule, and a MUST-level expectation a MUST-level one.
+pub fn check_client_levels(catalogue: &Catalogue, checks: &[ClientCheck]) -> Vec<ScenarioError> {
+    let mut errors = Vec::new();
+    for check in checks {
+        let Some(r) = catalogue.get(check.requirement) else {
+            continue; // reported by the citation check
+        };
+        let problem = if r.party != Party::Client {
+            Some((
+                format!(
+                    "this client expectation names `{}`, a rule on what the server answers: it cannot make a client fail",
+                    r.id
+                ),
+                "name the client requirement (`party: client` in the catalogue) that governs what the client sends next".to_owned(),
+            ))
+        } else if check.level.is_some_and(|l| rank(l) > rank(r.level)) {
+            let level = check.level.map_or("must", Level::as_str);
+            Some((
+                format!(
+                    "this expectation is graded at {} level, but `{}` is a {} requirement",
+                    level.to_ascii_uppercase(),
+                    r.id,
+                    r.level.as_str().to_ascii_uppercase()
+                ),
+                format!(
+                    "a {} verdict needs a {} in the documents: lower `level:` to `{}`, or name a requirement of that level",
+                    level.to_ascii_uppercase(),
+                    level.to_ascii_uppercase(),
+                    r.level.as_str()
+                ),
+            ))
+        } else {
+            None
+        };
+        if let Some((message, help)) = problem {
+            errors.push(
+                ScenarioError::new(message, Some(check.loc.clone()))
+                    .with_help(Some(help))
+                    .with_source(check.source),
+            );
+        }
+    }
+    errors
+}
+
+/// MUST > SHOULD > MAY.
+fn rank(level: Level) -> u8 {
+    match level {
+        Level::Must => 2,
+        Level::Should => 1,
+        Level::May => 0,
+    }
+}

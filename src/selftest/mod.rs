@@ -318,6 +318,7 @@ mod tests {
             baseline: None,
             cleanup: Vec::new(),
             duration_ms: 0,
+            subject: crate::shared::outcome::Subject::Server,
         }
     }
 

@@ -60,6 +60,21 @@ pub struct ScenarioOutcome {
     /// The Cancel-Session sent after the steps to release a session left open.
     pub cleanup: Vec<StepOutcome>,
     pub duration_ms: u64,
+    /// What was tested: a server (the requests are bitspec's, the answers the
+    /// target's) or a client (the requests are the client's, the answers scripted).
+    #[serde(default)]
+    pub subject: Subject,
+}
+
+/// The party under test in an outcome.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Subject {
+    #[default]
+    Server,
+    Client,
 }
 
 impl ScenarioOutcome {
@@ -186,6 +201,10 @@ impl RecordedResponse {
     }
 }
 
+/// The [`Mismatch::kind`] of a client expectation: its `expected` is the whole
+/// sentence (what the client should have done and what it did).
+pub const CLIENT_MISMATCH: &str = "client";
+
 /// One broken expectation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Mismatch {
@@ -286,6 +305,9 @@ pub const FRAMING: &str = "framing";
 
 /// `header BITS-Received-Content-Range: expected "0", got "3072"`.
 pub fn mismatch_line(m: &Mismatch) -> String {
+    if m.kind == CLIENT_MISMATCH {
+        return with_grade(m.expected.clone(), m);
+    }
     let subject = match (&m.header, m.kind) {
         (Some(h), "error") => format!("error header {h}"),
         (Some(h), "capture") => format!("capture of header {h}"),
@@ -301,7 +323,14 @@ pub fn mismatch_line(m: &Mismatch) -> String {
     } else {
         actual
     };
-    let line = format!("{subject}: expected {}, got {actual}", m.expected);
+    with_grade(
+        format!("{subject}: expected {}, got {actual}", m.expected),
+        m,
+    )
+}
+
+/// `line [MUST id]` when the mismatch is graded at a named requirement.
+fn with_grade(line: String, m: &Mismatch) -> String {
     match &m.graded {
         Some(Graded {
             requirement: Some(id),
