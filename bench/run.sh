@@ -177,6 +177,7 @@ upload_row() {
         pairs="$pairs $(awk -v u="$upload_mbs" -v b="$bench_mbs" 'BEGIN { print 100 * u / b }')"
     done
     rm -f "$WORK/source.bin"
+    pairs=$(printf ' %.0f%%' $pairs)
     awk -v u="$best_upload" -v b="$best_bench" -v p="$pairs" 'BEGIN {
         printf "(d) bitspec upload, 1 GiB, 1 MiB fragments: upload %.0f MB/s, bench --sessions 1 %.0f MB/s, best/best %.1f%%; run by run:%s\n",
             u, b, 100 * u / b, p }' >"$WORK/upload"
