@@ -223,6 +223,7 @@ fn cut_at_random(overlap: &str) {
     let rt = runtime();
     let server = Server::start(&rt, &format!("overlap = {overlap:?}"));
     let seed = seed();
+    eprintln!("seed {seed}");
     let source = Source::new(2 << 20, seed);
     // The first 16 connections each break at a random point: mid-head, mid-body,
     // or after the server answered; later ones are left alone.
