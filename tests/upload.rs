@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod support;
+
 use bitspec::proxy::FaultGate;
 use bitspec::scenario::model::Fault;
 
@@ -819,4 +821,46 @@ fn negotiate_over_https_resumes_after_sigkill() {
     assert_uploaded(&out, &server, "secure-negotiate.bin", &source);
     assert!(String::from_utf8_lossy(&out.stderr).contains("resuming session"));
     assert_no_password(&out, "conformance");
+}
+
+/// `bitspec upload` on a terminal (a pty made by `script`), its stderr as the terminal got it.
+fn upload_on_a_terminal(script: &Path, source: &Source, url: &str, extra: &str) -> String {
+    let command = format!(
+        "{} upload {} {url} --fragment 64K --limit-rate 512K --retry-delay 0.02 {extra}",
+        env!("CARGO_BIN_EXE_bitspec"),
+        source.path().display(),
+    );
+    let out = finish(
+        {
+            let mut c = Command::new(script);
+            c.args(["-qec", &command, "/dev/null"])
+                .env("TERM", "xterm")
+                .env_remove("BITSPEC_USER")
+                .env_remove("BITSPEC_STATE_DIR");
+            c
+        },
+        url,
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_terminal_shows_the_progress_bar_and_quiet_hides_it() {
+    let Some(script) = support::tool(&["script"], "bsdutils", "the upload's progress bar") else {
+        return;
+    };
+    let rt = runtime();
+    let server = Server::start(&rt, "");
+    let source = Source::new(1 << 20, 20);
+    let url = format!("{}bar.bin", server.base());
+    // About two seconds at 512 KiB/s: the bar is drawn several times.
+    let shown = upload_on_a_terminal(&script, &source, &url, "");
+    assert!(shown.contains("/1.00 MiB"), "no progress bar: {shown:?}");
+    assert!(shown.contains("uploaded"), "{shown:?}");
+    let url = format!("{}quiet.bin", server.base());
+    let hidden = upload_on_a_terminal(&script, &source, &url, "--quiet");
+    assert!(!hidden.contains("MiB"), "--quiet shows a bar: {hidden:?}");
+    assert_eq!(server.stored("quiet.bin"), source.bytes);
 }
