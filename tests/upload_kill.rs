@@ -137,10 +137,12 @@ fn one_gib_sigkilled_three_times_is_published_byte_identical() {
         .build()
         .expect("runtime");
     let store = tempfile::tempdir().expect("tempdir");
-    let mut config = bitspec_server::Config::default();
-    config.listen = "127.0.0.1:0".parse().expect("address");
-    config.root = store.path().to_path_buf();
-    config.workers = 2;
+    let config = bitspec_server::Config {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        root: store.path().to_path_buf(),
+        workers: 2,
+        ..bitspec_server::Config::default()
+    };
     let server = runtime
         .block_on(bitspec_server::spawn(config))
         .expect("the reference server starts");

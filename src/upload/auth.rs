@@ -126,7 +126,7 @@ pub async fn handshake(
     method: &str,
     target: &str,
     headers: &[(&str, String)],
-    mut sink: Option<&mut tokio::fs::File>,
+    sink: Option<&mut tokio::fs::File>,
 ) -> Result<Ack, HandshakeError> {
     let name = account.scheme.name();
     let (mut handshake, negotiate) = Handshake::start(account).map_err(HandshakeError::Refused)?;
@@ -158,13 +158,7 @@ pub async fn handshake(
         .answer(&challenge)
         .map_err(HandshakeError::Refused)?;
     let second = conn
-        .exchange(
-            method,
-            target,
-            &round(authenticate),
-            Bytes::new(),
-            sink.as_deref_mut(),
-        )
+        .exchange(method, target, &round(authenticate), Bytes::new(), sink)
         .await?;
     if second.status == 401 {
         return Err(HandshakeError::Refused(format!(
