@@ -7,12 +7,13 @@
 //! Results are plain data ([`ClientOutcome`]); this module's `run` prints them and
 //! writes `client-results.json`.
 
+pub mod expect;
 pub mod model;
 pub mod server;
 
 use crate::exit;
-use model::{ClientScenario, Expectation, Trigger};
-use server::{ScriptedServer, Seen};
+use model::ClientScenario;
+use server::{Rules, ScriptedServer, Seen};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -63,79 +64,28 @@ pub fn load(dir: &Path) -> Result<Vec<ClientScenario>, String> {
         .map(|path| {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            serde_saphyr::from_str::<ClientScenario>(&text)
-                .map_err(|e| format!("{}: {e}", path.display()))
+            let scenario = serde_saphyr::from_str::<ClientScenario>(&text)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            if let Some((index, message)) = scenario.shape_errors().into_iter().next() {
+                let at = expectation_position(&text, index)
+                    .map_or_else(String::new, |(line, column)| format!(":{line}:{column}"));
+                return Err(format!("{}{at}: expect[{index}]: {message}", path.display()));
+            }
+            Ok(scenario)
         })
         .collect()
 }
 
-/// The index in `log` of the request `trigger` names.
-fn position(log: &[Seen], trigger: Trigger) -> Option<usize> {
-    log.iter()
-        .enumerate()
-        .filter(|(_, s)| s.packet == Some(trigger.packet.name()))
-        .nth(trigger.nth.saturating_sub(1) as usize)
-        .map(|(i, _)| i)
-}
-
-fn check(log: &[Seen], e: &Expectation) -> Result<(), String> {
-    let trigger = format!("{} #{}", e.after.packet.name(), e.after.nth);
-    let Some(i) = position(log, e.after) else {
-        return Err(format!("the client never sent {trigger}"));
-    };
-    // A Ping opening a new connection may come first, unless the Ping is what is checked.
-    let skip_pings = !e.none && e.next != Some(model::Packet::Ping);
-    let next = log[i + 1..]
-        .iter()
-        .find(|s| !(skip_pings && s.packet == Some("ping")));
-    if e.none {
-        return match next {
-            Some(n) => Err(format!(
-                "after {trigger} the client should stop, but it sent {}",
-                n.packet.unwrap_or("a non-BITS request")
-            )),
-            None => Ok(()),
-        };
+/// Line and column of the `index`th item of `expect`, read from the text again.
+fn expectation_position(text: &str, index: usize) -> Option<(u64, u64)> {
+    #[derive(serde::Deserialize)]
+    struct Positions {
+        #[serde(default)]
+        expect: Vec<serde_saphyr::Spanned<serde::de::IgnoredAny>>,
     }
-    let Some(next) = next else {
-        return Err(format!("the client sent nothing after {trigger}"));
-    };
-    if let Some(packet) = e.next
-        && next.packet != Some(packet.name())
-    {
-        return Err(format!(
-            "after {trigger} the client sent {} instead of {}",
-            next.packet.unwrap_or("a non-BITS request"),
-            packet.name()
-        ));
-    }
-    if let Some(first) = e.first {
-        let got = next.range.map(|r| r.0);
-        if got != Some(first) {
-            return Err(format!(
-                "after {trigger} the next Fragment starts at {got:?}, not {first}"
-            ));
-        }
-    }
-    if e.smaller && next.body_len >= log[i].body_len {
-        return Err(format!(
-            "after {trigger} the next fragment has {} bytes, not fewer than {}",
-            next.body_len, log[i].body_len
-        ));
-    }
-    if let Some(host) = &e.host {
-        let name = next
-            .host
-            .rsplit_once(':')
-            .map_or(next.host.as_str(), |(h, _)| h);
-        if !name.eq_ignore_ascii_case(host) {
-            return Err(format!(
-                "after {trigger} the request went to host {:?}, not {host}",
-                next.host
-            ));
-        }
-    }
-    Ok(())
+    let positions: Positions = serde_saphyr::from_str(text).ok()?;
+    let item = positions.expect.get(index)?;
+    Some((item.referenced.line(), item.referenced.column()))
 }
 
 /// Judges one run: each expectation, then the final file and the exit status.
@@ -150,7 +100,7 @@ pub fn judge(
         .expect
         .iter()
         .filter_map(|e| {
-            check(log, e)
+            expect::check(log, e, file, exit_code)
                 .err()
                 .map(|m| format!("{}: {m}", e.requirement))
         })
@@ -172,11 +122,13 @@ pub fn judge(
     failures
 }
 
-/// Runs `command` (with `{url}` and `{file}` filled in) under `sh -c`, killed after
-/// `timeout`; the exit code, or `None` when it was killed or could not start.
-fn run_client(command: &str, timeout: Duration) -> Option<i32> {
+/// Runs `command` (with `{url}` and `{file}` filled in) under `sh -c` with `env`
+/// added, killed after `timeout`; the exit code, or `None` when it was killed or
+/// could not start.
+fn run_client(command: &str, env: &[(&str, String)], timeout: Duration) -> Option<i32> {
     let mut child = Command::new("sh")
         .args(["-c", command])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -196,6 +148,22 @@ fn run_client(command: &str, timeout: Duration) -> Option<i32> {
     }
 }
 
+/// What a scenario tells the client through its environment (documented in the
+/// README): credentials, a short Ack timeout, where an upload-reply's reply goes.
+fn client_env(scenario: &ClientScenario, dir: &Path) -> Vec<(&'static str, String)> {
+    let mut env = Vec::new();
+    if let Some(credentials) = &scenario.credentials {
+        env.push(("BITSPEC_USER", credentials.clone()));
+    }
+    if let Some(secs) = scenario.response_timeout {
+        env.push(("BITSPEC_RESPONSE_TIMEOUT", secs.to_string()));
+    }
+    if scenario.upload_reply {
+        env.push(("BITSPEC_REPLY_FILE", dir.join("reply.bin").display().to_string()));
+    }
+    env
+}
+
 /// Runs one scenario against the client `template`.
 pub async fn run_scenario(
     scenario: &ClientScenario,
@@ -207,12 +175,19 @@ pub async fn run_scenario(
     let file = crate::upload_data::range(1, 0, size - 1);
     let path = dir.path().join(format!("{}.bin", scenario.id));
     std::fs::write(&path, &file).map_err(|e| format!("cannot write the upload file: {e}"))?;
-    let server = ScriptedServer::start(scenario.script.clone()).await?;
+    let server = ScriptedServer::start(Rules {
+        script: scenario.script.clone(),
+        max_fragment: scenario.max_fragment,
+        credentials: scenario.credentials.clone(),
+        upload_reply: scenario.upload_reply,
+    })
+    .await?;
     let url = format!("http://{}/client/{}.bin", server.address, scenario.id);
     let command = template
         .replace("{url}", &url)
         .replace("{file}", &path.display().to_string());
-    let exit_code = tokio::task::spawn_blocking(move || run_client(&command, timeout))
+    let env = client_env(scenario, dir.path());
+    let exit_code = tokio::task::spawn_blocking(move || run_client(&command, &env, timeout))
         .await
         .map_err(|e| format!("the client run failed: {e}"))?;
     let log = server.log();
