@@ -242,6 +242,22 @@ fn check_invariant(log: &[Seen], invariant: Invariant, file: &[u8]) -> Result<()
                     ));
                 }
             }
+            Invariant::ShrinkAfter413 if packet == "fragment" && seen.status == Some(413) => {
+                let next = log[n..].iter().find(|s| s.packet == Some("fragment"));
+                if let Some(next) = next
+                    && (next.body_len >= seen.body_len
+                        || next.range.map(|r| r.0) != seen.range.map(|r| r.0))
+                {
+                    return Err(format!(
+                        "request {n} (fragment, {} bytes at {:?}) was answered 413, but the \
+                         next Fragment has {} bytes at {:?}",
+                        seen.body_len,
+                        seen.range.map(|r| r.0),
+                        next.body_len,
+                        next.range.map(|r| r.0)
+                    ));
+                }
+            }
             _ => {}
         }
         if let Some(id) = &seen.issued {

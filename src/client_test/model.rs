@@ -156,6 +156,10 @@ pub enum Invariant {
     SupportedProtocols,
     /// Close-Session is sent only once the server acknowledged the whole file.
     CloseWhenComplete,
+    /// A Fragment answered 413 is followed (if at all) by a Fragment with fewer bytes
+    /// at the same offset.
+    #[serde(rename = "shrink-after-413")]
+    ShrinkAfter413,
 }
 
 impl Invariant {
@@ -166,6 +170,7 @@ impl Invariant {
             Invariant::SessionId => "session-id",
             Invariant::SupportedProtocols => "supported-protocols",
             Invariant::CloseWhenComplete => "close-when-complete",
+            Invariant::ShrinkAfter413 => "shrink-after-413",
         }
     }
 }
