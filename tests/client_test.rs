@@ -1,6 +1,7 @@
-//! `bitspec client-test`: every client scenario passes against `bitspec upload`, and a
-//! deliberately wrong client double (tests/fixtures/client-double.sh, bash and curl)
-//! fails the scenario of each of its bugs, naming the rule.
+//! `bitspec client-test`: every client scenario passes against `bitspec upload` and
+//! against the client double (tests/fixtures/client-double.sh, bash and curl) without a
+//! bug, and for each scenario the double with the matching bug (`BUG=...`) fails it,
+//! naming the rule.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -42,7 +43,7 @@ fn bitspec_upload_passes_every_client_scenario() {
     let json = std::fs::read_to_string(reports.path().join("client-results.json")).expect("json");
     let results: serde_json::Value = serde_json::from_str(&json).expect("JSON");
     let results = results.as_array().expect("a list");
-    assert!(results.len() >= 10, "{json}");
+    assert!(results.len() >= 25, "{json}");
     assert!(results.iter().all(|r| r["passed"] == true));
 }
 
@@ -60,42 +61,83 @@ fn double(bug: &str) -> String {
 }
 
 #[test]
-fn the_double_without_a_bug_passes_the_plain_scenarios() {
+fn the_double_without_a_bug_passes_every_client_scenario() {
     let reports = tempfile::tempdir().expect("tempdir");
-    for id in ["client-001", "client-002", "client-004", "client-005"] {
-        let out = client_test(&double("none"), Some(id), reports.path());
-        assert_eq!(out.status.code(), Some(0), "{id}: {}", stdout(&out));
-    }
+    let out = client_test(&double("none"), None, reports.path());
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("client scenarios: "), "{text}");
 }
 
-#[test]
-fn each_bug_of_the_double_fails_its_scenario_naming_the_rule() {
+/// Runs scenario `id` against the double with `bug`: it must fail, naming `rule`.
+fn bug_fails(bug: &str, id: &str, rule: &str) {
     let reports = tempfile::tempdir().expect("tempdir");
-    for (bug, id, rule) in [
-        (
-            "ignore-416",
-            "client-002",
-            "mcbup-3.1.5.2.4-client-416-continue-from-received",
-        ),
-        (
-            "no-shrink",
-            "client-004",
-            "mcbup-3.1.5.2.4-client-413-smaller-fragments",
-        ),
-        (
-            "no-restart",
-            "client-005",
-            "mcbup-3.1.5.2.1-client-session-not-found-restart",
-        ),
-        // The double has no Host-Id support at all.
-        ("none", "client-009", "mcbup-3.1.5.2.2-client-ping-host-id"),
-    ] {
-        let out = client_test(&double(bug), Some(id), reports.path());
-        let text = stdout(&out);
-        assert_eq!(out.status.code(), Some(1), "{bug}: {text}");
-        assert!(text.contains(&format!("FAIL {id}")), "{bug}: {text}");
-        assert!(text.contains(rule), "{bug} names {rule}: {text}");
-    }
+    let out = client_test(&double(bug), Some(id), reports.path());
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{bug}: {text}");
+    assert!(text.contains(&format!("FAIL {id}")), "{bug}: {text}");
+    let named = text
+        .lines()
+        .any(|line| line.trim_start().starts_with(&format!("{rule}: ")));
+    assert!(named, "{bug} must fail {id} naming {rule}: {text}");
+}
+
+/// One test per client scenario: the double with the matching bug fails it, naming
+/// the rule (the correct double and `bitspec upload` pass it, tested above).
+macro_rules! each_bug_fails_its_scenario {
+    ($($test:ident: $bug:literal fails $id:literal naming $rule:literal;)*) => {
+        $(
+            #[test]
+            fn $test() {
+                bug_fails($bug, $id, $rule);
+            }
+        )*
+        /// Every scenario in scenarios/client/ has its bug test above.
+        #[test]
+        fn every_client_scenario_has_a_buggy_double_test() {
+            let tested = [$($id),*];
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/client");
+            for entry in std::fs::read_dir(&dir).expect("scenarios/client") {
+                let name = entry.expect("entry").file_name().to_string_lossy().into_owned();
+                let Some(number) = name.get(..3) else { continue };
+                let id = format!("client-{number}");
+                assert!(tested.contains(&id.as_str()), "{name} has no buggy-double test");
+            }
+        }
+    };
+}
+
+each_bug_fails_its_scenario! {
+    bug_001_stale_offset: "stale-offset" fails "client-001" naming "fragment-client-sequential-order";
+    bug_002_ignore_416: "ignore-416" fails "client-002" naming "mcbup-3.1.5.2.4-client-416-continue-from-received";
+    bug_003_ignore_received: "ignore-received" fails "client-003" naming "mcbup-3.1.5.1.4-client-resync-received-range";
+    bug_004_no_shrink: "no-shrink" fails "client-004" naming "mcbup-3.1.5.2.4-client-413-smaller-fragments";
+    bug_005_no_restart: "no-restart" fails "client-005" naming "mcbup-3.1.5.2.1-client-session-not-found-restart";
+    bug_006_no_ping: "no-ping" fails "client-006" naming "mcbup-2.2.4-client-ping-new-connection";
+    bug_007_retry_403: "retry-fatal" fails "client-007" naming "mcbup-3.1.5.2.1-client-403-to-higher-layer";
+    bug_008_no_close_retry: "no-close-retry" fails "client-008" naming "ack-for-close-session-client-retry-5xx";
+    bug_009_ignore_host_id: "ignore-host-id" fails "client-009" naming "mcbup-3.1.5.2.2-client-ping-host-id";
+    bug_010_retry_too_large: "retry-fatal" fails "client-010" naming "mcbup-3.1.5.2.1-client-too-large-to-higher-layer";
+    bug_011_skip_after_drop: "skip-after-drop" fails "client-011" naming "mcbup-3.1.5.1.4-client-content-range";
+    bug_012_recreate_after_drop: "recreate-after-drop" fails "client-012" naming "mcbup-3.1.4.3-client-resume-same-session";
+    bug_013_no_restart_on_ping: "no-restart" fails "client-013" naming "mcbup-3.1.5.2.1-client-session-not-found-restart";
+    bug_014_no_restart_on_close: "no-restart" fails "client-014" naming "mcbup-3.1.5.2.1-client-session-not-found-restart";
+    bug_015_retry_501: "retry-fatal" fails "client-015" naming "mcbup-3.1.5.2.1-client-501-uploads-disabled";
+    bug_016_retry_invalidarg: "retry-fatal" fails "client-016" naming "mcbup-3.1.5.2.1-client-invalidarg-to-higher-layer";
+    bug_017_retry_close_4xx: "retry-close-4xx" fails "client-017" naming "ack-for-close-session-client-no-retry-4xx";
+    bug_018_ignore_protocol: "ignore-protocol" fails "client-018" naming "mcbup-3.1.5.2.2-client-verify-create-ack";
+    bug_019_no_shrink: "no-shrink" fails "client-019" naming "mcbup-3.1.5.2.4-client-413-smaller-fragments";
+    bug_020_shrink_below_min: "shrink-below-min" fails "client-020" naming "mcbup-6-16-client-min-fragment-5k";
+    bug_021_range_off_by_one: "range-off-by-one" fails "client-021" naming "mcbup-3.1.5.1.4-client-content-range";
+    bug_022_no_session_on_close: "no-session-on-close" fails "client-022" naming "mcbup-2.2.1.2-session-id-required-in-requests";
+    bug_023_no_protocols: "no-protocols" fails "client-023" naming "mcbup-2.2.2.2-supported-protocols-required";
+    bug_024_close_early: "close-early" fails "client-024" naming "mcbup-2.2.8-client-close-when-complete";
+    bug_025_no_timeout: "no-timeout" fails "client-025" naming "mcbup-3.1.6.2-client-response-timeout";
+    bug_026_fallback_now: "fallback-now" fails "client-026" naming "mcbup-2.2.3.2-client-fallback-timeout";
+    bug_027_no_auth: "no-auth" fails "client-027" naming "mcbup-3.1.5.2.1-client-auth-challenge";
+    bug_028_auth_loop: "auth-loop" fails "client-028" naming "mcbup-3.1.5.1.7-client-auth-refused";
+    bug_029_no_reply_fetch: "no-reply-fetch" fails "client-029" naming "mcbup-3.1.5.1.8-client-download-reply";
+    bug_030_reply_optional: "reply-optional" fails "client-030" naming "mcbup-3.1.5.2.4-client-reply-url-required";
 }
 
 #[test]
