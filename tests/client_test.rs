@@ -138,6 +138,9 @@ each_bug_fails_its_scenario! {
     bug_028_auth_loop: "auth-loop" fails "client-028" naming "mcbup-3.1.5.1.7-client-auth-refused";
     bug_029_no_reply_fetch: "no-reply-fetch" fails "client-029" naming "mcbup-3.1.5.1.8-client-download-reply";
     bug_030_reply_optional: "reply-optional" fails "client-030" naming "mcbup-3.1.5.2.4-client-reply-url-required";
+    bug_031_no_cancel: "no-cancel" fails "client-031" naming "mcbup-3.1.5.1.6-client-cancel-session";
+    bug_032_no_cancel_retry: "no-cancel-retry" fails "client-032" naming "ack-for-cancel-session-client-retry-5xx";
+    bug_033_cancel_retry_all: "cancel-retry-all" fails "client-033" naming "ack-for-cancel-session-client-retry-5xx";
 }
 
 #[test]

@@ -36,7 +36,8 @@ pub fn check(
         return match log.iter().find(|s| {
             s.packet == Some("fragment")
                 && s.body_len < min
-                && s.range.is_none_or(|(_, last, total)| last.checked_add(1) != Some(total))
+                && s.range
+                    .is_none_or(|(_, last, total)| last.checked_add(1) != Some(total))
         }) {
             Some(s) => Err(format!(
                 "a Fragment of {} bytes (Content-Range {:?}) is below the {min}-byte minimum \
@@ -207,7 +208,10 @@ fn check_invariant(log: &[Seen], invariant: Invariant, file: &[u8]) -> Result<()
                 }
             }
             Invariant::AcknowledgedOffset if packet == "fragment" => {
-                let known = own.and_then(|id| acknowledged.get(id)).copied().unwrap_or(0);
+                let known = own
+                    .and_then(|id| acknowledged.get(id))
+                    .copied()
+                    .unwrap_or(0);
                 let first = seen.range.map(|r| r.0);
                 if first != Some(known) {
                     return Err(format!(
@@ -234,7 +238,10 @@ fn check_invariant(log: &[Seen], invariant: Invariant, file: &[u8]) -> Result<()
                 }
             }
             Invariant::CloseWhenComplete if packet == "close-session" => {
-                let known = own.and_then(|id| acknowledged.get(id)).copied().unwrap_or(0);
+                let known = own
+                    .and_then(|id| acknowledged.get(id))
+                    .copied()
+                    .unwrap_or(0);
                 if known != total {
                     return Err(format!(
                         "request {n} (close-session) comes when the server has acknowledged \

@@ -9,14 +9,14 @@
 
 pub mod expect;
 pub mod model;
+pub mod process;
 pub mod server;
 
 use crate::exit;
 use model::ClientScenario;
 use server::{Rules, ScriptedServer, Seen};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Options of `bitspec client-test`.
 #[derive(Debug, Clone, clap::Args)]
@@ -69,7 +69,10 @@ pub fn load(dir: &Path) -> Result<Vec<ClientScenario>, String> {
             if let Some((index, message)) = scenario.shape_errors().into_iter().next() {
                 let at = expectation_position(&text, index)
                     .map_or_else(String::new, |(line, column)| format!(":{line}:{column}"));
-                return Err(format!("{}{at}: expect[{index}]: {message}", path.display()));
+                return Err(format!(
+                    "{}{at}: expect[{index}]: {message}",
+                    path.display()
+                ));
             }
             Ok(scenario)
         })
@@ -122,32 +125,6 @@ pub fn judge(
     failures
 }
 
-/// Runs `command` (with `{url}` and `{file}` filled in) under `sh -c` with `env`
-/// added, killed after `timeout`; the exit code, or `None` when it was killed or
-/// could not start.
-fn run_client(command: &str, env: &[(&str, String)], timeout: Duration) -> Option<i32> {
-    let mut child = Command::new("sh")
-        .args(["-c", command])
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let started = Instant::now();
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return status.code();
-        }
-        if started.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// What a scenario tells the client through its environment (documented in the
 /// README): credentials, a short Ack timeout, where an upload-reply's reply goes.
 fn client_env(scenario: &ClientScenario, dir: &Path) -> Vec<(&'static str, String)> {
@@ -159,7 +136,10 @@ fn client_env(scenario: &ClientScenario, dir: &Path) -> Vec<(&'static str, Strin
         env.push(("BITSPEC_RESPONSE_TIMEOUT", secs.to_string()));
     }
     if scenario.upload_reply {
-        env.push(("BITSPEC_REPLY_FILE", dir.join("reply.bin").display().to_string()));
+        env.push((
+            "BITSPEC_REPLY_FILE",
+            dir.join("reply.bin").display().to_string(),
+        ));
     }
     env
 }
@@ -187,7 +167,9 @@ pub async fn run_scenario(
         .replace("{url}", &url)
         .replace("{file}", &path.display().to_string());
     let env = client_env(scenario, dir.path());
-    let exit_code = tokio::task::spawn_blocking(move || run_client(&command, &env, timeout))
+    let child = process::spawn(&command, &env)?;
+    server.set_client(child.id());
+    let exit_code = tokio::task::spawn_blocking(move || process::wait(child, timeout))
         .await
         .map_err(|e| format!("the client run failed: {e}"))?;
     let log = server.log();

@@ -112,6 +112,10 @@ pub struct Answer {
     /// Milliseconds to wait before answering (the request is processed first).
     #[serde(default)]
     pub delay_ms: u64,
+    /// Interrupt the client as a user pressing Ctrl-C would (SIGINT to its process
+    /// group) when this request arrives; the request is answered as usual.
+    #[serde(default)]
+    pub interrupt: bool,
 }
 
 impl Answer {
@@ -329,12 +333,15 @@ impl Expectation {
             return Some("give one of `every`, `min_fragment` and `exit` per expectation".into());
         }
         if whole_run_kinds == 1 {
-            return (self.after.is_some() || self.about_next() || self.none || self.never.is_some())
-                .then(|| {
-                    "`every`, `min_fragment` and `exit` judge the whole run: \
+            return (self.after.is_some()
+                || self.about_next()
+                || self.none
+                || self.never.is_some())
+            .then(|| {
+                "`every`, `min_fragment` and `exit` judge the whole run: \
                      they take no `after` and no check of a next request"
-                        .to_owned()
-                });
+                    .to_owned()
+            });
         }
         if self.after.is_none() {
             return Some(
@@ -346,11 +353,23 @@ impl Expectation {
         if self.to_host.is_some() && self.later.is_some() {
             return Some("give `to_host` or `later`, not both".into());
         }
-        if (self.none || self.never.is_some()) && (self.about_next() || self.to_host.is_some() || self.later.is_some()) {
-            return Some("`none` and `never` say what does not follow: they take no check of a next request".into());
+        if (self.none || self.never.is_some())
+            && (self.about_next() || self.to_host.is_some() || self.later.is_some())
+        {
+            return Some(
+                "`none` and `never` say what does not follow: they take no check of a next request"
+                    .into(),
+            );
         }
-        if !self.none && self.never.is_none() && !self.about_next() && self.to_host.is_none() && self.later.is_none() {
-            return Some("the expectation checks nothing: add `next`, `first`, `none`, `never`...".into());
+        if !self.none
+            && self.never.is_none()
+            && !self.about_next()
+            && self.to_host.is_none()
+            && self.later.is_none()
+        {
+            return Some(
+                "the expectation checks nothing: add `next`, `first`, `none`, `never`...".into(),
+            );
         }
         None
     }

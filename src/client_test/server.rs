@@ -89,6 +89,8 @@ struct State {
     sessions: HashMap<String, Vec<u8>>,
     closed: Option<Vec<u8>>,
     next_session: u32,
+    /// The client's process group, for `interrupt`.
+    client: Option<u32>,
 }
 
 /// A running scripted server; dropping it stops it.
@@ -146,6 +148,13 @@ impl ScriptedServer {
         })
     }
 
+    /// The client's process (group) id, for answers that interrupt it.
+    pub fn set_client(&self, id: u32) {
+        if let Ok(mut state) = self.state.lock() {
+            state.client = Some(id);
+        }
+    }
+
     /// The requests so far, in order.
     pub fn log(&self) -> Vec<Seen> {
         self.state.lock().map(|s| s.log.clone()).unwrap_or_default()
@@ -192,6 +201,8 @@ struct Decision {
     drop: bool,
     delay: Duration,
     body: Bytes,
+    /// SIGINT to this process group before answering.
+    interrupt: Option<u32>,
 }
 
 impl Decision {
@@ -202,6 +213,7 @@ impl Decision {
             drop: false,
             delay: Duration::ZERO,
             body: Bytes::new(),
+            interrupt: None,
         }
     }
 
@@ -269,6 +281,11 @@ async fn answer(
         state.log.push(seen);
         decision
     };
+    if let Some(group) = decision.interrupt {
+        tokio::task::spawn_blocking(move || super::process::signal_group(group, "INT"))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     if !decision.delay.is_zero() {
         tokio::time::sleep(decision.delay).await;
     }
@@ -344,6 +361,7 @@ fn decide(
             Decision::ack(answer.status.unwrap_or(200), headers)
         };
         decorate(&mut decision, answer);
+        decision.interrupt = state.client.filter(|_| answer.interrupt);
         return decision;
     }
     if let Some(credentials) = &state.rules.credentials {
@@ -355,6 +373,7 @@ fn decide(
             return challenge();
         }
     }
+    let client = state.client;
     let mut decision = match state.rules.max_fragment {
         Some(max) if packet == Packet::Fragment && seen.body_len > max => {
             Decision::ack(413, Vec::new())
@@ -363,6 +382,7 @@ fn decide(
     };
     if let Some(answer) = &script {
         decorate(&mut decision, answer);
+        decision.interrupt = client.filter(|_| answer.interrupt);
     }
     decision
 }
@@ -425,9 +445,7 @@ fn process(state: &mut State, packet: Packet, seen: &Seen) -> Decision {
             match seen.range {
                 Some((first, last, _))
                     if first == expected
-                        && last
-                            .checked_add(1)
-                            .and_then(|end| end.checked_sub(first))
+                        && last.checked_add(1).and_then(|end| end.checked_sub(first))
                             == Some(seen.body_len) =>
                 {
                     data.extend_from_slice(&seen.body);

@@ -63,7 +63,12 @@ pub struct UploadArgs {
     #[arg(long, value_name = "SECS", default_value_t = 120.0)]
     pub request_timeout: f64,
     /// Seconds to receive one answer (MC-BUP §3.1.2.2 Upload Response Timeout).
-    #[arg(long, value_name = "SECS", default_value_t = 300.0, env = "BITSPEC_RESPONSE_TIMEOUT")]
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 300.0,
+        env = "BITSPEC_RESPONSE_TIMEOUT"
+    )]
     pub response_timeout: f64,
     /// Pace fragments to at most this many bytes per second (K, M suffixes).
     #[arg(long, value_name = "BYTES", value_parser = crate::bench::parse_size)]
