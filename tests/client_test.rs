@@ -149,3 +149,53 @@ fn a_client_template_without_placeholders_is_bad_input() {
     let out = client_test("true", None, reports.path());
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
 }
+
+/// Writes `yaml` as the only scenario of a folder and runs client-test over it.
+fn client_test_on(yaml: &str) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("bad.yaml"), yaml).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_bitspec"))
+        .args([
+            "client-test",
+            "--client",
+            "true {url} {file}",
+            "--scenarios",
+        ])
+        .arg(dir.path())
+        .arg("--report-dir")
+        .arg(dir.path())
+        .output()
+        .expect("run bitspec client-test");
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    stdout(&out)
+}
+
+#[test]
+fn misshapen_client_scenarios_are_refused_at_their_line_and_column() {
+    let head = "id: client-x\ntitle: bad\nfile_size: 100\n";
+    let text = client_test_on(&format!(
+        "{head}expect:\n  - after: {{packet: fragment}}\n    next: fragment\n    requirement: a\n  - next: fragment\n    requirement: b\n"
+    ));
+    assert!(
+        text.contains("bad.yaml:8:5: expect[1]: `after` is missing"),
+        "{text}"
+    );
+    let text = client_test_on(&format!(
+        "{head}expect:\n  - every: content-range\n    after: {{packet: ping}}\n    requirement: a\n"
+    ));
+    assert!(text.contains("bad.yaml:5:5: expect[0]: `every`"), "{text}");
+    let text = client_test_on(&format!(
+        "{head}script:\n  - on: {{packet: ping, final: true}}\n    answer: {{drop: true}}\nexpect:\n  - exit: failure\n    requirement: a\n"
+    ));
+    assert!(
+        text.contains("bad.yaml:5:5: script[0]: `final: true` names a Fragment"),
+        "{text}"
+    );
+    let text = client_test_on(&format!(
+        "{head}script:\n  - on: {{packet: fragment}}\n    answer: {{delay: 5}}\nexpect:\n  - exit: failure\n    requirement: a\n"
+    ));
+    assert!(
+        text.contains("line 6 column 14: unknown field `delay`"),
+        "{text}"
+    );
+}

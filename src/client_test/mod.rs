@@ -66,11 +66,11 @@ pub fn load(dir: &Path) -> Result<Vec<ClientScenario>, String> {
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             let scenario = serde_saphyr::from_str::<ClientScenario>(&text)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
-            if let Some((index, message)) = scenario.shape_errors().into_iter().next() {
-                let at = expectation_position(&text, index)
+            if let Some((list, index, message)) = scenario.shape_errors().into_iter().next() {
+                let at = item_position(&text, list, index)
                     .map_or_else(String::new, |(line, column)| format!(":{line}:{column}"));
                 return Err(format!(
-                    "{}{at}: expect[{index}]: {message}",
+                    "{}{at}: {list}[{index}]: {message}",
                     path.display()
                 ));
             }
@@ -79,15 +79,24 @@ pub fn load(dir: &Path) -> Result<Vec<ClientScenario>, String> {
         .collect()
 }
 
-/// Line and column of the `index`th item of `expect`, read from the text again.
-fn expectation_position(text: &str, index: usize) -> Option<(u64, u64)> {
+/// Line and column of the `index`th item of the list `script` or `expect`, read
+/// from the text again.
+fn item_position(text: &str, list: &str, index: usize) -> Option<(u64, u64)> {
+    type Items = Vec<serde_saphyr::Spanned<serde::de::IgnoredAny>>;
     #[derive(serde::Deserialize)]
     struct Positions {
         #[serde(default)]
-        expect: Vec<serde_saphyr::Spanned<serde::de::IgnoredAny>>,
+        script: Items,
+        #[serde(default)]
+        expect: Items,
     }
     let positions: Positions = serde_saphyr::from_str(text).ok()?;
-    let item = positions.expect.get(index)?;
+    let items = if list == "script" {
+        positions.script
+    } else {
+        positions.expect
+    };
+    let item = items.get(index)?;
     Some((item.referenced.line(), item.referenced.column()))
 }
 

@@ -298,14 +298,34 @@ impl ClientScenario {
         ids
     }
 
-    /// What is wrong with the shape of each expectation, as (index, message): the
-    /// combinations serde cannot refuse by itself.
-    pub fn shape_errors(&self) -> Vec<(usize, String)> {
-        self.expect
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| e.shape_error().map(|m| (i, m)))
-            .collect()
+    /// What is wrong with the shape of the script and the expectations, as (list,
+    /// index, message) with list `script` or `expect`: the combinations serde cannot
+    /// refuse by itself.
+    pub fn shape_errors(&self) -> Vec<(&'static str, usize, String)> {
+        let script = self.script.iter().enumerate().filter_map(|(i, s)| {
+            let message = if s.on.nth == 0 || s.times == 0 {
+                Some("`nth` and `times` count from 1".to_owned())
+            } else {
+                s.on.shape_error()
+            };
+            message.map(|m| ("script", i, m))
+        });
+        let expect = self.expect.iter().enumerate().filter_map(|(i, e)| {
+            e.shape_error()
+                .or_else(|| e.after.as_ref().and_then(Trigger::shape_error))
+                .map(|m| ("expect", i, m))
+        });
+        script.chain(expect).collect()
+    }
+}
+
+impl Trigger {
+    fn shape_error(&self) -> Option<String> {
+        if self.nth == 0 {
+            return Some("`nth` counts from 1".into());
+        }
+        (self.final_fragment && self.packet.is_some_and(|p| p != Packet::Fragment))
+            .then(|| "`final: true` names a Fragment: drop `packet` or make it `fragment`".into())
     }
 }
 
