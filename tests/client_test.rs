@@ -199,3 +199,17 @@ fn misshapen_client_scenarios_are_refused_at_their_line_and_column() {
         "{text}"
     );
 }
+
+#[test]
+fn docs_list_every_client_scenario() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let docs = std::fs::read_to_string(root.join("docs/client-scenarios.md")).expect("docs");
+    for entry in std::fs::read_dir(root.join("scenarios/client")).expect("scenarios/client") {
+        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("scenario");
+        let id = text
+            .lines()
+            .find_map(|l| l.strip_prefix("id: "))
+            .expect("an id line");
+        assert!(docs.contains(&format!("`{id}`")), "docs/client-scenarios.md lacks {id}");
+    }
+}
