@@ -210,6 +210,9 @@ fn docs_list_every_client_scenario() {
             .lines()
             .find_map(|l| l.strip_prefix("id: "))
             .expect("an id line");
-        assert!(docs.contains(&format!("`{id}`")), "docs/client-scenarios.md lacks {id}");
+        assert!(
+            docs.contains(&format!("`{id}`")),
+            "docs/client-scenarios.md lacks {id}"
+        );
     }
 }

@@ -221,21 +221,21 @@ fn check_invariant(log: &[Seen], invariant: Invariant, file: &[u8]) -> Result<()
                 }
             }
             Invariant::SessionId
-                if matches!(packet, "fragment" | "close-session" | "cancel-session") =>
+                if matches!(packet, "fragment" | "close-session" | "cancel-session")
+                    && (own.is_none() || own != session) =>
             {
-                if own.is_none() || own != session {
-                    return Err(format!(
-                        "request {n} ({packet}) names session {own:?}, not {session:?} \
-                         of the last Create-Session Ack"
-                    ));
-                }
+                return Err(format!(
+                    "request {n} ({packet}) names session {own:?}, not {session:?} \
+                     of the last Create-Session Ack"
+                ));
             }
-            Invariant::SupportedProtocols if packet == "create-session" => {
-                if seen.protocols.as_deref().is_none_or(str::is_empty) {
-                    return Err(format!(
-                        "request {n} (create-session) has no BITS-Supported-Protocols"
-                    ));
-                }
+            Invariant::SupportedProtocols
+                if packet == "create-session"
+                    && seen.protocols.as_deref().is_none_or(str::is_empty) =>
+            {
+                return Err(format!(
+                    "request {n} (create-session) has no BITS-Supported-Protocols"
+                ));
             }
             Invariant::CloseWhenComplete if packet == "close-session" => {
                 let known = own
