@@ -122,7 +122,7 @@ fn a_correct_client_gets_passing_reports_about_a_client() {
         );
         // Every request the client sent is a step, with the scripted answer.
         let steps = s["steps"].as_array().expect("steps");
-        assert!(steps.len() >= 2, "{s}");
+        assert!(!steps.is_empty(), "{s}");
         assert_eq!(steps[0]["request"]["method"], "BITS_POST", "{s}");
     }
     let resync = scenario(&json, "client-002-416-resync");

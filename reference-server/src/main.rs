@@ -10,8 +10,7 @@ use std::process::ExitCode;
 #[cfg(feature = "faults")]
 use bitspec_server::Fault;
 use bitspec_server::{
-    CommitPoint, Config, ErrorHeader, NotificationType, OverlapPolicy, ReplyUrlStyle, Storage,
-    User,
+    CommitPoint, Config, ErrorHeader, NotificationType, OverlapPolicy, ReplyUrlStyle, Storage, User,
 };
 use clap::Parser;
 

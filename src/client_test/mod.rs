@@ -9,6 +9,7 @@
 
 pub mod expect;
 pub mod model;
+pub mod process;
 pub mod server;
 pub mod validate;
 pub mod verdict;
@@ -17,10 +18,10 @@ use crate::report::output::{OutputArgs, RunOutput};
 use crate::report::{Console, RunReport};
 use crate::scenario::requirements::Catalogue;
 use crate::shared::exit;
-use server::ScriptedServer;
+use model::ClientScenario;
+use server::{Rules, ScriptedServer};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use validate::LoadedClient;
 use verdict::ClientRun;
@@ -62,36 +63,51 @@ pub const PROFILE_DESCRIPTION: &str =
 enum ClientEnd {
     /// It exited: its code (`None`: killed by a signal).
     Exited(Option<i32>),
-    /// It was still running at the timeout and was killed.
+    /// It was still running at the timeout and was killed (its whole process group).
     TimedOut,
     NotStarted(String),
 }
 
-/// Runs `command` (with `{url}` and `{file}` filled in) under `sh -c`, killed after
-/// `timeout`.
-fn run_client(command: &str, timeout: Duration) -> ClientEnd {
-    let spawned = Command::new("sh")
-        .args(["-c", command])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let mut child = match spawned {
+/// Runs `command` (with `{url}` and `{file}` filled in) in its own process group
+/// with `env`, killed (the whole group) after `timeout`.
+async fn run_client(
+    command: &str,
+    env: &[(&str, String)],
+    timeout: Duration,
+    server: &ScriptedServer,
+) -> Result<ClientEnd, String> {
+    let child = match process::spawn(command, env) {
         Ok(c) => c,
-        Err(e) => return ClientEnd::NotStarted(e.to_string()),
+        Err(e) => return Ok(ClientEnd::NotStarted(e)),
     };
+    server.set_client(child.id());
     let started = Instant::now();
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return ClientEnd::Exited(status.code());
-        }
-        if started.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            return ClientEnd::TimedOut;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let code = tokio::task::spawn_blocking(move || process::wait(child, timeout))
+        .await
+        .map_err(|e| format!("the client run failed: {e}"))?;
+    Ok(match code {
+        None if started.elapsed() > timeout => ClientEnd::TimedOut,
+        code => ClientEnd::Exited(code),
+    })
+}
+
+/// What a scenario tells the client through its environment (documented in the
+/// README): credentials, a short Ack timeout, where an upload-reply's reply goes.
+fn client_env(scenario: &ClientScenario, dir: &Path) -> Vec<(&'static str, String)> {
+    let mut env = Vec::new();
+    if let Some(credentials) = &scenario.credentials {
+        env.push(("BITSPEC_USER", credentials.clone()));
     }
+    if let Some(secs) = scenario.response_timeout {
+        env.push(("BITSPEC_RESPONSE_TIMEOUT", secs.to_string()));
+    }
+    if scenario.upload_reply {
+        env.push((
+            "BITSPEC_REPLY_FILE",
+            dir.join("reply.bin").display().to_string(),
+        ));
+    }
+    env
 }
 
 /// Runs one scenario against the client `template`.
@@ -109,14 +125,19 @@ pub async fn run_scenario(
     let file = crate::shared::upload_data::range(1, 0, size - 1);
     let path = dir.path().join(format!("{}.bin", scenario.id));
     std::fs::write(&path, &file).map_err(|e| format!("cannot write the upload file: {e}"))?;
-    let server = ScriptedServer::start(scenario.script.clone()).await?;
+    let server = ScriptedServer::start(Rules {
+        script: scenario.script.clone(),
+        max_fragment: scenario.max_fragment,
+        credentials: scenario.credentials.clone(),
+        upload_reply: scenario.upload_reply,
+    })
+    .await?;
     let url = format!("http://{}/client/{}.bin", server.address, scenario.id);
     let command = template
         .replace("{url}", &url)
         .replace("{file}", &path.display().to_string());
-    let ended = tokio::task::spawn_blocking(move || run_client(&command, timeout))
-        .await
-        .map_err(|e| format!("the client run failed: {e}"))?;
+    let env = client_env(scenario, dir.path());
+    let ended = run_client(&command, &env, timeout, &server).await?;
     let log = server.log();
     let closed = server.closed();
     let (exit_code, no_exit) = match ended {

@@ -2,7 +2,8 @@
 //! in memory (one file per session, 416 on a gap, Close keeps the bytes) that answers
 //! the requests a scenario's `script` names its own way, and logs every request.
 
-use super::model::{Answer, Packet, Script};
+use super::model::{Answer, Packet, Script, Trigger};
+use base64::Engine;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
@@ -12,6 +13,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -19,7 +21,22 @@ use tokio::task::JoinHandle;
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Seen {
     pub connection: u64,
-    /// `None` for a request that is no BITS packet.
+    /// Milliseconds from the server's start to the request's arrival.
+    pub at_ms: u64,
+    /// Whether it carried an Authorization header.
+    pub authorization: bool,
+    /// Its `BITS-Supported-Protocols` (a Create-Session).
+    pub protocols: Option<String>,
+    /// The session id the answer issued (a Create-Session Ack).
+    pub issued: Option<String>,
+    /// The answer's status; `None` when no Ack was sent (the connection was dropped).
+    pub status: Option<u16>,
+    /// The answer's `BITS-Received-Content-Range`.
+    pub acked: Option<u64>,
+    /// The body (a Fragment's bytes), kept for the judge only.
+    #[serde(skip)]
+    pub body: Bytes,
+    /// `None` for a request that is no BITS packet (`get` for a GET).
     pub packet: Option<&'static str>,
     pub session: Option<String>,
     /// Content-Range as (first, last, total).
@@ -34,14 +51,52 @@ pub struct Seen {
     pub answered: Option<(u16, Vec<(String, String)>)>,
 }
 
+impl Seen {
+    /// The host name of its Host header, without the port.
+    pub fn host_name(&self) -> &str {
+        self.host
+            .rsplit_once(':')
+            .map_or(self.host.as_str(), |(h, _)| h)
+    }
+}
+
+/// Whether `seen` is a request `trigger` counts (its type, host and finality).
+pub fn matches(trigger: &Trigger, seen: &Seen) -> bool {
+    trigger.packet.is_none_or(|p| seen.packet == Some(p.name()))
+        && trigger
+            .host
+            .as_ref()
+            .is_none_or(|h| seen.host_name().eq_ignore_ascii_case(h))
+        && (!trigger.final_fragment
+            || (seen.packet == Some("fragment")
+                && seen
+                    .range
+                    .is_some_and(|(_, last, total)| last.checked_add(1) == Some(total))))
+}
+
+/// The server's standing rules, beyond the per-request script.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    pub script: Vec<Script>,
+    /// 413 to any Fragment body larger than this.
+    pub max_fragment: Option<u64>,
+    /// `Basic` credentials (`USER:PASSWORD`) every request must carry.
+    pub credentials: Option<String>,
+    /// Serve a reply on GET (upload-reply).
+    pub upload_reply: bool,
+}
+
 #[derive(Default)]
 struct State {
-    script: Vec<Script>,
-    counts: HashMap<&'static str, u32>,
+    rules: Rules,
+    /// Per script entry: how many requests matched its trigger so far.
+    matched: Vec<u32>,
     log: Vec<Seen>,
     sessions: HashMap<String, Vec<u8>>,
     closed: Option<Vec<u8>>,
     next_session: u32,
+    /// The client's process group, for `interrupt`.
+    client: Option<u32>,
 }
 
 /// A running scripted server; dropping it stops it.
@@ -58,7 +113,7 @@ impl Drop for ScriptedServer {
 }
 
 impl ScriptedServer {
-    pub async fn start(script: Vec<Script>) -> Result<ScriptedServer, String> {
+    pub async fn start(rules: Rules) -> Result<ScriptedServer, String> {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| format!("scripted server: cannot listen: {e}"))?;
@@ -67,10 +122,12 @@ impl ScriptedServer {
             .map_err(|e| format!("scripted server: {e}"))?
             .to_string();
         let state = Arc::new(Mutex::new(State {
-            script,
+            matched: vec![0; rules.script.len()],
+            rules,
             ..State::default()
         }));
         let shared = Arc::clone(&state);
+        let started = Instant::now();
         let task = tokio::spawn(async move {
             let mut connections = tokio::task::JoinSet::new();
             for connection in 0u64.. {
@@ -82,7 +139,7 @@ impl ScriptedServer {
                     let service = service_fn(move |request| {
                         let state = Arc::clone(&state);
                         async move {
-                            let response = answer(&state, connection, request).await;
+                            let response = answer(&state, connection, started, request).await;
                             record_answer(&state, connection, response.as_ref().ok());
                             response
                         }
@@ -99,6 +156,13 @@ impl ScriptedServer {
             state,
             task,
         })
+    }
+
+    /// The client's process (group) id, for answers that interrupt it.
+    pub fn set_client(&self, id: u32) {
+        if let Ok(mut state) = self.state.lock() {
+            state.client = Some(id);
+        }
     }
 
     /// The requests so far, in order.
@@ -161,9 +225,50 @@ fn ack(status: u16, headers: &[(&str, String)]) -> Response<Full<Bytes>> {
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
 
+/// The body served for an upload-reply's reply.
+pub const REPLY_BODY: &[u8] = b"bitspec client-test reply\n";
+
+/// What the server decided for one request.
+struct Decision {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    /// No Ack: close the connection (after processing, for a lost Ack).
+    drop: bool,
+    delay: Duration,
+    body: Bytes,
+    /// SIGINT to this process group before answering.
+    interrupt: Option<u32>,
+}
+
+impl Decision {
+    fn ack(status: u16, headers: Vec<(&'static str, String)>) -> Self {
+        Decision {
+            status,
+            headers,
+            drop: false,
+            delay: Duration::ZERO,
+            body: Bytes::new(),
+            interrupt: None,
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn set(&mut self, name: &'static str, value: String) {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.headers.push((name, value));
+    }
+}
+
 async fn answer(
     state: &Mutex<State>,
     connection: u64,
+    started: Instant,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, String> {
     let (parts, body) = request.into_parts();
@@ -175,15 +280,23 @@ async fn answer(
             .and_then(|v| v.to_str().ok())
             .map(|v| v.trim().to_owned())
     };
-    let packet = text("BITS-Packet-Type").and_then(|t| Packet::parse(&t));
-    let session = text("BITS-Session-Id");
-    let range = text("Content-Range").and_then(|r| content_range(&r));
-    let mut state = state.lock().map_err(|_| "poisoned".to_owned())?;
-    state.log.push(Seen {
+    let packet = if parts.method == http::Method::GET {
+        Some(Packet::Get)
+    } else {
+        text("BITS-Packet-Type").and_then(|t| Packet::parse(&t))
+    };
+    let seen = Seen {
         connection,
+        at_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        authorization: parts.headers.contains_key(http::header::AUTHORIZATION),
+        protocols: text("BITS-Supported-Protocols"),
+        issued: None,
+        status: None,
+        acked: None,
+        body: body.clone(),
         packet: packet.map(Packet::name),
-        session: session.clone(),
-        range,
+        session: text("BITS-Session-Id"),
+        range: text("Content-Range").and_then(|r| content_range(&r)),
         body_len: body.len() as u64,
         host: text("Host").unwrap_or_default(),
         request_line: format!("{} {}", parts.method, parts.uri),
@@ -198,116 +311,220 @@ async fn answer(
             })
             .collect(),
         answered: None,
-    });
-    let Some(packet) = packet else {
-        return Ok(ack(400, &[("BITS-Error-Code", "0x80070057".into())]));
     };
-    let count = {
-        let n = state.counts.entry(packet.name()).or_insert(0);
-        *n += 1;
-        *n
+    let decision = {
+        let mut state = state.lock().map_err(|_| "poisoned".to_owned())?;
+        let decision = decide(&mut state, packet, &seen, text("Authorization"));
+        let mut seen = seen;
+        if !decision.drop {
+            seen.status = Some(decision.status);
+            seen.acked = decision
+                .header("BITS-Received-Content-Range")
+                .and_then(|v| v.parse().ok());
+        }
+        if packet == Some(Packet::CreateSession) && decision.status == 200 {
+            seen.issued = decision.header("BITS-Session-Id").map(str::to_owned);
+        }
+        state.log.push(seen);
+        decision
     };
-    let scripted: Option<Answer> = state
-        .script
-        .iter()
-        .find(|s| s.on.packet == packet && s.on.nth == count)
-        .map(|s| s.answer.clone());
-    if let Some(scripted) = scripted {
-        if scripted.drop {
-            return Err("scripted drop".into());
-        }
-        let mut headers = vec![("BITS-Error-Context", "0x5".to_owned())];
-        headers.retain(|_| scripted.error.is_some());
-        if let Some(error) = &scripted.error {
-            headers.push(("BITS-Error-Code", error.clone()));
-        }
-        if let Some(received) = scripted.received {
-            headers.push(("BITS-Received-Content-Range", received.to_string()));
-        }
-        if let Some(id) = &session {
-            headers.push(("BITS-Session-Id", id.clone()));
-        }
-        if packet == Packet::CreateSession && scripted.status.unwrap_or(200) == 200 {
-            state.next_session += 1;
-            let id = format!("{{00000000-0000-0000-0000-{:012}}}", state.next_session);
-            state.sessions.insert(id.clone(), Vec::new());
-            headers.push(("BITS-Session-Id", id));
-            headers.push(("BITS-Protocol", crate::run::BITS_15_UPLOAD_PROTOCOL.into()));
-            if let Some(host) = &scripted.host_id {
-                headers.push(("BITS-Host-Id", host.clone()));
-            }
-        }
-        return Ok(ack(scripted.status.unwrap_or(200), &headers));
+    if let Some(group) = decision.interrupt {
+        tokio::task::spawn_blocking(move || super::process::signal_group(group, "INT"))
+            .await
+            .map_err(|e| e.to_string())?;
     }
+    if !decision.delay.is_zero() {
+        tokio::time::sleep(decision.delay).await;
+    }
+    if decision.drop {
+        return Err("scripted drop".into());
+    }
+    let mut response = ack(decision.status, &decision.headers);
+    if !decision.body.is_empty() {
+        response.headers_mut().remove("BITS-Packet-Type");
+        response.headers_mut().insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from(decision.body.len()),
+        );
+        *response.body_mut() = Full::new(decision.body);
+    }
+    Ok(response)
+}
+
+/// The scripted answer for this request, if any: counts it for every trigger it matches.
+fn scripted(state: &mut State, seen: &Seen) -> Option<Answer> {
+    let mut chosen = None;
+    for (i, script) in state.rules.script.iter().enumerate() {
+        if !matches(&script.on, seen) {
+            continue;
+        }
+        state.matched[i] += 1;
+        let count = state.matched[i];
+        if chosen.is_none() && count >= script.on.nth && count - script.on.nth < script.times {
+            chosen = Some(script.answer.clone());
+        }
+    }
+    chosen
+}
+
+fn decide(
+    state: &mut State,
+    packet: Option<Packet>,
+    seen: &Seen,
+    authorization: Option<String>,
+) -> Decision {
+    let Some(packet) = packet else {
+        return Decision::ack(400, vec![("BITS-Error-Code", "0x80070057".into())]);
+    };
+    let script = scripted(state, seen);
+    let challenge = || {
+        Decision::ack(
+            401,
+            vec![("WWW-Authenticate", "Basic realm=\"bitspec\"".to_owned())],
+        )
+    };
+    if let Some(answer) = script.as_ref().filter(|a| a.replaces_processing()) {
+        let mut decision = if answer.drop {
+            Decision {
+                drop: true,
+                ..Decision::ack(200, Vec::new())
+            }
+        } else if packet == Packet::CreateSession && answer.status.unwrap_or(200) == 200 {
+            process(state, packet, seen)
+        } else if answer.status == Some(401) {
+            challenge()
+        } else {
+            let mut headers = Vec::new();
+            if let Some(error) = &answer.error {
+                headers.push(("BITS-Error-Code", error.clone()));
+                headers.push(("BITS-Error-Context", "0x5".to_owned()));
+            }
+            if let Some(received) = answer.received {
+                headers.push(("BITS-Received-Content-Range", received.to_string()));
+            }
+            if let Some(id) = &seen.session {
+                headers.push(("BITS-Session-Id", id.clone()));
+            }
+            Decision::ack(answer.status.unwrap_or(200), headers)
+        };
+        decorate(&mut decision, answer);
+        decision.interrupt = state.client.filter(|_| answer.interrupt);
+        return decision;
+    }
+    if let Some(credentials) = &state.rules.credentials {
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(credentials)
+        );
+        if authorization.as_deref() != Some(expected.as_str()) {
+            return challenge();
+        }
+    }
+    let client = state.client;
+    let mut decision = match state.rules.max_fragment {
+        Some(max) if packet == Packet::Fragment && seen.body_len > max => {
+            Decision::ack(413, Vec::new())
+        }
+        _ => process(state, packet, seen),
+    };
+    if let Some(answer) = &script {
+        decorate(&mut decision, answer);
+        decision.interrupt = client.filter(|_| answer.interrupt);
+    }
+    decision
+}
+
+/// Adds what a decorating answer asks for to a processed request's answer.
+fn decorate(decision: &mut Decision, answer: &Answer) {
+    if let Some(host) = &answer.host_id {
+        decision.set("BITS-Host-Id", host.clone());
+    }
+    if let Some(secs) = answer.fallback_timeout {
+        decision.set("BITS-Host-Id-Fallback-Timeout", secs.to_string());
+    }
+    if let Some(protocol) = &answer.protocol {
+        decision.set("BITS-Protocol", protocol.clone());
+    }
+    if let Some(url) = &answer.reply_url {
+        decision.set("BITS-Reply-URL", url.clone());
+    }
+    decision.drop |= answer.lost_ack;
+    decision.delay = Duration::from_millis(answer.delay_ms);
+}
+
+/// What a plain correct upload server answers (one file per session, 416 on a gap,
+/// Close keeps the bytes).
+fn process(state: &mut State, packet: Packet, seen: &Seen) -> Decision {
     let not_found = || {
-        ack(
+        Decision::ack(
             500,
-            &[
+            vec![
                 ("BITS-Error-Code", "0x8020001F".into()),
                 ("BITS-Error-Context", "0x5".into()),
             ],
         )
     };
-    Ok(match packet {
+    let id = seen.session.clone().unwrap_or_default();
+    match packet {
         Packet::CreateSession => {
             state.next_session += 1;
             let id = format!("{{00000000-0000-0000-0000-{:012}}}", state.next_session);
             state.sessions.insert(id.clone(), Vec::new());
-            ack(
+            Decision::ack(
                 200,
-                &[
+                vec![
                     ("BITS-Session-Id", id),
                     ("BITS-Protocol", crate::run::BITS_15_UPLOAD_PROTOCOL.into()),
                 ],
             )
         }
-        Packet::Ping => ack(200, &[]),
+        Packet::Ping => Decision::ack(200, Vec::new()),
+        Packet::Get if state.rules.upload_reply => Decision {
+            body: Bytes::from_static(REPLY_BODY),
+            ..Decision::ack(200, Vec::new())
+        },
+        Packet::Get => Decision::ack(404, Vec::new()),
         Packet::Fragment => {
-            let id = session.unwrap_or_default();
             let Some(data) = state.sessions.get_mut(&id) else {
-                return Ok(not_found());
+                return not_found();
             };
             let expected = data.len() as u64;
-            match range {
+            match seen.range {
                 Some((first, last, _))
-                    if first == expected && last + 1 - first == body.len() as u64 =>
+                    if first == expected
+                        && last.checked_add(1).and_then(|end| end.checked_sub(first))
+                            == Some(seen.body_len) =>
                 {
-                    data.extend_from_slice(&body);
+                    data.extend_from_slice(&seen.body);
                     let received = data.len().to_string();
-                    ack(
+                    Decision::ack(
                         200,
-                        &[
+                        vec![
                             ("BITS-Session-Id", id),
                             ("BITS-Received-Content-Range", received),
                         ],
                     )
                 }
-                Some(_) => ack(
+                Some(_) => Decision::ack(
                     416,
-                    &[
+                    vec![
                         ("BITS-Session-Id", id),
                         ("BITS-Received-Content-Range", expected.to_string()),
                     ],
                 ),
-                None => ack(400, &[("BITS-Error-Code", "0x80070057".into())]),
+                None => Decision::ack(400, vec![("BITS-Error-Code", "0x80070057".into())]),
             }
         }
-        Packet::CloseSession => {
-            let id = session.unwrap_or_default();
-            match state.sessions.remove(&id) {
-                Some(data) => {
-                    state.closed = Some(data);
-                    ack(200, &[("BITS-Session-Id", id)])
-                }
-                None => not_found(),
+        Packet::CloseSession => match state.sessions.remove(&id) {
+            Some(data) => {
+                state.closed = Some(data);
+                Decision::ack(200, vec![("BITS-Session-Id", id)])
             }
-        }
-        Packet::CancelSession => {
-            let id = session.unwrap_or_default();
-            match state.sessions.remove(&id) {
-                Some(_) => ack(200, &[("BITS-Session-Id", id)]),
-                None => not_found(),
-            }
-        }
-    })
+            None => not_found(),
+        },
+        Packet::CancelSession => match state.sessions.remove(&id) {
+            Some(_) => Decision::ack(200, vec![("BITS-Session-Id", id)]),
+            None => not_found(),
+        },
+    }
 }

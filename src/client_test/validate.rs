@@ -44,6 +44,8 @@ impl LoadedClient {
 #[derive(Deserialize)]
 struct Positions {
     #[serde(default)]
+    script: Vec<Spanned<serde::de::IgnoredAny>>,
+    #[serde(default)]
     expect: Vec<Spanned<ExpectPositions>>,
 }
 
@@ -72,6 +74,27 @@ pub fn parse(path: &Path, file: Arc<str>, source: Arc<str>) -> Result<LoadedClie
             (at, requirement)
         })
         .collect();
+    // What serde cannot refuse by itself (a missing `after`, `final` on a Ping...),
+    // located at the list item it concerns.
+    if let Some((list, index, message)) = scenario.shape_errors().into_iter().next() {
+        let items = if list == "script" {
+            positions
+                .script
+                .iter()
+                .map(|s| Loc::of(&file, s))
+                .collect::<Vec<_>>()
+        } else {
+            positions.expect.iter().map(|e| Loc::of(&file, e)).collect()
+        };
+        let at = items
+            .get(index)
+            .cloned()
+            .unwrap_or_else(|| Loc::new(&file, 1, 1));
+        return Err(ScenarioError::new(
+            format!("{list}[{index}]: {message}"),
+            Some(at),
+        ));
+    }
     Ok(LoadedClient {
         path: path.to_path_buf(),
         file,

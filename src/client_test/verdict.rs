@@ -56,7 +56,7 @@ pub fn outcome(
         if let (Some(at), Some(reading)) = (judged, ping_reading(run.log, e)) {
             steps[at].readings.push(reading);
         }
-        let Err(message) = super::expect::check(run.log, e) else {
+        let Err(message) = super::expect::check(run.log, e, run.file, run.exit_code) else {
             continue;
         };
         let level = level_of(catalogue, e);
@@ -263,7 +263,7 @@ pub fn citation(catalogue: &Catalogue, id: &str) -> String {
 /// The index of the request an expectation judges: the first after its trigger
 /// (a Ping opening a new connection passed over, as the check does).
 pub fn judged(log: &[Seen], e: &Expectation) -> Option<usize> {
-    let i = super::expect::position(log, e.after)?;
+    let i = super::expect::position(log, e.after.as_ref()?)?;
     let skip_pings = !e.none && e.next != Some(Packet::Ping);
     (i + 1..log.len()).find(|&j| !(skip_pings && log[j].packet == Some("ping")))
 }
@@ -275,7 +275,7 @@ fn ping_reading(log: &[Seen], e: &Expectation) -> Option<ReadingChoice> {
     if e.none || e.next == Some(Packet::Ping) {
         return None;
     }
-    let i = super::expect::position(log, e.after)?;
+    let i = super::expect::position(log, e.after.as_ref()?)?;
     let j = judged(log, e)?;
     let new_connection = log[i + 1..=j]
         .iter()
@@ -286,9 +286,8 @@ fn ping_reading(log: &[Seen], e: &Expectation) -> Option<ReadingChoice> {
     let pinged = log[i + 1..j].iter().any(|s| s.packet == Some("ping"));
     Some(ReadingChoice {
         topic: format!(
-            "Ping on the new connection after {} #{}",
-            e.after.packet.name(),
-            e.after.nth
+            "Ping on the new connection after {}",
+            e.after.as_ref().map_or_else(String::new, |t| t.describe())
         ),
         reading: if pinged {
             "pinged first"
@@ -332,7 +331,11 @@ fn differing_header(
         };
         return with("Content-Range", format!("bytes {first}-{last}/{total}"));
     }
-    let before = super::expect::position(log, e.after).map_or(0, |i| log[i].body_len);
+    let before = e
+        .after
+        .as_ref()
+        .and_then(|t| super::expect::position(log, t))
+        .map_or(0, |i| log[i].body_len);
     if e.smaller && seen.body_len >= before {
         return with(
             "Content-Length",

@@ -46,7 +46,7 @@ pub struct UploadArgs {
     #[arg(long)]
     pub keep_on_interrupt: bool,
     /// Upload-reply: save the server application's reply to FILE.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "BITSPEC_REPLY_FILE")]
     pub reply: Option<PathBuf>,
     /// Credentials: `[DOMAIN\]USER`, the password from BITSPEC_PASSWORD (or
     /// `USER:PASSWORD`, visible to other local users); never printed.
@@ -70,7 +70,12 @@ pub struct UploadArgs {
     #[arg(long, value_name = "SECS", default_value_t = 120.0)]
     pub request_timeout: f64,
     /// Seconds to receive one answer (MC-BUP §3.1.2.2 Upload Response Timeout).
-    #[arg(long, value_name = "SECS", default_value_t = 300.0)]
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 300.0,
+        env = "BITSPEC_RESPONSE_TIMEOUT"
+    )]
     pub response_timeout: f64,
     /// Pace fragments to at most this many bytes per second (K, M suffixes).
     #[arg(long, value_name = "BYTES", value_parser = crate::bench::parse_size)]
