@@ -763,7 +763,6 @@ fn stages_only_use_earlier_stages_and_nothing_uses_the_cli() {
 }
 
 #[test]
-#[ignore = "reference-server/src has import cycles until #18 item 2 (faults-seam) lands; that branch enables this test"]
 fn reference_server_src_has_no_import_cycle() {
     assert_no_cycle(&root().join("reference-server/src"));
 }
