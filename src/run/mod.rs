@@ -2,6 +2,7 @@
 
 mod engine;
 mod liveness;
+mod nodes;
 mod probe;
 mod step;
 mod tls;
