@@ -239,18 +239,18 @@ pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Scenario
         outcome.reason = Some(stopped.not_run());
         return outcome;
     }
+    if let Some(reason) = super::nodes::farm_skip_reason(scenario, &options.profile) {
+        outcome.verdict = Verdict::Skip;
+        outcome.reason = Some(reason);
+        return outcome;
+    }
+
     if let Some(missing) = options.profile.lacks(&scenario.requires) {
         outcome.verdict = Verdict::Skip;
         outcome.reason = Some(format!(
             "needs capability `{missing}`, which target profile `{}` does not declare",
             options.profile.name
         ));
-        return outcome;
-    }
-
-    if let Some(reason) = super::nodes::farm_skip_reason(scenario, &options.profile) {
-        outcome.verdict = Verdict::Skip;
-        outcome.reason = Some(reason);
         return outcome;
     }
 

@@ -206,35 +206,24 @@ async fn run_node_command(
     }
 }
 
-/// `sh -c command`, killed if it outlives `timeout`; its output is discarded but for
-/// the end of its standard error, kept for the message when it fails.
+/// `sh -c command`, killed if it outlives `timeout`. Its output is discarded (not
+/// piped: a start command that leaves a server running in the background would hold a
+/// pipe open forever); its exit status says whether it worked.
 async fn run_command(command: &str, timeout: Duration) -> Result<(), String> {
-    let child = tokio::process::Command::new("sh")
+    let mut child = tokio::process::Command::new("sh")
         .arg("-c")
         .arg(command)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("could not start: {e}"))?;
-    match tokio::time::timeout(timeout, child.wait_with_output()).await {
+    match tokio::time::timeout(timeout, child.wait()).await {
         Err(_) => Err(format!("did not finish within {} s", timeout.as_secs_f64())),
         Ok(Err(e)) => Err(format!("failed: {e}")),
-        Ok(Ok(out)) if out.status.success() => Ok(()),
-        Ok(Ok(out)) => {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            let tail: String = stderr
-                .trim()
-                .chars()
-                .rev()
-                .take(300)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            Err(format!("exited with {}: {tail}", out.status))
-        }
+        Ok(Ok(status)) if status.success() => Ok(()),
+        Ok(Ok(status)) => Err(format!("exited with {status}")),
     }
 }
 
