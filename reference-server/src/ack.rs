@@ -83,6 +83,11 @@ impl Ack {
 
     /// Maps a storage failure: disk full gets its own HRESULT, the rest E_FAIL.
     pub fn from_io(err: &std::io::Error) -> Self {
+        if crate::farm::is_database_error(err) {
+            // The farm's database failed: nothing was acknowledged, retry later.
+            return Self::error(StatusCode::SERVICE_UNAVAILABLE, E_FAIL, CONTEXT_SERVER)
+                .with("Retry-After", "5");
+        }
         let code = match err.kind() {
             std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => ERROR_DISK_FULL,
             _ => E_FAIL,

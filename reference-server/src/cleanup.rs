@@ -32,6 +32,9 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 
 /// One cleanup pass. Sessions in use are skipped (their lock is held).
 pub async fn pass(shared: &Shared) -> std::io::Result<()> {
+    if let Some(farm) = shared.sessions.farm() {
+        return crate::farm::cleanup::pass(shared, farm).await;
+    }
     let sessions = &shared.sessions;
     let config = &shared.config;
     let mut active: HashMap<String, Vec<(u64, String)>> = HashMap::new();

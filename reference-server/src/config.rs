@@ -98,6 +98,16 @@ pub enum AuthScheme {
     Negotiate,
 }
 
+/// Where session records live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Storage {
+    /// `session.json` files under the root: one machine.
+    Local,
+    /// PostgreSQL, shared by the nodes of a farm.
+    Postgres,
+}
+
 /// A Basic-auth account and the URL prefixes it may upload to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -205,6 +215,16 @@ pub struct Config {
     pub tls_certificate: Option<PathBuf>,
     /// PEM file of the certificate's private key (PKCS#8, PKCS#1 or SEC1).
     pub tls_key: Option<PathBuf>,
+    /// Where session records live: `local` (files under `root`) or `postgres`
+    /// (a farm: nodes share one database and one `root`; see `farm/`).
+    pub storage: Storage,
+    /// PostgreSQL URL for `storage = "postgres"`, e.g.
+    /// `postgresql://bits@db.example/bits`; else `BITSPEC_SERVER_POSTGRES_URL`.
+    pub postgres_url: Option<String>,
+    /// Database connections this node keeps at most (one per packet in progress).
+    pub postgres_pool_size: usize,
+    /// This node's name, a field of every log line (nodes of a farm apart).
+    pub node_name: Option<String>,
     /// Testing aid: deliberate protocol bugs (`fault.rs`, `--fault`); empty in normal use.
     pub faults: Vec<crate::fault::Fault>,
 }
@@ -251,6 +271,10 @@ impl Default for Config {
             min_bytes_per_second: 240,
             tls_certificate: None,
             tls_key: None,
+            storage: Storage::Local,
+            postgres_url: None,
+            postgres_pool_size: 32,
+            node_name: None,
             faults: Vec::new(),
         }
     }
@@ -316,6 +340,9 @@ impl Config {
             .is_some_and(|h| h.is_empty() || h.len() > 300)
         {
             return invalid("host_id", "must be 1 to 300 characters");
+        }
+        if self.postgres_pool_size == 0 || self.postgres_pool_size > 1000 {
+            return invalid("postgres_pool_size", "1 to 1000");
         }
         if self.max_fragment_size == 0 {
             return invalid("max_fragment_size", "must be positive");

@@ -41,6 +41,7 @@ mod cleanup;
 pub mod config;
 mod download;
 pub mod example_app;
+pub mod farm;
 pub mod fault;
 mod packets;
 mod paths;
@@ -64,7 +65,7 @@ use tokio::task::JoinHandle;
 
 pub use config::{
     CommitPoint, Config, ConfigError, ErrorHeader, NotificationType, OverlapPolicy, ReplyUrlStyle,
-    User,
+    Storage, User,
 };
 pub use fault::Fault;
 
@@ -80,6 +81,8 @@ pub enum ServerError {
     },
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Farm(#[from] farm::FarmError),
     #[error("cannot start the worker threads: {0}")]
     Workers(std::io::Error),
     #[error("cannot listen on {addr}: {source}")]
@@ -133,6 +136,10 @@ pub async fn spawn(config: Config) -> Result<RunningServer, ServerError> {
     let mut shared = server::Shared::new(config)
         .map_err(|source| ServerError::Storage { path: root, source })?;
     shared.tls = tls;
+    if shared.config.storage == Storage::Postgres {
+        let farm = farm::Farm::connect(&shared.config).await?;
+        shared.sessions.join_farm(farm);
+    }
     let scheme = shared.scheme();
     let addr = shared.config.listen;
     let listener = tokio::net::TcpListener::bind(addr)
@@ -161,8 +168,10 @@ pub async fn spawn(config: Config) -> Result<RunningServer, ServerError> {
             let _ = worker.await;
         }
     });
+    let node = shared.config.node_name.as_deref().unwrap_or("-");
+    tracing::info!(%addr, %scheme, %node, "bitspec-server listening");
     let cleanup = tokio::spawn(cleanup::run(shared, stopped));
-    tracing::info!(%addr, %scheme, "bitspec-server listening");
+
     Ok(RunningServer {
         addr,
         scheme,

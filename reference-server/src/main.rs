@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use bitspec_server::{
-    CommitPoint, Config, ErrorHeader, Fault, NotificationType, OverlapPolicy, ReplyUrlStyle, User,
+    CommitPoint, Config, ErrorHeader, Fault, NotificationType, OverlapPolicy, ReplyUrlStyle,
+    Storage, User,
 };
 use clap::Parser;
 
@@ -135,6 +136,18 @@ struct Cli {
     /// PEM private key of --tls-cert.
     #[arg(long, value_name = "PEM")]
     tls_key: Option<PathBuf>,
+    /// Where session records live: local files, or PostgreSQL for a farm [default: local].
+    #[arg(long, value_enum)]
+    storage: Option<Storage>,
+    /// PostgreSQL URL with --storage postgres (else BITSPEC_SERVER_POSTGRES_URL).
+    #[arg(long, value_name = "URL")]
+    postgres_url: Option<String>,
+    /// Database connections this node keeps at most [default: 32].
+    #[arg(long, value_name = "N")]
+    postgres_pool_size: Option<usize>,
+    /// This node's name in every log line (farm nodes apart).
+    #[arg(long, value_name = "NAME")]
+    node_name: Option<String>,
     /// Basic-auth account NAME:PASSWORD[:PREFIX,PREFIX...] (repeatable); enables authentication.
     #[arg(long = "user", value_name = "SPEC")]
     users: Vec<String>,
@@ -200,9 +213,18 @@ impl Cli {
                 max_sessions_per_address,
                 max_sessions,
                 max_temporary_storage,
-                min_bytes_per_second
+                min_bytes_per_second,
+                storage,
+                postgres_pool_size
             ],
-            [notification_url, host_id, tls_certificate, tls_key]
+            [
+                notification_url,
+                host_id,
+                tls_certificate,
+                tls_key,
+                postgres_url,
+                node_name
+            ]
         );
         config.disabled_paths.append(&mut self.disabled_paths);
         config.faults.append(&mut self.faults);

@@ -348,7 +348,16 @@ async fn fragment(
     let appending = shared.sessions.appending(&record.id);
     let appended = storage::append_body(body, skip, &file, start, &shared.bodies, idle);
     match tokio::time::timeout_at(deadline, appended).await {
-        Ok(Ok(written)) if written == length - skip => appending.done(start + written),
+        Ok(Ok(written)) if written == length - skip => {
+            appending.done(start + written);
+            // In a farm: durable, then the database's next byte (no-op on one node).
+            let committed = shared
+                .sessions
+                .commit(&record.id, &file, start, start + written);
+            if let Err(e) = committed.await {
+                return Ack::from_io(&e);
+            }
+        }
         Ok(Ok(_) | Err(BodyError::Client(_))) => return Ack::invalid(),
         Ok(Err(BodyError::Storage(e))) => return Ack::from_io(&e),
         Err(_) => return too_slow(),

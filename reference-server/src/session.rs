@@ -211,6 +211,9 @@ pub struct Sessions {
     entities: Mutex<HashMap<String, Entity>>,
     /// Active sessions and their bytes, by owner and address (`quotas.rs`).
     pub ledger: Ledger,
+    /// With `storage = "postgres"`: the records live in the farm's database
+    /// (`farm/`), the files stay here.
+    farm: Option<Arc<crate::farm::Farm>>,
 }
 
 impl Sessions {
@@ -226,6 +229,7 @@ impl Sessions {
             records: Mutex::new(HashMap::new()),
             entities: Mutex::new(HashMap::new()),
             ledger: Ledger::default(),
+            farm: None,
         };
         sessions.count_active()?;
         Ok(sessions)
@@ -258,9 +262,23 @@ impl Sessions {
         Ok(())
     }
 
-    /// Waits for exclusive use of one session.
-    pub async fn lock(&self, id: &str) -> OwnedMutexGuard<()> {
-        self.mutex(id).lock_owned().await
+    /// Keeps the records in the farm's database from now on.
+    pub fn join_farm(&mut self, farm: Arc<crate::farm::Farm>) {
+        self.farm = Some(farm);
+    }
+
+    /// The farm's database, when the records live there.
+    pub fn farm(&self) -> Option<&Arc<crate::farm::Farm>> {
+        self.farm.as_ref()
+    }
+
+    /// Waits for exclusive use of one session (in a farm, on every node).
+    pub async fn lock(&self, id: &str) -> crate::farm::SessionLock {
+        let local = self.mutex(id).lock_owned().await;
+        match &self.farm {
+            None => crate::farm::SessionLock::local(local),
+            Some(farm) => crate::farm::SessionLock::farm(farm, id, local).await,
+        }
     }
 
     /// Exclusive use of one session if nobody holds it now.
@@ -334,6 +352,9 @@ impl Sessions {
     /// place spares ext4 an inode allocation and deletion per save, which a
     /// thousand concurrent sessions made the server's largest cost.
     pub async fn save(&self, record: &Record) -> std::io::Result<()> {
+        if let Some(farm) = &self.farm {
+            return farm.save(record).await;
+        }
         let saved = self.write(record);
         self.cache(&record.id, saved.is_ok().then_some(record));
         saved
@@ -360,6 +381,9 @@ impl Sessions {
     /// Reads a record, from memory when it was saved or loaded last by this
     /// process; `None` when the session does not exist.
     pub async fn load(&self, id: &str) -> std::io::Result<Option<Record>> {
+        if let Some(farm) = &self.farm {
+            return farm.load(id).await;
+        }
         let cached = self
             .records
             .lock()
@@ -390,6 +414,9 @@ impl Sessions {
 
     /// Next expected byte: the length of the entity.
     pub async fn received(&self, record: &Record) -> std::io::Result<u64> {
+        if let Some(farm) = &self.farm {
+            return farm.received(&record.id).await;
+        }
         if let Some(entity) = self.entities().get(&record.id) {
             return Ok(entity.len);
         }
@@ -408,6 +435,9 @@ impl Sessions {
     /// holds the session's lock and reports what it wrote through
     /// [`Sessions::appending`].
     pub fn entity(&self, id: &str) -> std::io::Result<(Arc<std::fs::File>, u64)> {
+        if let Some(farm) = &self.farm {
+            return farm.entity(&self.handle, id);
+        }
         if let Some(entity) = self.entities().get(id) {
             return Ok((Arc::clone(&entity.file), entity.len));
         }
@@ -426,6 +456,22 @@ impl Sessions {
             },
         );
         Ok((file, len))
+    }
+
+    /// Makes an append of `from..to` to the entity of `id` count: nothing to
+    /// do on one node (the entity's length is the truth); in a farm, the
+    /// bytes are synced and the database's next byte advanced (`farm/`).
+    pub async fn commit(
+        &self,
+        id: &str,
+        file: &Arc<std::fs::File>,
+        from: u64,
+        to: u64,
+    ) -> std::io::Result<()> {
+        match &self.farm {
+            None => Ok(()),
+            Some(farm) => farm.commit(id, file, from, to).await,
+        }
     }
 
     /// An append to the entity of `id` begins: see [`Appending`].
@@ -473,6 +519,9 @@ impl Sessions {
 
     /// Deletes everything a session owns.
     pub async fn remove(&self, id: &str) -> std::io::Result<()> {
+        if let Some(farm) = &self.farm {
+            farm.delete(id).await?;
+        }
         self.cache(id, None);
         self.forget_entity(id);
         self.ledger.forget(id);

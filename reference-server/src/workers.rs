@@ -78,6 +78,12 @@ pub fn start(
         std::thread::Builder::new()
             .name(format!("bitspec-worker-{index}"))
             .spawn(move || {
+                // A farm's nodes tell their log lines apart by this span.
+                let _node = shared
+                    .config
+                    .node_name
+                    .as_ref()
+                    .map(|name| tracing::info_span!("node", name = %name).entered());
                 runtime.block_on(work(listener, limit, shared, stop));
                 let _ = done.send(());
             })?;
