@@ -286,7 +286,7 @@ pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Scenario
             }
             (None, Some(stop), _) => {
                 stopped_nodes.push(stop.value);
-                super::nodes::stop_node(step, stop.value, options).await
+                super::nodes::stop_node(step, stop.value, &vars, options).await
             }
             (None, None, Ok(node)) => {
                 let saved = super::nodes::point_at_node(&mut vars, options, node);

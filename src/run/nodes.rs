@@ -139,7 +139,21 @@ pub(super) fn restore(vars: &mut Vars, saved: Option<(String, String)>) {
 
 /// Runs a `stop_node` step: the profile's stop command for that node, within the
 /// step's timeout. A command that fails or hangs is the step's error.
-pub(super) async fn stop_node(step: &StepPlan, node: usize, options: &RunOptions) -> StepOutcome {
+pub(super) async fn stop_node(
+    step: &StepPlan,
+    node: usize,
+    vars: &Vars,
+    options: &RunOptions,
+) -> StepOutcome {
+    if let Some(delay) = &step.delay {
+        match delay
+            .render(vars)
+            .and_then(|text| crate::scenario::validate::parse_seconds(&text))
+        {
+            Ok(delay) => tokio::time::sleep(delay).await,
+            Err(e) => return unresolved_node(step, e),
+        }
+    }
     let command = options
         .profile
         .nodes
