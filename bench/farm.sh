@@ -88,6 +88,8 @@ start_postgres() {
 # node STORAGE ROOT: starts a node; appends its URL to URLS.
 node() {
     local out="$WORK/node-${#PIDS[@]}.out"
+    # The redirection below happens in the background child: no stale URL may be read.
+    rm -f "$out"
     local args=(--listen 127.0.0.1:0 --root "$2" --max-connections-per-address 0
         --max-sessions-per-address 0 --session-limit-enable false)
     if [ "$1" = postgres ]; then
