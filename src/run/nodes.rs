@@ -22,7 +22,7 @@ pub(super) fn farm_skip_reason(scenario: &Scenario, profile: &Profile) -> Option
     }
     if !profile.is_farm() {
         return Some(format!(
-            "sends steps to farm nodes (`node:`), but target profile `{}` names a single URL; list the farm's node URLs under `nodes:` to run it",
+            "needs capability `farm`, which target profile `{}` does not declare: it sends steps to farm nodes (`node:`) and the profile names a single URL; list the farm's node URLs under `nodes:` to run it",
             profile.name
         ));
     }
