@@ -547,3 +547,55 @@ async fn send(
         .await
         .response
 }
+
+/// Without PostgreSQL: a `node:` beyond the farm profile's nodes is an error at its
+/// `file:line:column` before anything is sent, and `stop_node` beside a request is refused.
+#[test]
+fn node_steps_are_validated_where_they_are_written() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let farm = work.path().join("scenarios/farm");
+    std::fs::create_dir_all(&farm).expect("dir");
+    std::fs::write(
+        farm.join("001-third-node.yaml"),
+        "id: third-node\ntitle: t\nspec: s\nlevel: may\nsteps:\n  - packet: Ping\n    node: 3\n    expect: { status: 200 }\n",
+    )
+    .expect("scenario");
+    let profile = work.path().join("two.yaml");
+    std::fs::write(
+        &profile,
+        "name: two-nodes\nnodes:\n  - url: http://127.0.0.1:9/\n  - url: http://127.0.0.1:10/\n",
+    )
+    .expect("profile");
+    let scenarios = work.path().join("scenarios");
+    let out = support::bitspec(
+        &[
+            "run",
+            "--scenarios",
+            scenarios.to_str().unwrap(),
+            "--profile",
+            profile.to_str().unwrap(),
+        ],
+        &work.path().join("reports"),
+    );
+    let text = support::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("001-third-node.yaml:7:11")
+            && text.contains("node 3 is out of range: profile `two-nodes` names 2 farm nodes"),
+        "{text}"
+    );
+
+    std::fs::write(
+        farm.join("001-third-node.yaml"),
+        "id: stop-and-ping\ntitle: t\nspec: s\nlevel: may\nsteps:\n  - stop_node: 1\n    packet: Ping\n",
+    )
+    .expect("scenario");
+    let file = farm.join("001-third-node.yaml");
+    let out = support::bitspec(&["check", file.to_str().unwrap()], work.path());
+    let text = support::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("001-third-node.yaml:6:5") && text.contains("drop `packet`"),
+        "{text}"
+    );
+}
