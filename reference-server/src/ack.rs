@@ -83,7 +83,7 @@ impl Ack {
 
     /// Maps a storage failure: disk full gets its own HRESULT, the rest E_FAIL.
     pub fn from_io(err: &std::io::Error) -> Self {
-        if crate::farm::is_database_error(err) {
+        if crate::farm::error::is_database_error(err) {
             // The farm's database failed: nothing was acknowledged, retry later.
             return Self::error(StatusCode::SERVICE_UNAVAILABLE, E_FAIL, CONTEXT_SERVER)
                 .with("Retry-After", "5");

@@ -32,8 +32,16 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 
 /// One cleanup pass. Sessions in use are skipped (their lock is held).
 pub async fn pass(shared: &Shared) -> std::io::Result<()> {
-    if let Some(farm) = shared.sessions.farm() {
-        return crate::farm::cleanup::pass(shared, farm).await;
+    if let Some(store) = shared.sessions.store() {
+        let config = &shared.config;
+        let rules = crate::session::Expiry {
+            timeout: config.session_timeout,
+            retention: config.closed_session_retention,
+            per_owner: config
+                .session_limit_enable
+                .then_some(config.sessions_per_user_limit),
+        };
+        return store.cleanup(&shared.sessions, rules).await;
     }
     let sessions = &shared.sessions;
     let config = &shared.config;

@@ -138,7 +138,7 @@ pub async fn spawn(config: Config) -> Result<RunningServer, ServerError> {
     shared.tls = tls;
     if shared.config.storage == Storage::Postgres {
         let farm = farm::Farm::connect(&shared.config).await?;
-        shared.sessions.join_farm(farm);
+        shared.sessions.use_store(farm);
     }
     let scheme = shared.scheme();
     let addr = shared.config.listen;

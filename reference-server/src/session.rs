@@ -188,6 +188,59 @@ impl Drop for Appending<'_> {
     }
 }
 
+/// Exclusive use of a session: the node's lock, and the farm's when the
+/// records live in a [`RecordStore`] (released first, fields dropping in order).
+#[must_use]
+pub struct SessionLock {
+    _store: Option<Box<dyn Send + Sync>>,
+    _local: OwnedMutexGuard<()>,
+}
+
+/// A boxed future of a [`RecordStore`] call.
+pub type StoreFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<T>> + Send + 'a>>;
+
+/// What the cleanup removes: sessions without progress for `timeout`
+/// seconds, tombstones older than `retention`, and with `per_owner` the
+/// least recently active sessions of an owner above it.
+#[derive(Debug, Clone, Copy)]
+pub struct Expiry {
+    pub timeout: u64,
+    pub retention: u64,
+    pub per_owner: Option<u32>,
+}
+
+/// Where the records live instead of `session.json` files: the farm's
+/// database (`farm/`). The files (entity, replies) stay under the root;
+/// the store holds the record and the next expected byte, and serialises a
+/// session across the nodes.
+pub trait RecordStore: std::fmt::Debug + Send + Sync {
+    /// Takes the session's lock across the farm; held until the box drops.
+    /// A failure is kept in it and answered by the packet's next call.
+    fn lock<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Box<dyn Send + Sync>> + Send + 'a>>;
+    fn load<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Record>>;
+    /// Inserts or updates a record, never its next expected byte.
+    fn save<'a>(&'a self, record: &'a Record) -> StoreFuture<'a, ()>;
+    /// The next expected byte.
+    fn received<'a>(&'a self, id: &'a str) -> StoreFuture<'a, u64>;
+    fn delete<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()>;
+    /// The entity in `sessions`, open for writing at the next expected byte.
+    fn entity(&self, sessions: &Dir, id: &str) -> std::io::Result<(Arc<std::fs::File>, u64)>;
+    /// Makes `from..to` durable and advances the next expected byte to `to`.
+    fn commit<'a>(
+        &'a self,
+        id: &'a str,
+        file: &'a Arc<std::fs::File>,
+        from: u64,
+        to: u64,
+    ) -> StoreFuture<'a, ()>;
+    /// One cleanup pass (the store decides which node runs it).
+    fn cleanup<'a>(&'a self, sessions: &'a Sessions, rules: Expiry) -> StoreFuture<'a, ()>;
+}
+
 /// The on-disk session table.
 #[derive(Debug)]
 pub struct Sessions {
@@ -213,7 +266,7 @@ pub struct Sessions {
     pub ledger: Ledger,
     /// With `storage = "postgres"`: the records live in the farm's database
     /// (`farm/`), the files stay here.
-    farm: Option<Arc<crate::farm::Farm>>,
+    store: Option<Arc<dyn RecordStore>>,
 }
 
 impl Sessions {
@@ -229,7 +282,7 @@ impl Sessions {
             records: Mutex::new(HashMap::new()),
             entities: Mutex::new(HashMap::new()),
             ledger: Ledger::default(),
-            farm: None,
+            store: None,
         };
         sessions.count_active()?;
         Ok(sessions)
@@ -262,22 +315,26 @@ impl Sessions {
         Ok(())
     }
 
-    /// Keeps the records in the farm's database from now on.
-    pub fn join_farm(&mut self, farm: Arc<crate::farm::Farm>) {
-        self.farm = Some(farm);
+    /// Keeps the records in `store` (the farm's database) from now on.
+    pub fn use_store(&mut self, store: Arc<dyn RecordStore>) {
+        self.store = Some(store);
     }
 
-    /// The farm's database, when the records live there.
-    pub fn farm(&self) -> Option<&Arc<crate::farm::Farm>> {
-        self.farm.as_ref()
+    /// Where the records live when not in files.
+    pub fn store(&self) -> Option<&Arc<dyn RecordStore>> {
+        self.store.as_ref()
     }
 
     /// Waits for exclusive use of one session (in a farm, on every node).
-    pub async fn lock(&self, id: &str) -> crate::farm::SessionLock {
+    pub async fn lock(&self, id: &str) -> SessionLock {
         let local = self.mutex(id).lock_owned().await;
-        match &self.farm {
-            None => crate::farm::SessionLock::local(local),
-            Some(farm) => crate::farm::SessionLock::farm(farm, id, local).await,
+        let store = match &self.store {
+            None => None,
+            Some(store) => Some(store.lock(id).await),
+        };
+        SessionLock {
+            _store: store,
+            _local: local,
         }
     }
 
@@ -352,8 +409,8 @@ impl Sessions {
     /// place spares ext4 an inode allocation and deletion per save, which a
     /// thousand concurrent sessions made the server's largest cost.
     pub async fn save(&self, record: &Record) -> std::io::Result<()> {
-        if let Some(farm) = &self.farm {
-            return farm.save(record).await;
+        if let Some(store) = &self.store {
+            return store.save(record).await;
         }
         let saved = self.write(record);
         self.cache(&record.id, saved.is_ok().then_some(record));
@@ -381,8 +438,8 @@ impl Sessions {
     /// Reads a record, from memory when it was saved or loaded last by this
     /// process; `None` when the session does not exist.
     pub async fn load(&self, id: &str) -> std::io::Result<Option<Record>> {
-        if let Some(farm) = &self.farm {
-            return farm.load(id).await;
+        if let Some(store) = &self.store {
+            return store.load(id).await;
         }
         let cached = self
             .records
@@ -414,8 +471,8 @@ impl Sessions {
 
     /// Next expected byte: the length of the entity.
     pub async fn received(&self, record: &Record) -> std::io::Result<u64> {
-        if let Some(farm) = &self.farm {
-            return farm.received(&record.id).await;
+        if let Some(store) = &self.store {
+            return store.received(&record.id).await;
         }
         if let Some(entity) = self.entities().get(&record.id) {
             return Ok(entity.len);
@@ -435,8 +492,8 @@ impl Sessions {
     /// holds the session's lock and reports what it wrote through
     /// [`Sessions::appending`].
     pub fn entity(&self, id: &str) -> std::io::Result<(Arc<std::fs::File>, u64)> {
-        if let Some(farm) = &self.farm {
-            return farm.entity(&self.handle, id);
+        if let Some(store) = &self.store {
+            return store.entity(&self.handle, id);
         }
         if let Some(entity) = self.entities().get(id) {
             return Ok((Arc::clone(&entity.file), entity.len));
@@ -468,9 +525,9 @@ impl Sessions {
         from: u64,
         to: u64,
     ) -> std::io::Result<()> {
-        match &self.farm {
+        match &self.store {
             None => Ok(()),
-            Some(farm) => farm.commit(id, file, from, to).await,
+            Some(store) => store.commit(id, file, from, to).await,
         }
     }
 
@@ -519,8 +576,8 @@ impl Sessions {
 
     /// Deletes everything a session owns.
     pub async fn remove(&self, id: &str) -> std::io::Result<()> {
-        if let Some(farm) = &self.farm {
-            farm.delete(id).await?;
+        if let Some(store) = &self.store {
+            store.delete(id).await?;
         }
         self.cache(id, None);
         self.forget_entity(id);

@@ -11,13 +11,11 @@
 //! row (a Create cut short by a crash) are removed once older than
 //! [`ORPHAN_AGE`].
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use super::lock::key;
-use super::{Farm, db_error};
-use crate::server::Shared;
-use crate::session::{now, short};
+use super::error::db_error;
+use super::{Farm, key};
+use crate::session::{Expiry, Sessions, now, short};
 
 /// Advisory lock key of the cleanup pass.
 const CLEANUP_KEY: i64 = 0x6269_7473_7065_6302;
@@ -46,53 +44,95 @@ DELETE FROM bitspec_sessions WHERE id = $4 AND (
               FROM bitspec_sessions WHERE state = 'active'
         ) ranked WHERE rank > $3::bigint)))";
 
-/// One cleanup pass over the farm's sessions, if no other node is running one.
-pub async fn pass(shared: &Shared, farm: &Arc<Farm>) -> std::io::Result<()> {
-    let config = &shared.config;
-    let time = now();
-    let stale = i64::try_from(time.saturating_sub(config.session_timeout)).unwrap_or(0);
-    let retained = i64::try_from(time.saturating_sub(config.closed_session_retention)).unwrap_or(0);
-    let limit = config
-        .session_limit_enable
-        .then(|| i64::from(config.sessions_per_user_limit));
-    let pool = farm.pool.clone();
-    let removed = farm
-        .on_db(async move {
-            let client = pool.get().await.map_err(db_error)?;
-            let row = client
-                .query_one("SELECT pg_try_advisory_lock($1)", &[&CLEANUP_KEY])
-                .await
-                .map_err(db_error)?;
-            if !row.try_get::<_, bool>(0).map_err(db_error)? {
-                tracing::debug!("cleanup: another node is running it");
-                return Ok(None);
+impl Farm {
+    /// One cleanup pass over the farm's sessions, if no other node is running one.
+    pub(super) async fn clean(&self, sessions: &Sessions, rules: Expiry) -> std::io::Result<()> {
+        let time = now();
+        let stale = i64::try_from(time.saturating_sub(rules.timeout)).unwrap_or(0);
+        let retained = i64::try_from(time.saturating_sub(rules.retention)).unwrap_or(0);
+        let limit = rules.per_owner.map(i64::from);
+        let pool = self.pool.clone();
+        let removed = self
+            .on_db(async move {
+                let client = pool.get().await.map_err(db_error)?;
+                let row = client
+                    .query_one("SELECT pg_try_advisory_lock($1)", &[&CLEANUP_KEY])
+                    .await
+                    .map_err(db_error)?;
+                if !row.try_get::<_, bool>(0).map_err(db_error)? {
+                    tracing::debug!("cleanup: another node is running it");
+                    return Ok(None);
+                }
+                let result = remove_rows(&client, stale, retained, limit).await;
+                // Unlocks everything this connection holds; if it cannot, it is
+                // not put back in the pool holding a lock.
+                if client
+                    .batch_execute("SELECT pg_advisory_unlock_all()")
+                    .await
+                    .is_err()
+                {
+                    drop(deadpool_postgres::Object::take(client));
+                }
+                result.map(Some)
+            })
+            .await?;
+        let Some(removed) = removed else {
+            return Ok(());
+        };
+        for id in &removed {
+            tracing::info!(session = %short(id), "cleanup: removing session");
+            // The row is gone; this removes the files (and finds no row).
+            if let Err(e) = sessions.remove(id).await {
+                tracing::warn!(session = %short(id), error = %e, "cleanup: files left");
             }
-            let result = remove_rows(&client, stale, retained, limit).await;
-            // Unlocks everything this connection holds; if it cannot, it is
-            // not put back in the pool holding a lock.
-            if client
-                .batch_execute("SELECT pg_advisory_unlock_all()")
-                .await
-                .is_err()
-            {
-                drop(deadpool_postgres::Object::take(client));
-            }
-            result.map(Some)
-        })
-        .await?;
-    let Some(removed) = removed else {
-        return Ok(());
-    };
-    let sessions = &shared.sessions;
-    for id in &removed {
-        tracing::info!(session = %short(id), "cleanup: removing session");
-        // The row is gone; this removes the files (and finds no row).
-        if let Err(e) = sessions.remove(id).await {
-            tracing::warn!(session = %short(id), error = %e, "cleanup: files left");
         }
+        self.remove_orphans(sessions).await?;
+        sessions.remove_orphan_replies().await
     }
-    remove_orphans(shared, farm).await?;
-    sessions.remove_orphan_replies().await
+
+    /// Removes session folders that have had no row for [`ORPHAN_AGE`].
+    async fn remove_orphans(&self, sessions: &Sessions) -> std::io::Result<()> {
+        let ids = sessions.ids().await?;
+        let old: Vec<String> = ids
+            .into_iter()
+            .filter(|id| {
+                let folder = sessions.data_path(id);
+                let modified = folder
+                    .parent()
+                    .and_then(|dir| std::fs::symlink_metadata(dir).ok())
+                    .and_then(|meta| meta.modified().ok())
+                    .and_then(|time| time.elapsed().ok());
+                modified.is_some_and(|age| age > ORPHAN_AGE)
+            })
+            .collect();
+        if old.is_empty() {
+            return Ok(());
+        }
+        let pool = self.pool.clone();
+        let candidates = old.clone();
+        let known: Vec<String> = self
+            .on_db(async move {
+                let client = pool.get().await.map_err(db_error)?;
+                let rows = client
+                    .query(
+                        "SELECT id FROM bitspec_sessions WHERE id = ANY($1)",
+                        &[&candidates],
+                    )
+                    .await
+                    .map_err(db_error)?;
+                rows.iter()
+                    .map(|row| row.try_get(0).map_err(db_error))
+                    .collect()
+            })
+            .await?;
+        for id in old.iter().filter(|id| !known.contains(id)) {
+            tracing::info!(session = %short(id), "cleanup: removing a folder without a session");
+            if let Err(e) = sessions.remove(id).await {
+                tracing::warn!(session = %short(id), error = %e, "cleanup: folder left");
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Deletes the rows that qualify, each under its session's lock if free.
@@ -130,49 +170,4 @@ async fn remove_rows(
         }
     }
     Ok(removed)
-}
-
-/// Removes session folders that have had no row for [`ORPHAN_AGE`].
-async fn remove_orphans(shared: &Shared, farm: &Arc<Farm>) -> std::io::Result<()> {
-    let sessions = &shared.sessions;
-    let ids = sessions.ids().await?;
-    let old: Vec<String> = ids
-        .into_iter()
-        .filter(|id| {
-            let folder = sessions.data_path(id);
-            let modified = folder
-                .parent()
-                .and_then(|dir| std::fs::symlink_metadata(dir).ok())
-                .and_then(|meta| meta.modified().ok())
-                .and_then(|time| time.elapsed().ok());
-            modified.is_some_and(|age| age > ORPHAN_AGE)
-        })
-        .collect();
-    if old.is_empty() {
-        return Ok(());
-    }
-    let pool = farm.pool.clone();
-    let candidates = old.clone();
-    let known: Vec<String> = farm
-        .on_db(async move {
-            let client = pool.get().await.map_err(db_error)?;
-            let rows = client
-                .query(
-                    "SELECT id FROM bitspec_sessions WHERE id = ANY($1)",
-                    &[&candidates],
-                )
-                .await
-                .map_err(db_error)?;
-            rows.iter()
-                .map(|row| row.try_get(0).map_err(db_error))
-                .collect()
-        })
-        .await?;
-    for id in old.iter().filter(|id| !known.contains(id)) {
-        tracing::info!(session = %short(id), "cleanup: removing a folder without a session");
-        if let Err(e) = sessions.remove(id).await {
-            tracing::warn!(session = %short(id), error = %e, "cleanup: folder left");
-        }
-    }
-    Ok(())
 }

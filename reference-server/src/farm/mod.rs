@@ -7,11 +7,11 @@
 //! the single-node server keeps them. The database is the truth about the next
 //! expected byte: a fragment is written at that offset, made durable with
 //! `fdatasync`, and only then is `next` advanced by one conditional `UPDATE`,
-//! committed before the Ack leaves (`records.rs`, [`Farm::commit`]). Bytes past
+//! committed before the Ack leaves (`records.rs`). Bytes past
 //! `next` (a node killed mid-fragment) are cut off by the next writer.
 //!
 //! Two nodes never write one session at once: a packet of a session holds a
-//! PostgreSQL advisory lock on a connection of its own (`lock.rs`), as the
+//! PostgreSQL advisory lock on a connection of its own ([`Held`]), as the
 //! single-node server holds a lock in memory; PostgreSQL drops it with the
 //! connection when a node dies. The cleanup runs on one node at a time
 //! (`cleanup.rs`).
@@ -20,9 +20,10 @@
 //! pool's sockets and connection tasks live there, so the workers'
 //! single-threaded runtimes never host another worker's connection.
 
-pub mod cleanup;
-mod lock;
+mod cleanup;
+pub mod error;
 mod records;
+mod row;
 mod schema;
 
 use std::collections::HashMap;
@@ -33,10 +34,13 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
-use crate::config::Config;
+use deadpool_postgres::Object;
 
-pub use lock::SessionLock;
-use lock::{Held, Hold};
+use crate::config::Config;
+use crate::root_dir::Dir;
+use crate::session::{Expiry, Record, RecordStore, Sessions, StoreFuture};
+use error::db_error;
+use row::Stored;
 
 /// The environment variable a node reads its connection URL from when the
 /// configuration has none (`postgres_url`), so tests and service files need
@@ -58,23 +62,6 @@ pub enum FarmError {
     Schema(String),
 }
 
-/// A database failure, carried in an `io::Error` through the session
-/// interfaces: `Ack::from_io` answers it with 503 and `Retry-After`, a
-/// transient error the client retries (no acknowledged byte depends on it).
-#[derive(Debug, thiserror::Error)]
-#[error("database: {0}")]
-pub struct DatabaseError(pub String);
-
-/// True when `err` is a [`DatabaseError`].
-pub fn is_database_error(err: &std::io::Error) -> bool {
-    err.get_ref()
-        .is_some_and(|inner| inner.downcast_ref::<DatabaseError>().is_some())
-}
-
-fn db_error(e: impl std::fmt::Display) -> std::io::Error {
-    std::io::Error::other(DatabaseError(e.to_string()))
-}
-
 /// A node's handle on the farm's database.
 pub struct Farm {
     pool: Pool,
@@ -83,7 +70,7 @@ pub struct Farm {
     handle: tokio::runtime::Handle,
     /// The sessions this node holds the advisory lock of, by id: their
     /// packet's queries go through the lock's connection.
-    held: Mutex<HashMap<String, Hold>>,
+    held: Holds,
 }
 
 impl std::fmt::Debug for Farm {
@@ -137,7 +124,7 @@ impl Farm {
             pool,
             runtime: Some(runtime),
             handle,
-            held: Mutex::new(HashMap::new()),
+            held: Arc::new(Mutex::new(HashMap::new())),
         });
         let pool = farm.pool.clone();
         let migrated = farm
@@ -147,7 +134,7 @@ impl Farm {
             })
             .await;
         migrated.map_err(|e| match e.get_ref() {
-            Some(inner) if inner.is::<DatabaseError>() => FarmError::Connect(e.to_string()),
+            Some(inner) if inner.is::<error::DatabaseError>() => FarmError::Connect(e.to_string()),
             _ => FarmError::Schema(e.to_string()),
         })?;
         Ok(farm)
@@ -168,5 +155,170 @@ impl Farm {
             Hold::Locked(held) => Ok(Arc::clone(held)),
             Hold::Failed(message) => Err(db_error(message)),
         })
+    }
+}
+
+/// The holds of this node's packets, by session id.
+type Holds = Arc<Mutex<HashMap<String, Hold>>>;
+
+/// What a packet holds: the lock and its connection, or why it has none.
+enum Hold {
+    Locked(Arc<Held>),
+    Failed(String),
+}
+
+/// A connection holding a session's advisory lock, and the session's row.
+///
+/// The lock is session-level, not a transaction: each write commits at once
+/// (the fragment's `next` before its Ack), and a node killed at any point
+/// loses its connection, so PostgreSQL releases the lock with it. Dropped,
+/// it unlocks on the database runtime; a connection that cannot say so is
+/// closed, never put back in the pool still holding a lock.
+struct Held {
+    client: Option<Object>,
+    handle: tokio::runtime::Handle,
+    /// The row read with the lock, kept up to date by the packet's writes;
+    /// `None` when the session does not exist (or was deleted).
+    row: Mutex<Option<Stored>>,
+}
+
+impl Held {
+    fn client(&self) -> std::io::Result<&Object> {
+        self.client
+            .as_ref()
+            .ok_or_else(|| db_error("the session's connection is gone"))
+    }
+
+    fn row(&self) -> std::sync::MutexGuard<'_, Option<Stored>> {
+        self.row.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        self.handle.spawn(async move {
+            if client
+                .batch_execute("SELECT pg_advisory_unlock_all()")
+                .await
+                .is_err()
+            {
+                drop(Object::take(client));
+            }
+        });
+    }
+}
+
+/// A packet's hold on a session, given back when the packet is answered.
+struct HoldGuard {
+    holds: Holds,
+    id: String,
+}
+
+impl Drop for HoldGuard {
+    fn drop(&mut self) {
+        // The last reference to the `Held` unlocks (its Drop).
+        let hold = self
+            .holds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+        drop(hold);
+    }
+}
+
+/// The advisory lock key of a session: its GUID folded to 64 bits, the same
+/// on every node.
+fn key(id: &str) -> i64 {
+    let bits = id
+        .trim_matches(|c| c == '{' || c == '}')
+        .parse::<uuid::Uuid>()
+        .map_or_else(
+            |_| {
+                // Ids are normalised GUIDs; anything else still gets a stable key.
+                id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+                })
+            },
+            |uuid| {
+                let v = uuid.as_u128();
+                (v as u64) ^ ((v >> 64) as u64)
+            },
+        );
+    i64::from_ne_bytes(bits.to_ne_bytes())
+}
+
+impl RecordStore for Farm {
+    fn lock<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Box<dyn Send + Sync>> + Send + 'a>> {
+        Box::pin(async move {
+            let hold = match self.acquire(id).await {
+                Ok(held) => Hold::Locked(Arc::new(held)),
+                Err(e) => {
+                    tracing::warn!(session = %crate::session::short(id), error = %e, "cannot lock the session in the database");
+                    Hold::Failed(e.to_string())
+                }
+            };
+            self.held
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id.to_string(), hold);
+            let guard: Box<dyn Send + Sync> = Box::new(HoldGuard {
+                holds: Arc::clone(&self.held),
+                id: id.to_string(),
+            });
+            guard
+        })
+    }
+
+    fn load<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Record>> {
+        Box::pin(self.load_record(id))
+    }
+
+    fn save<'a>(&'a self, record: &'a Record) -> StoreFuture<'a, ()> {
+        Box::pin(self.save_record(record))
+    }
+
+    fn received<'a>(&'a self, id: &'a str) -> StoreFuture<'a, u64> {
+        Box::pin(self.next_byte(id))
+    }
+
+    fn delete<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(self.delete_record(id))
+    }
+
+    fn entity(&self, sessions: &Dir, id: &str) -> std::io::Result<(Arc<std::fs::File>, u64)> {
+        self.entity_file(sessions, id)
+    }
+
+    fn commit<'a>(
+        &'a self,
+        id: &'a str,
+        file: &'a Arc<std::fs::File>,
+        from: u64,
+        to: u64,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(self.commit_bytes(id, file, from, to))
+    }
+
+    fn cleanup<'a>(&'a self, sessions: &'a Sessions, rules: Expiry) -> StoreFuture<'a, ()> {
+        Box::pin(self.clean(sessions, rules))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_stable_and_differ() {
+        let a = "{7DF0354D-249B-430F-820D-3D2A9BEF4931}";
+        let b = "{7DF0354D-249B-430F-820D-3D2A9BEF4932}";
+        assert_eq!(key(a), key(a));
+        assert_ne!(key(a), key(b));
     }
 }

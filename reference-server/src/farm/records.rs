@@ -1,101 +1,66 @@
-//! Session records in the `bitspec_sessions` table, and the fragment commit.
+//! The farm's record operations, each on the database runtime, through the
+//! connection holding the session's lock when the packet holds it.
 //!
-//! The record is the single-node `session.json` as columns, plus `next`, the
-//! next expected byte, which only [`Farm::commit`] moves: after the bytes are
-//! durable, `UPDATE ... SET next = new WHERE id = $1 AND next = old`, one
-//! statement committed before the Ack. A save never touches `next`.
+//! A fragment: the entity is opened at the database's next byte and cut
+//! there ([`Farm::entity_file`]), the body written, then [`Farm::commit_bytes`]
+//! syncs it and advances `next` with one conditional `UPDATE`, committed
+//! before the Ack.
 
 use std::io::{Seek, SeekFrom};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use tokio_postgres::Row;
-
-use super::{Farm, db_error};
+use super::error::db_error;
+use super::row::{ADVANCE, COLUMNS, Stored, UPSERT, signed, state_name};
+use super::{Farm, Held, key};
 use crate::root_dir::{Dir, Writing};
-use crate::session::{Record, Reply, State};
+use crate::session::Record;
 use crate::storage::crash_point;
 
-/// The columns every read selects, in [`Stored::from_row`]'s order.
-pub(super) const COLUMNS: &str = "id, destination, url, owner, client, total, next, state, published, reply_url, reply_copy, updated";
-
-/// A session's row: the record and the next expected byte.
-#[derive(Debug, Clone)]
-pub(super) struct Stored {
-    pub record: Record,
-    pub next: u64,
-}
-
-impl Stored {
-    pub(super) fn from_row(row: &Row) -> std::io::Result<Self> {
-        let get = |e: tokio_postgres::Error| db_error(e);
-        let state: String = row.try_get(7).map_err(get)?;
-        let reply_url: Option<String> = row.try_get(9).map_err(get)?;
-        let reply_copy: Option<bool> = row.try_get(10).map_err(get)?;
-        let record = Record {
-            id: row.try_get(0).map_err(get)?,
-            destination: row.try_get(1).map_err(get)?,
-            url: row.try_get(2).map_err(get)?,
-            user: row.try_get(3).map_err(get)?,
-            client: row.try_get(4).map_err(get)?,
-            total: row
-                .try_get::<_, Option<i64>>(5)
-                .map_err(get)?
-                .map(unsigned)
-                .transpose()?,
-            state: parse_state(&state)?,
-            published: row.try_get(8).map_err(get)?,
-            reply: reply_url.map(|url| Reply {
-                url,
-                copy_to_destination: reply_copy.unwrap_or(false),
-            }),
-            updated: unsigned(row.try_get(11).map_err(get)?)?,
-        };
-        let next = unsigned(row.try_get(6).map_err(get)?)?;
-        Ok(Self { record, next })
-    }
-}
-
-fn unsigned(value: i64) -> std::io::Result<u64> {
-    u64::try_from(value).map_err(|_| db_error(format!("negative value {value} in a session row")))
-}
-
-fn signed(value: u64) -> std::io::Result<i64> {
-    i64::try_from(value).map_err(|_| db_error(format!("{value} does not fit a bigint")))
-}
-
-fn state_name(state: State) -> &'static str {
-    match state {
-        State::Active => "active",
-        State::Closed => "closed",
-        State::Cancelled => "cancelled",
-    }
-}
-
-fn parse_state(name: &str) -> std::io::Result<State> {
-    match name {
-        "active" => Ok(State::Active),
-        "closed" => Ok(State::Closed),
-        "cancelled" => Ok(State::Cancelled),
-        other => Err(db_error(format!("unknown session state {other:?}"))),
-    }
-}
-
-const UPSERT: &str = "INSERT INTO bitspec_sessions \
-     (id, destination, url, owner, client, total, state, published, reply_url, reply_copy, \
-      quota_owner, created, updated) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
-     ON CONFLICT (id) DO UPDATE SET destination = EXCLUDED.destination, url = EXCLUDED.url, \
-     owner = EXCLUDED.owner, client = EXCLUDED.client, total = EXCLUDED.total, \
-     state = EXCLUDED.state, published = EXCLUDED.published, reply_url = EXCLUDED.reply_url, \
-     reply_copy = EXCLUDED.reply_copy, quota_owner = EXCLUDED.quota_owner, \
-     updated = EXCLUDED.updated";
-
-const ADVANCE: &str = "UPDATE bitspec_sessions SET next = $3, updated = $4 \
-     WHERE id = $1 AND next = $2 AND state = 'active'";
-
 impl Farm {
+    /// Waits for the advisory lock of `id` and reads its row, in one round trip.
+    pub(super) async fn acquire(&self, id: &str) -> std::io::Result<Held> {
+        let pool = self.pool.clone();
+        let handle = self.handle.clone();
+        let id = id.to_string();
+        self.on_db(async move {
+            let client = pool.get().await.map_err(db_error)?;
+            // Owned by the hold from here: an error below still unlocks.
+            let held = Held {
+                client: Some(client),
+                handle,
+                row: Mutex::new(None),
+            };
+            let client = held.client()?;
+            let lock = client
+                .prepare_cached("SELECT pg_advisory_lock($1)")
+                .await
+                .map_err(db_error)?;
+            let select = client
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM bitspec_sessions WHERE id = $1"
+                ))
+                .await
+                .map_err(db_error)?;
+            let key = key(&id);
+            let (key_param, id_param): (
+                [&(dyn tokio_postgres::types::ToSql + Sync); 1],
+                [&(dyn tokio_postgres::types::ToSql + Sync); 1],
+            ) = ([&key], [&id]);
+            // Pipelined: the SELECT is sent behind the lock and runs once it is granted.
+            let (_, row) = tokio::try_join!(
+                client.execute(&lock, &key_param),
+                client.query_opt(&select, &id_param)
+            )
+            .map_err(db_error)?;
+            let stored = row.as_ref().map(Stored::from_row).transpose()?;
+            *held.row() = stored;
+            Ok(held)
+        })
+        .await
+    }
+
     /// The record of `id`; `None` when there is no such session.
-    pub async fn load(&self, id: &str) -> std::io::Result<Option<Record>> {
+    pub(super) async fn load_record(&self, id: &str) -> std::io::Result<Option<Record>> {
         match self.hold(id) {
             Some(held) => Ok(held?.row().as_ref().map(|s| s.record.clone())),
             None => Ok(self.read(id).await?.map(|s| s.record)),
@@ -103,7 +68,7 @@ impl Farm {
     }
 
     /// The next expected byte of `id`.
-    pub async fn received(&self, id: &str) -> std::io::Result<u64> {
+    pub(super) async fn next_byte(&self, id: &str) -> std::io::Result<u64> {
         let stored = match self.hold(id) {
             Some(held) => held?.row().clone(),
             None => self.read(id).await?,
@@ -130,7 +95,7 @@ impl Farm {
     }
 
     /// Inserts or updates a record (never its `next`).
-    pub async fn save(&self, record: &Record) -> std::io::Result<()> {
+    pub(super) async fn save_record(&self, record: &Record) -> std::io::Result<()> {
         let held = self.hold(&record.id).transpose()?;
         let pool = self.pool.clone();
         let owned = record.clone();
@@ -191,7 +156,7 @@ impl Farm {
     }
 
     /// Deletes the row of `id` (the files are the caller's).
-    pub async fn delete(&self, id: &str) -> std::io::Result<()> {
+    pub(super) async fn delete_record(&self, id: &str) -> std::io::Result<()> {
         let held = self.hold(id).transpose()?;
         let pool = self.pool.clone();
         let owned = id.to_string();
@@ -222,7 +187,11 @@ impl Farm {
     /// The entity of a locked session, open for writing at `next` and cut
     /// there: bytes beyond it were never acknowledged (a writer killed
     /// mid-fragment) and are overwritten.
-    pub fn entity(&self, sessions: &Dir, id: &str) -> std::io::Result<(Arc<std::fs::File>, u64)> {
+    pub(super) fn entity_file(
+        &self,
+        sessions: &Dir,
+        id: &str,
+    ) -> std::io::Result<(Arc<std::fs::File>, u64)> {
         let held = self
             .hold(id)
             .ok_or_else(|| db_error("the session is not locked"))??;
@@ -238,7 +207,7 @@ impl Farm {
 
     /// Makes `from..to` of the entity durable, then advances `next` from
     /// `from` to `to` in one committed statement: only then may the Ack go.
-    pub async fn commit(
+    pub(super) async fn commit_bytes(
         &self,
         id: &str,
         file: &Arc<std::fs::File>,

@@ -7,7 +7,7 @@
 
 use deadpool_postgres::Object;
 
-use super::db_error;
+use super::error::db_error;
 
 /// The schema version this server reads and writes.
 pub const VERSION: i32 = 1;
