@@ -10,13 +10,19 @@
 # figures and ratios. Every measure is the best of BENCH_REPEAT runs (default 5),
 # interleaved, so noise from other work on the machine hurts all sides alike;
 # the server/sink ratio is also given as the median of the per-run ratios.
+# (d) `bitspec upload` of a 1 GiB file in 1 MiB fragments to the reference server, next to
+# `bitspec bench --sessions 1` with the same size and fragments, interleaved, each against
+# a freshly started server: the client's throughput as a ratio to the bench's.
 #
-# Usage: bench/run.sh            (BENCH_DIR=/path picks where files are written)
-# Bounds: at most ~1 GiB on disk at a time, removed as it goes; a few minutes.
+# Usage: bench/run.sh            (BENCH_DIR=/path picks where files are written;
+#                                 BENCH_WORKLOADS=d runs only (d), =abc the others)
+# Bounds: at most ~2 GiB on disk at a time (the upload's source and its stored copy),
+# removed as it goes; a few minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 REPEAT=${BENCH_REPEAT:-5}
+WORKLOADS=${BENCH_WORKLOADS:-abcd}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 BIN="$TARGET_DIR/release"
 
@@ -142,13 +148,55 @@ row() {
         printf "%-30s %8.2f %8.2f  %6.1f%%\n", n, s, k, 100 * s / k }' >>"$WORK/cpu"
 }
 
+# upload_row: (d), `bitspec upload` of a 1 GiB file against `bitspec bench --sessions 1`
+# with the same size and fragments, each against a fresh server, bench first in odd runs;
+# upload MB/s is the file's size over the command's wall time (start to exit).
+upload_row() {
+    local bytes=$((1 << 30)) best_bench= best_upload= pairs= t0 t1 upload_mbs bench_mbs kind
+    head -c "$bytes" /dev/urandom >"$WORK/source.bin"
+    for rep in $(seq "$REPEAT"); do
+        echo "  (d) upload: run $rep of $REPEAT" >&2
+        local order="bench upload"
+        [ $((rep % 2)) -eq 0 ] && order="upload bench"
+        for kind in $order; do
+            if [ "$kind" = bench ]; then
+                measure server 1 1G 1M
+                bench_mbs=$MBS
+                best_bench=$(max "$best_bench" "$MBS")
+                continue
+            fi
+            start server
+            t0=$(date +%s.%N)
+            "$BIN/bitspec" upload "$WORK/source.bin" "${URL}upload.bin" --fragment 1M --quiet \
+                --state-dir "$WORK/state"
+            t1=$(date +%s.%N)
+            stop
+            upload_mbs=$(awk -v b="$bytes" -v t0="$t0" -v t1="$t1" 'BEGIN { print b / (t1 - t0) / 1e6 }')
+            best_upload=$(max "$best_upload" "$upload_mbs")
+        done
+        pairs="$pairs $(awk -v u="$upload_mbs" -v b="$bench_mbs" 'BEGIN { print 100 * u / b }')"
+    done
+    rm -f "$WORK/source.bin"
+    pairs=$(printf ' %.0f%%' $pairs)
+    awk -v u="$best_upload" -v b="$best_bench" -v p="$pairs" 'BEGIN {
+        printf "(d) bitspec upload, 1 GiB, 1 MiB fragments: upload %.0f MB/s, bench --sessions 1 %.0f MB/s, best/best %.1f%%; run by run:%s\n",
+            u, b, 100 * u / b, p }' >"$WORK/upload"
+}
+
 echo "machine: $(nproc) cores, $(uname -sr), $(date -u +%Y-%m-%dT%H:%MZ)" >&2
 : >"$WORK/table"
 : >"$WORK/pairs"
 : >"$WORK/cpu"
-row "(a) 1 GiB, 1 MiB fragments" 1 1G 1M $((1 << 30)) 1M 1024
-row "(b) 256 MiB, 64 KiB fragments" 1 256M 64K $((256 << 20)) 64K 4096
-row "(c) 1000 x 1 MiB sessions" 1000 1M 1M $((1000 << 20)) 1M 1000
+: >"$WORK/upload"
+case $WORKLOADS in *a*) row "(a) 1 GiB, 1 MiB fragments" 1 1G 1M $((1 << 30)) 1M 1024 ;; esac
+case $WORKLOADS in *b*) row "(b) 256 MiB, 64 KiB fragments" 1 256M 64K $((256 << 20)) 64K 4096 ;; esac
+case $WORKLOADS in *c*) row "(c) 1000 x 1 MiB sessions" 1000 1M 1M $((1000 << 20)) 1M 1000 ;; esac
+case $WORKLOADS in *d*) upload_row ;; esac
+if [ "$WORKLOADS" = d ]; then
+    echo
+    cat "$WORK/upload"
+    exit 0
+fi
 
 echo "  conformance suite against the embedded server" >&2
 t0=$(date +%s.%N)
@@ -176,6 +224,7 @@ printf "%-30s %8s %8s  %7s\n" workload server sink server/
 printf "%-30s %8s %8s  %7s\n" "" s s sink
 cat "$WORK/cpu"
 echo
+cat "$WORK/upload"
 printf "conformance suite (bitspec run, embedded server): %.1f s wall, %s\n" \
     "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$(tail -n 1 "$WORK/suite.out")"
 [ "$suite" -eq 0 ] || echo "warning: the suite exited with status $suite" >&2

@@ -1,59 +1,63 @@
 //! bitspec: a conformance test suite for BITS upload servers.
 //!
 //! Scenarios are YAML files describing packet exchanges (`scenarios/`). They flow
-//! through one pipeline, one module per stage:
+//! through one pipeline; the stages are folders, in pipeline order, and a stage only
+//! uses the stages before it (checked by `cargo test --test architecture`):
 //!
-//! 1. **load** ([`scenario::load`]): read a file and parse it into the serde model
-//!    ([`scenario::model`]); unknown keys and syntax errors come back located
-//!    (`file:line:column`) with a did-you-mean.
-//! 2. **validate** ([`scenario::validate`]): semantic checks (undefined variables,
-//!    captures used too early, malformed ranges, bad regexes) that produce a runnable
-//!    [`scenario::plan::Scenario`].
-//! 3. **run** ([`run`]): render each step's request (built from its keys, or raw bytes),
-//!    send it over bitspec's own TCP connection (the scenario's keep-alive one, a new
-//!    one, or through the fault proxy, [`proxy`]) and read the answer with a lenient,
-//!    bounded parser ([`raw`]); `generate` steps run seeded schedules ([`generate`]).
-//!    Scenarios run concurrently, and an open session is cancelled at the end.
-//! 4. **check** ([`check`]): compare each response with its expectations, tolerating
-//!    every reading the documents allow and recording the one the target chose.
-//! 5. **report** ([`report`], [`render`]): results are plain data ([`outcome`]);
-//!    only reporters print them (console, `results.json`).
+//! 1. **load + validate** ([`scenario`]): read a file into the serde model
+//!    ([`scenario::model`]; unknown keys and syntax errors come back located
+//!    `file:line:column` with a did-you-mean), then check it semantically into a
+//!    runnable [`scenario::plan::Scenario`]. The other inputs load here too: target
+//!    profiles, the requirements catalogue, the suite embedded in the binary.
+//! 2. **run** ([`run`]): render each step's request, send it over bitspec's own TCP
+//!    connection (through the fault proxy, [`run::proxy`], when a step asks for a
+//!    fault; seeded schedules for `generate` steps, [`run::generate`]) and read the
+//!    answer with a lenient, bounded parser ([`raw`]). [`run::target`] starts the
+//!    bundled reference server when no URL is given.
+//! 3. **check** ([`check`]): compare each response with its expectations, tolerating
+//!    every reading the documents allow and recording the one the target chose. The
+//!    runner calls it through the [`run::Judge`] trait it is handed, so `run` never
+//!    imports `check`.
+//! 4. **report** ([`report`]): results are plain data ([`shared::outcome`]); only
+//!    reporters print them (console, JSON, JUnit, Markdown, HTML).
 //!
-//! [`commands`] wires the stages for the CLI; [`harness`] does the same for
-//! `cargo test` through libtest-mimic. The bundled reference server
-//! (`bitspec-server`) is only started from [`target`], never consulted by the checks.
+//! Below the stages: [`shared`] (locations, outcomes, upload data, exit codes),
+//! [`raw`] (bytes to responses, pure) and [`auth`] (NTLM/Negotiate).
+//!
+//! Above them, [`options`] (what every command shares: scenario selection, TLS and
+//! pacing options, the async runtime), then the features that use the pipeline: [`selftest`] (planted faults),
+//! [`matrix`] (several servers, and `diff`), [`baseline`], [`bench`], [`upload`] (a
+//! BITS client), [`client_test`], [`record`], [`schema`] and [`harness`] (`cargo test`
+//! through libtest-mimic).
+//!
+//! On top, [`cli`]: argument types and one file per command; it depends on everything
+//! and nothing depends on it. The reference server (`bitspec-server`) is only started
+//! from [`run::target`], never consulted by the checks.
 
-pub mod baseline;
-pub mod bench;
-pub mod check;
-pub mod cli;
-pub mod client_test;
-pub mod commands;
-pub mod coverage_cmd;
-pub mod differential;
-pub mod exit;
-pub mod fmt;
-pub mod generate;
-pub mod harness;
-pub mod level_check;
-pub mod location;
-pub mod matrix;
-pub mod outcome;
-pub mod profile;
-pub mod proxy;
+// Below the stages.
+pub mod auth;
 pub mod raw;
-pub mod record;
-pub mod render;
+pub mod shared;
+
+// The stages, in pipeline order.
+pub mod check;
 pub mod report;
-pub mod requirements;
 pub mod run;
 pub mod scenario;
+
+// What every command shares (options, runtime), above the stages.
+pub mod options;
+
+// Features built on the pipeline.
+pub mod baseline;
+pub mod bench;
+pub mod client_test;
+pub mod harness;
+pub mod matrix;
+pub mod record;
 pub mod schema;
 pub mod selftest;
-pub mod selftest_cmd;
-pub mod shell_cmd;
-pub mod shipped;
-pub mod target;
 pub mod upload;
-pub mod upload_data;
-pub mod windows_auth;
+
+// The command line, on top of everything.
+pub mod cli;

@@ -1,7 +1,7 @@
 //! The `bitspec` binary: parse the command line, run the command, exit with its code.
 //!
 //! It carries the suite (scenarios, requirements catalogue, profiles) so it runs
-//! from any directory once installed; see [`bitspec::shipped`].
+//! from any directory once installed; see [`bitspec::scenario::shipped`].
 
 use clap::FromArgMatches;
 use std::process::ExitCode;
@@ -12,27 +12,27 @@ static PROFILES: include_dir::Dir<'static> =
     include_dir::include_dir!("$CARGO_MANIFEST_DIR/profiles");
 
 fn main() -> ExitCode {
-    bitspec::shipped::install(bitspec::shipped::Shipped {
+    bitspec::scenario::shipped::install(bitspec::scenario::shipped::Shipped {
         scenarios: &SCENARIOS,
         profiles: &PROFILES,
     });
     log_to_stderr();
-    let parsed = bitspec::shell_cmd::command()
+    let parsed = bitspec::cli::shell::command()
         .try_get_matches()
-        .and_then(|m| bitspec::cli::Cli::from_arg_matches(&m));
+        .and_then(|m| bitspec::cli::args::Cli::from_arg_matches(&m));
     let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
             // Help and version are not usage errors.
             return if e.use_stderr() {
-                ExitCode::from(bitspec::exit::INVALID)
+                ExitCode::from(bitspec::shared::exit::INVALID)
             } else {
                 ExitCode::SUCCESS
             };
         }
     };
-    ExitCode::from(bitspec::commands::execute(cli.command))
+    ExitCode::from(bitspec::cli::execute(cli.command))
 }
 
 /// `RUST_LOG=bitspec_server=debug` shows what the bundled reference server logs (one

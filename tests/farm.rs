@@ -402,7 +402,7 @@ async fn upload(
     let mut next = 0u64;
     while next < FILE_SIZE {
         let last = (next + FRAGMENT).min(FILE_SIZE) - 1;
-        let body = bitspec::upload_data::range(seed, next, last);
+        let body = bitspec::shared::upload_data::range(seed, next, last);
         let range = format!("bytes {next}-{last}/{FILE_SIZE}");
         let ack = send(
             &mut conn,
@@ -516,7 +516,7 @@ async fn send(
     packet: &str,
     session: Option<&str>,
     fragment: Option<(String, Vec<u8>)>,
-) -> Option<bitspec::outcome::RecordedResponse> {
+) -> Option<bitspec::shared::outcome::RecordedResponse> {
     let mut headers = vec![("BITS-Packet-Type".to_owned(), packet.to_owned())];
     if packet == "Create-Session" {
         headers.push((

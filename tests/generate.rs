@@ -6,9 +6,9 @@
 
 mod support;
 
-use bitspec::outcome::Verdict;
 use bitspec::run::{RunOptions, run_scenario};
 use bitspec::scenario::{Scenario, load_files};
+use bitspec::shared::outcome::Verdict;
 use support::double::{Bug, start};
 
 /// A correct double, or one whose Ack for old data rewinds to the fragment's own end.
@@ -31,12 +31,12 @@ fn load(dir: &std::path::Path, name: &str, text: &str) -> Scenario {
     suite.scenarios.remove(0)
 }
 
-fn run(scenario: &Scenario, url: &str) -> bitspec::outcome::ScenarioOutcome {
+fn run(scenario: &Scenario, url: &str) -> bitspec::shared::outcome::ScenarioOutcome {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let mut options = RunOptions::new(url);
+    let mut options = RunOptions::new(url, bitspec::check::judge());
     options.step_timeout = std::time::Duration::from_secs(5);
     runtime.block_on(run_scenario(scenario, &options))
 }

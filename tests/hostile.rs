@@ -6,9 +6,9 @@
 //! 127.0.0.1, serves a bounded number of connections, and the time to each verdict is
 //! printed (run with `--nocapture` to see the table).
 
-use bitspec::outcome::Verdict;
 use bitspec::run::{RunOptions, run_scenario};
 use bitspec::scenario::{Scenario, load_files};
+use bitspec::shared::outcome::Verdict;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -172,7 +172,7 @@ fn every_hostile_target_ends_in_a_one_line_error_within_the_timeout() {
         let url = format!("http://{}/", listener.local_addr().expect("address"));
         std::thread::spawn(move || serve(listener, behaviour));
         for scenario in &scenarios {
-            let mut options = RunOptions::new(&url);
+            let mut options = RunOptions::new(&url, bitspec::check::judge());
             options.step_timeout = STEP_TIMEOUT;
             options.connect_timeout = Duration::from_secs(1);
             let scenario = scenario.clone();

@@ -35,7 +35,7 @@ fn checkout_counts() -> (usize, usize) {
     let scenarios = bitspec::scenario::find_scenario_files(&dir)
         .expect("scenarios")
         .len();
-    let requirements = bitspec::requirements::Catalogue::load_from(&dir)
+    let requirements = bitspec::scenario::requirements::Catalogue::load_from(&dir)
         .expect("catalogue")
         .expect("requirements.yaml")
         .requirements

@@ -1,6 +1,6 @@
 //! The fault proxy on its own: what reaches the server, what reaches the client.
 
-use bitspec::proxy::FaultProxy;
+use bitspec::run::proxy::FaultProxy;
 use bitspec::scenario::model::Fault;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

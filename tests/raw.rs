@@ -3,12 +3,12 @@
 //! `response: none`, `connection: closed`/`open`, `close-after`, and a raw request
 //! arriving byte for byte as written.
 
-use bitspec::outcome::Verdict;
 use bitspec::raw::response::{ChunkedDecoder, framing, parse_head};
 use bitspec::run::{RunOptions, run_scenario};
 use bitspec::scenario::load::parse_str;
 use bitspec::scenario::validate::{parse_range, split_range, validate};
 use bitspec::scenario::{Scenario, load_files};
+use bitspec::shared::outcome::Verdict;
 use proptest::prelude::*;
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -179,12 +179,12 @@ fn scenario(text: &str) -> Scenario {
     suite.scenarios.remove(0)
 }
 
-fn run(scenario: &Scenario, url: &str) -> bitspec::outcome::ScenarioOutcome {
+fn run(scenario: &Scenario, url: &str) -> bitspec::shared::outcome::ScenarioOutcome {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let mut options = RunOptions::new(url);
+    let mut options = RunOptions::new(url, bitspec::check::judge());
     options.step_timeout = Duration::from_secs(2);
     runtime.block_on(run_scenario(scenario, &options))
 }

@@ -4,7 +4,7 @@
 
 mod support;
 
-use bitspec::cli::TlsArgs;
+use bitspec::options::tls::TlsArgs;
 use bitspec::record::{RecordArgs, Recorder};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -299,7 +299,7 @@ fn ctrl_c_writes_the_session_a_client_left_open() {
                 .then(|| value.trim().to_owned())
         })
         .expect("a session id");
-    let body = bitspec::upload_data::range(3, 0, 99);
+    let body = bitspec::shared::upload_data::range(3, 0, 99);
     let fragment = exchange(
         &mut client,
         &format!(

@@ -5,9 +5,9 @@
 mod support;
 
 use bitspec::report::selftest::{fault_line, score_line};
+use bitspec::run::target::resolve_profile;
 use bitspec::scenario::load_suite;
 use bitspec::selftest::{SelftestOptions, run_selftest};
-use bitspec::target::resolve_profile;
 use bitspec_server::Fault;
 use bitspec_server::fault::Area;
 use std::collections::HashSet;

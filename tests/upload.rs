@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use bitspec::proxy::FaultGate;
+mod support;
+
+use bitspec::run::proxy::FaultGate;
 use bitspec::scenario::model::Fault;
 
 /// splitmix64: the tests' random numbers, reproducible from a printed seed.
@@ -132,7 +134,12 @@ fn upload_command(source: &Source, url: &str, extra: &[&str]) -> Command {
 
 /// Runs `bitspec upload` to its end, killed after two minutes (a hang is a failure).
 fn upload(source: &Source, url: &str, extra: &[&str]) -> Output {
-    let child = upload_command(source, url, extra)
+    finish(upload_command(source, url, extra), url, extra)
+}
+
+/// Runs `command` to its end, killed after two minutes (a hang is a failure).
+fn finish(mut command: Command, url: &str, extra: &[&str]) -> Output {
+    let child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -218,6 +225,7 @@ fn cut_at_random(overlap: &str) {
     let rt = runtime();
     let server = Server::start(&rt, &format!("overlap = {overlap:?}"));
     let seed = seed();
+    eprintln!("seed {seed}");
     let source = Source::new(2 << 20, seed);
     // The first 16 connections each break at a random point: mid-head, mid-body,
     // or after the server answered; later ones are left alone.
@@ -672,4 +680,187 @@ fn every_new_connection_of_a_session_begins_with_ping_and_follows_the_host_id() 
         .map(|(t, _)| t.clone())
         .unwrap_or_default();
     assert_eq!(last.last().map(String::as_str), Some("close-session"));
+}
+
+/// The reference server with NTLM and Negotiate accounts (as profiles/reference/ntlm.toml,
+/// without its unreachable Host-Id), over HTTPS when `tls` holds a certificate's folder.
+fn windows_auth_server(rt: &tokio::runtime::Runtime, tls: Option<&Path>) -> Server {
+    let mut toml = String::from(
+        "auth_schemes = [\"ntlm\", \"negotiate\"]\n\
+         [[users]]\nname = \"bitspec\"\npassword = \"conformance\"\n",
+    );
+    if let Some(dir) = tls {
+        toml = format!(
+            "tls_certificate = {:?}\ntls_key = {:?}\n{toml}",
+            dir.join("cert.pem").display().to_string(),
+            dir.join("key.pem").display().to_string()
+        );
+    }
+    Server::start(rt, &toml)
+}
+
+/// `bitspec upload --auth SCHEME --user BITSPEC\bitspec` with the password in the environment.
+fn upload_as(source: &Source, url: &str, scheme: &str, password: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["--auth", scheme, "--user", "BITSPEC\\bitspec"];
+    args.extend_from_slice(extra);
+    let mut command = upload_command(source, url, &args);
+    command.env("BITSPEC_PASSWORD", password);
+    finish(command, url, &args)
+}
+
+fn assert_no_password(out: &Output, password: &str) {
+    let all = show(out);
+    assert!(!all.contains(password), "the password is printed: {all}");
+}
+
+#[test]
+fn ntlm_and_negotiate_authenticate_each_new_connection() {
+    let rt = runtime();
+    let server = windows_auth_server(&rt, None);
+    for (n, scheme) in ["ntlm", "negotiate"].into_iter().enumerate() {
+        // The first connection is cut 300 KB in (after the handshake, mid-fragment):
+        // the next one must authenticate again before the upload goes on.
+        let plan = Box::new(|n: u64| Fault {
+            cut_after_body_bytes: (n == 0).then_some(300_000),
+            ..Fault::default()
+        });
+        let gate = rt
+            .block_on(FaultGate::start(
+                server.addr(),
+                None,
+                plan,
+                Duration::from_secs(5),
+            ))
+            .expect("proxy");
+        let source = Source::new(1 << 20, 16 + n as u64);
+        let url = format!("http://{}/{scheme}.bin", gate.address());
+        let out = upload_as(&source, &url, scheme, "conformance", &["--fragment", "64K"]);
+        assert_uploaded(&out, &server, &format!("{scheme}.bin"), &source);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("attempt 2"),
+            "{scheme}: the proxy cut the first connection: {}",
+            show(&out)
+        );
+        assert_no_password(&out, "conformance");
+    }
+}
+
+#[test]
+fn a_refused_ntlm_password_or_none_at_all_is_fatal_and_never_printed() {
+    let rt = runtime();
+    let server = windows_auth_server(&rt, None);
+    let source = Source::new(100_000, 18);
+    let url = format!("{}refused.bin", server.base());
+    for scheme in ["ntlm", "negotiate"] {
+        let out = upload_as(&source, &url, scheme, "not-the-password", &["--restart"]);
+        assert_eq!(out.status.code(), Some(1), "{scheme}: {}", show(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("refused the credentials"),
+            "{scheme}: {}",
+            show(&out)
+        );
+        assert_no_password(&out, "not-the-password");
+    }
+    let out = upload(&source, &url, &["--restart"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--user"));
+    let out = upload(&source, &url, &["--auth", "ntlm"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(server.stored("refused.bin").is_empty());
+}
+
+#[test]
+fn negotiate_over_https_resumes_after_sigkill() {
+    let rt = runtime();
+    let pem = tempfile::tempdir().expect("tempdir");
+    let names = vec!["127.0.0.1".to_string()];
+    let certified = rcgen::generate_simple_self_signed(names).expect("certificate");
+    std::fs::write(pem.path().join("cert.pem"), certified.cert.pem()).expect("write");
+    std::fs::write(
+        pem.path().join("key.pem"),
+        certified.signing_key.serialize_pem(),
+    )
+    .expect("write");
+    let server = windows_auth_server(&rt, Some(pem.path()));
+    assert!(server.base().starts_with("https://"));
+    let source = Source::new(2 << 20, 19);
+    let url = format!("{}secure-negotiate.bin", server.base());
+    let cert = pem.path().join("cert.pem").display().to_string();
+    // Killed mid-upload, then resumed: the second process authenticates its own
+    // connection (Negotiate over TLS) before its Ping.
+    let mut args = vec!["--auth", "negotiate", "--user", "BITSPEC\\bitspec"];
+    args.extend([
+        "--ca-cert",
+        &cert,
+        "--fragment",
+        "64K",
+        "--limit-rate",
+        "2M",
+    ]);
+    let mut child = upload_command(&source, &url, &args)
+        .env("BITSPEC_PASSWORD", "conformance")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Killed once some fragments are acknowledged (however loaded the machine is).
+    let started = Instant::now();
+    while source.journal_offset().is_none_or(|o| o == 0) {
+        assert!(started.elapsed() < Duration::from_secs(60), "no progress");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let out = upload_as(
+        &source,
+        &url,
+        "negotiate",
+        "conformance",
+        &["--ca-cert", &cert, "--fragment", "64K"],
+    );
+    assert_uploaded(&out, &server, "secure-negotiate.bin", &source);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("resuming session"));
+    assert_no_password(&out, "conformance");
+}
+
+/// `bitspec upload` on a terminal (a pty made by `script`), its stderr as the terminal got it.
+fn upload_on_a_terminal(script: &Path, source: &Source, url: &str, extra: &str) -> String {
+    let command = format!(
+        "{} upload {} {url} --fragment 64K --limit-rate 512K --retry-delay 0.02 {extra}",
+        env!("CARGO_BIN_EXE_bitspec"),
+        source.path().display(),
+    );
+    let out = finish(
+        {
+            let mut c = Command::new(script);
+            c.args(["-qec", &command, "/dev/null"])
+                .env("TERM", "xterm")
+                .env_remove("BITSPEC_USER")
+                .env_remove("BITSPEC_STATE_DIR");
+            c
+        },
+        url,
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_terminal_shows_the_progress_bar_and_quiet_hides_it() {
+    let Some(script) = support::tool(&["script"], "bsdutils", "the upload's progress bar") else {
+        return;
+    };
+    let rt = runtime();
+    let server = Server::start(&rt, "");
+    let source = Source::new(1 << 20, 20);
+    let url = format!("{}bar.bin", server.base());
+    // About two seconds at 512 KiB/s: the bar is drawn several times.
+    let shown = upload_on_a_terminal(&script, &source, &url, "");
+    assert!(shown.contains("/1.00 MiB"), "no progress bar: {shown:?}");
+    assert!(shown.contains("uploaded"), "{shown:?}");
+    let url = format!("{}quiet.bin", server.base());
+    let hidden = upload_on_a_terminal(&script, &source, &url, "--quiet");
+    assert!(!hidden.contains("MiB"), "--quiet shows a bar: {hidden:?}");
+    assert_eq!(server.stored("quiet.bin"), source.bytes);
 }

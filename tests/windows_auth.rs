@@ -6,7 +6,7 @@
 
 mod support;
 
-use bitspec::windows_auth::{Account, Handshake, Scheme};
+use bitspec::auth::windows::{Account, Handshake, Scheme};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use support::{bitspec, bitspec_env, root, text};

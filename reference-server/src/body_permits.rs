@@ -2,7 +2,7 @@
 //! write buffer of its own.
 //!
 //! hyper hands a body over in frames of at most its read buffer (16 KiB, see
-//! `server::MAX_HEAD`), and a `write(2)` per frame cost a dozen system calls
+//! `wide_reads::MAX_HEAD`), and a `write(2)` per frame cost a dozen system calls
 //! per 64 KiB fragment. Frames are instead gathered into a buffer lent with the
 //! permit and written once it is full or the body ends: one call per 64 KiB.
 //! The buffers are pooled, allocated on first use and at most one per permit,

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::server::Shared;
 use crate::session::{State, now, short};
+use crate::shared::Shared;
 
 /// Runs a cleanup pass every `cleanup_interval` seconds until `stop` changes.
 pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {

@@ -225,8 +225,10 @@ pub struct Config {
     pub postgres_pool_size: usize,
     /// This node's name, a field of every log line (nodes of a farm apart).
     pub node_name: Option<String>,
-    /// Testing aid: deliberate protocol bugs (`fault.rs`, `--fault`); empty in normal use.
-    pub faults: Vec<crate::fault::Fault>,
+    /// Testing aid: deliberate protocol bugs (`fault/`, `--fault`); empty in normal use.
+    /// Only with the `faults` feature: without it, `faults = [...]` is an unknown key.
+    #[cfg(feature = "faults")]
+    pub faults: Vec<crate::fault::catalogue::Fault>,
 }
 
 impl Default for Config {
@@ -275,6 +277,7 @@ impl Default for Config {
             postgres_url: None,
             postgres_pool_size: 32,
             node_name: None,
+            #[cfg(feature = "faults")]
             faults: Vec::new(),
         }
     }

@@ -18,8 +18,8 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use crate::ack::{Body, empty};
 use crate::byte_ranges::{self, Multipart, RangeRequest};
 use crate::paths::{REPLIES_DIR, REPLY_FILE, SESSIONS_DIR, UrlPath};
-use crate::server::Shared;
 use crate::session::normalise_id;
+use crate::shared::Shared;
 
 /// Serves a GET or HEAD.
 pub async fn serve(shared: &Shared, parts: &Parts) -> Response<Body> {

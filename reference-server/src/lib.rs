@@ -4,7 +4,8 @@
 //! (`workers.rs`, one single-threaded runtime per core), which accept from it
 //! and serve each connection with hyper's HTTP/1 server and per-connection
 //! limits (`server.rs`; a few get a wider read buffer, `wide_reads.rs`), and
-//! runs the periodic cleanup (`cleanup.rs`) on the current tokio runtime. Each
+//! runs the periodic cleanup (`cleanup.rs`) on the current tokio runtime. What
+//! every connection shares is in `shared.rs`. Each
 //! `BITS_POST` goes through `packets.rs`, which applies the validation order
 //! of MC-BUP §3.2.5.2.3 and the fragment rules, and answers with an
 //! [`ack::Ack`]. Sessions live on disk (`session.rs`): a JSON record plus
@@ -18,6 +19,11 @@
 //! `auth.rs` implements optional Basic authentication, `tls.rs` HTTPS,
 //! `quotas.rs` the per-client bounds on connections, sessions and bytes. [`example_app`] is a
 //! small server application for upload-reply, used by the tests.
+//!
+//! With the cargo feature `faults` (off by default; bitspec enables it for its
+//! self-test), `fault/` is a catalogue of deliberate protocol bugs: a
+//! `PacketLayer` (`shared.rs`) that [`spawn`] installs when faults are named and
+//! that `server.rs` hands each BITS_POST to; the request path has no fault checks.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), bitspec_server::ServerError> {
@@ -42,6 +48,7 @@ pub mod config;
 mod download;
 pub mod example_app;
 pub mod farm;
+#[cfg(feature = "faults")]
 pub mod fault;
 mod packets;
 mod paths;
@@ -51,6 +58,7 @@ mod reply;
 mod root_dir;
 mod server;
 mod session;
+mod shared;
 mod storage;
 mod tls;
 mod wide_reads;
@@ -67,6 +75,7 @@ pub use config::{
     CommitPoint, Config, ConfigError, ErrorHeader, NotificationType, OverlapPolicy, ReplyUrlStyle,
     Storage, User,
 };
+#[cfg(feature = "faults")]
 pub use fault::Fault;
 
 /// Why the server could not start.
@@ -127,18 +136,25 @@ impl RunningServer {
 /// Binds `config.listen`, prepares `config.root` and starts serving. Returns at once.
 pub async fn spawn(config: Config) -> Result<RunningServer, ServerError> {
     config.validate()?;
-    let config = fault::adjusted(config);
+    // The one place a packet layer is installed: the fault catalogue, when the
+    // server is built with the `faults` feature and told to use some.
+    #[cfg(feature = "faults")]
+    let (config, layer) = fault::install(config);
     let root = config.root.clone();
     let tls = match (&config.tls_certificate, &config.tls_key) {
         (Some(certificate), Some(key)) => Some(tls::server_config(certificate, key)?),
         _ => None,
     };
-    let mut shared = server::Shared::new(config)
+    let mut shared = shared::Shared::new(config)
         .map_err(|source| ServerError::Storage { path: root, source })?;
     shared.tls = tls;
     if shared.config.storage == Storage::Postgres {
         let farm = farm::Farm::connect(&shared.config).await?;
         shared.sessions.use_store(farm);
+    }
+    #[cfg(feature = "faults")]
+    {
+        shared.layer = layer;
     }
     let scheme = shared.scheme();
     let addr = shared.config.listen;

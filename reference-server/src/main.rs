@@ -7,9 +7,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+#[cfg(feature = "faults")]
+use bitspec_server::Fault;
 use bitspec_server::{
-    CommitPoint, Config, ErrorHeader, Fault, NotificationType, OverlapPolicy, ReplyUrlStyle,
-    Storage, User,
+    CommitPoint, Config, ErrorHeader, NotificationType, OverlapPolicy, ReplyUrlStyle, Storage, User,
 };
 use clap::Parser;
 
@@ -153,6 +154,7 @@ struct Cli {
     users: Vec<String>,
     /// TESTING AID: inject a deliberate protocol bug (repeatable; see --list-faults).
     /// Never use it for real uploads.
+    #[cfg(feature = "faults")]
     #[arg(
         long = "fault",
         value_name = "NAME",
@@ -161,9 +163,24 @@ struct Cli {
     )]
     faults: Vec<Fault>,
     /// Print the fault names, what each breaks and the bug it imitates, and exit.
+    #[cfg(feature = "faults")]
     #[arg(long)]
     list_faults: bool,
+    /// Without the `faults` feature: refused with an error that says so.
+    #[cfg(not(feature = "faults"))]
+    #[arg(long = "fault", value_name = "NAME", hide = true)]
+    faults: Vec<String>,
+    /// Without the `faults` feature: refused with an error that says so.
+    #[cfg(not(feature = "faults"))]
+    #[arg(long, hide = true)]
+    list_faults: bool,
 }
+
+/// What `--fault` and `--list-faults` answer on a server built without them.
+#[cfg(not(feature = "faults"))]
+const NO_FAULTS: &str = "this bitspec-server was built without the `faults` feature \
+     (deliberate protocol bugs for bitspec's self-test): --fault and --list-faults \
+     are not available; build it with `--features faults`";
 
 macro_rules! override_fields {
     ($cli:expr, $config:expr, [$($plain:ident),*], [$($optional:ident),*]) => {
@@ -227,7 +244,12 @@ impl Cli {
             ]
         );
         config.disabled_paths.append(&mut self.disabled_paths);
+        #[cfg(feature = "faults")]
         config.faults.append(&mut self.faults);
+        #[cfg(not(feature = "faults"))]
+        if !self.faults.is_empty() {
+            return Err(NO_FAULTS.to_string());
+        }
         for spec in &self.users {
             config.users.push(parse_user(spec)?);
         }
@@ -271,15 +293,7 @@ async fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     if cli.list_faults {
-        for fault in Fault::ALL {
-            println!(
-                "{:<32} {:<28} {}",
-                fault.name(),
-                fault.breaks(),
-                fault.description()
-            );
-        }
-        return ExitCode::SUCCESS;
+        return list_faults();
     }
     let config = match cli.into_config() {
         Ok(config) => config,
@@ -288,6 +302,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    #[cfg(feature = "faults")]
     let config_faults: Vec<&str> = config.faults.iter().map(|f| f.name()).collect();
     // Each connection can hold a few files: take what the hard limit allows,
     // as nginx's worker_rlimit_nofile does (the default max_connections follows it).
@@ -302,6 +317,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    #[cfg(feature = "faults")]
     if !config_faults.is_empty() {
         eprintln!("warning: faults injected on purpose (testing aid): {config_faults:?}");
     }
@@ -309,6 +325,45 @@ async fn main() -> ExitCode {
     wait_for_signal().await;
     server.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// Prints the fault catalogue; a reader that stops early (`| head`) ends the
+/// listing quietly.
+#[cfg(feature = "faults")]
+fn list_faults() -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for fault in Fault::ALL {
+        let line = writeln!(
+            out,
+            "{:<32} {:<28} {}",
+            fault.name(),
+            fault.breaks(),
+            fault.description()
+        );
+        match line {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: cannot write the fault list: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    match out.flush() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write the fault list: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(not(feature = "faults"))]
+fn list_faults() -> ExitCode {
+    eprintln!("error: {NO_FAULTS}");
+    ExitCode::from(2)
 }
 
 async fn wait_for_signal() {

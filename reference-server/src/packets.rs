@@ -13,12 +13,11 @@ use hyper::body::Incoming;
 use crate::ack::{Ack, BG_E_TOO_LARGE, CONTEXT_SERVER, E_ACCESSDENIED};
 use crate::auth::{self, Principal};
 use crate::config::{CommitPoint, NotificationType, OverlapPolicy};
-use crate::fault::Fault;
 use crate::paths::UrlPath;
 use crate::protocol::{self, ContentRange, PacketType};
 use crate::quotas;
-use crate::server::Shared;
 use crate::session::{self, Record, State};
+use crate::shared::Shared;
 use crate::storage::{self, BodyError, PublishError};
 
 /// What the dispatcher logs about a packet.
@@ -62,7 +61,7 @@ pub async fn handle(
         return Ack::invalid();
     };
     log.packet = Some(kind);
-    if !shared.uploads_enabled(parts.uri.path()) && !shared.has_fault(Fault::DisabledFolderServed) {
+    if !shared.uploads_enabled(parts.uri.path()) {
         // BITSUploadEnabled off for this URL: 501 E_ACCESSDENIED (MC-BUP <22>).
         return Ack::error(StatusCode::NOT_IMPLEMENTED, E_ACCESSDENIED, CONTEXT_SERVER);
     }
@@ -74,12 +73,9 @@ pub async fn handle(
     // is checked again against the session's destination once it is found.
     let user = match shared.auth.authenticate(&parts) {
         Ok(user) => user,
-        Err(ack) if ignored_by_fault(shared, &ack) => None,
         Err(ack) => return ack,
     };
-    if let Err(ack) = auth::authorise(user.as_ref(), parts.uri.path())
-        && !ignored_by_fault(shared, &ack)
-    {
+    if let Err(ack) = auth::authorise(user.as_ref(), parts.uri.path()) {
         return ack;
     }
     // 3. Content-Length must be present; only a Fragment may have a body.
@@ -117,9 +113,7 @@ pub async fn handle(
                 return Ack::session_not_found();
             }
             log.session = Some(id);
-            if let Err(ack) = belongs(shared, &record, user.as_ref(), parts.uri.path())
-                && !ignored_by_fault(shared, &ack)
-            {
+            if let Err(ack) = belongs(shared, &record, user.as_ref(), parts.uri.path()) {
                 return ack;
             }
             let echo = raw_id
@@ -238,11 +232,7 @@ async fn create(
         .with("BITS-Protocol", protocol)
         .with("BITS-Session-Id", id)
         .with("Accept-Encoding", "identity");
-    let host_id = config
-        .host_id
-        .as_ref()
-        .filter(|_| !shared.has_fault(Fault::HostIdMissing));
-    if let Some(host) = host_id {
+    if let Some(host) = &config.host_id {
         ack = ack.with("BITS-Host-Id", host.clone());
         if config.host_id_fallback_timeout != 0 {
             ack = ack.with(
@@ -276,7 +266,7 @@ async fn fragment(
     {
         return reject(body, idle, Ack::invalid()).await;
     }
-    if range.total > config.max_upload_size && !shared.has_fault(Fault::MaxUploadSizeIgnored) {
+    if range.total > config.max_upload_size {
         let ack = Ack::error(
             StatusCode::INTERNAL_SERVER_ERROR,
             BG_E_TOO_LARGE,
@@ -302,15 +292,6 @@ async fn fragment(
     }
     if range.first < expected && config.overlap == OverlapPolicy::Reject {
         return reject(body, idle, out_of_sync).await;
-    }
-    if range.first < expected && shared.has_fault(Fault::OverlapOverwrites) {
-        let data = shared.sessions.data_path(&record.id);
-        shared.sessions.forget_entity(&record.id);
-        return match crate::fault::write_at(body, range.first, &data, idle).await {
-            Ok(next) if next == range.total => Box::pin(complete(shared, &mut record, parts)).await,
-            Ok(next) => received(next),
-            Err(ack) => ack,
-        };
     }
     if range.last < expected {
         // Entirely old data: nothing to write. A replayed final fragment gets the same Ack.
@@ -371,7 +352,7 @@ async fn fragment(
 }
 
 /// The upload is complete: notify the application, publish if it is time.
-async fn complete(shared: &Shared, record: &mut Record, parts: &Parts) -> Ack {
+pub(crate) async fn complete(shared: &Shared, record: &mut Record, parts: &Parts) -> Ack {
     let total = record.total.unwrap_or(0);
     let mut ack = received(total);
     if shared.config.notification_type != NotificationType::None {
@@ -400,7 +381,7 @@ async fn complete(shared: &Shared, record: &mut Record, parts: &Parts) -> Ack {
 }
 
 /// Publishes a complete upload once, if it should go to the destination.
-async fn publish(shared: &Shared, record: &mut Record) -> Result<(), Ack> {
+pub(crate) async fn publish(shared: &Shared, record: &mut Record) -> Result<(), Ack> {
     let wanted = match shared.config.notification_type {
         NotificationType::None => true,
         _ => record.reply.as_ref().is_some_and(|r| r.copy_to_destination),
@@ -448,17 +429,12 @@ async fn close(shared: &Shared, mut record: Record) -> Ack {
         Ok(received) => record.total.is_some_and(|total| total == received),
         Err(e) => return Ack::from_io(&e),
     };
-    // Fault (testing aid): a complete upload is never published.
-    let complete = complete && !shared.has_fault(Fault::CloseNoPublish);
     // A publish that fails keeps the session and its complete upload: the
     // client resends Close-Session on a 5xx other than BG_E_SESSION_NOT_FOUND
     // (ack-for-close-session.md), and once the cause is gone (space freed, the
     // file in the way removed) the retried Close publishes.
     if complete && let Err(error) = publish(shared, &mut record).await {
         return error;
-    }
-    if shared.has_fault(Fault::CloseKeepsSession) {
-        return Ack::ok();
     }
     match finish(shared, &mut record, State::Closed).await {
         Ok(()) => Ack::ok(),
@@ -471,9 +447,6 @@ async fn close(shared: &Shared, mut record: Record) -> Ack {
 async fn cancel(shared: &Shared, mut record: Record) -> Ack {
     if record.state != State::Active {
         return Ack::session_not_found();
-    }
-    if shared.has_fault(Fault::CancelKeepsSession) {
-        return Ack::ok();
     }
     match finish(shared, &mut record, State::Cancelled).await {
         Ok(()) => Ack::ok(),
@@ -526,13 +499,4 @@ pub fn host(parts: &Parts) -> String {
         .map(str::to_string)
         .or_else(|| parts.uri.authority().map(|a| a.to_string()))
         .unwrap_or_else(|| "localhost".to_string())
-}
-
-/// Testing aid: an authorisation refusal that an injected fault lets through.
-fn ignored_by_fault(shared: &Shared, refusal: &Ack) -> bool {
-    match refusal.status {
-        StatusCode::UNAUTHORIZED => shared.has_fault(Fault::AuthNotEnforced),
-        StatusCode::FORBIDDEN => shared.has_fault(Fault::UserPathsIgnored),
-        _ => false,
-    }
 }

@@ -14,8 +14,8 @@ use crate::ack::{Ack, BG_E_HTTP_ERROR_BASE, CONTEXT_APPLICATION, WAIT_TIMEOUT};
 use crate::config::{NotificationType, ReplyUrlStyle};
 use crate::paths::{REPLIES_DIR, REPLY_FILE, SESSIONS_DIR};
 use crate::root_dir::{Dir, Writing};
-use crate::server::Shared;
 use crate::session::{Record, Reply};
+use crate::shared::Shared;
 use crate::storage::DATA;
 
 /// Longest URL the client accepts as a reply (MC-BUP §2.2.1.2 table).

@@ -7,7 +7,6 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,142 +21,18 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::ack::{Ack, Body};
-use crate::auth::{Auth, Authenticated};
-use crate::body_permits::BodyPermits;
-use crate::config::Config;
+use crate::auth::Authenticated;
 use crate::download;
 use crate::packets::{self, Outcome};
-use crate::quotas::{self, Connections};
-use crate::root_dir::Dir;
-use crate::session::Sessions;
-use crate::wide_reads::{WIDE_BUFFER, WideLicences};
-use crate::windows_auth::{ConnectionAuth, WindowsAuth};
-
-/// Largest request head (request line + headers); IIS's default (http.sys
-/// MaxRequestBytes) is the same 16 KB. It is also hyper's buffer limit on all
-/// but a few connections (`wide_reads.rs`): body reads fill that buffer and
-/// hyper never shrinks it, so at 64 KiB a thousand uploading connections held
-/// 64 MB.
-pub(crate) const MAX_HEAD: usize = 16 * 1024;
+use crate::quotas;
+use crate::shared::Shared;
+use crate::wide_reads::{MAX_HEAD, WIDE_BUFFER};
+use crate::windows_auth::ConnectionAuth;
 
 /// Most header fields in a request head (hyper's default, named so it is
 /// documented): more get 431 and the connection closes. A BITS client sends
 /// about ten; IIS has no count, only its 16 KB head, which [`MAX_HEAD`] keeps.
 pub(crate) const MAX_HEADERS: usize = 100;
-
-/// Fragment bodies read at once, server-wide, each with a 64 KiB write buffer
-/// (1 MiB in all); beyond a dozen the disk gains nothing (writes go to the
-/// page cache at memory speed), so with a thousand concurrent uploads the
-/// others wait, their bytes in the kernel's socket buffers rather than in the
-/// server's memory. A body that sends nothing for 100 ms gives its permit back
-/// (`storage::RELEASE_AFTER`), so slow clients do not hold them.
-pub const BODIES_IN_FLIGHT: usize = 16;
-
-/// State shared by every connection.
-#[derive(Debug)]
-pub struct Shared {
-    pub config: Config,
-    /// The storage root, canonicalised.
-    pub root: PathBuf,
-    /// The storage root, open: every access under it is made through this
-    /// handle, never following a symlink (`root_dir.rs`).
-    pub root_dir: Dir,
-    pub sessions: Sessions,
-    pub auth: Auth,
-    /// NTLM and Negotiate handshakes, when `auth_schemes` has them.
-    pub windows: WindowsAuth,
-    /// Client for upload-reply notifications.
-    pub http: reqwest::Client,
-    /// Fragment bodies being received at once (see [`BODIES_IN_FLIGHT`]),
-    /// each with a write buffer.
-    pub bodies: BodyPermits,
-    /// Connections allowed a wide read buffer (see `wide_reads.rs`).
-    pub wide: WideLicences,
-    /// The TLS handshake, when serving HTTPS (`tls.rs`).
-    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
-    /// Connections open per peer address (`max_connections_per_address`).
-    pub connections: Connections,
-}
-
-impl Shared {
-    /// Opens the storage root and the session table.
-    pub fn new(config: Config) -> std::io::Result<Self> {
-        std::fs::create_dir_all(&config.root)?;
-        let root = std::fs::canonicalize(&config.root)?;
-        let root_dir = Dir::open_ambient(&root)?;
-        let sessions = Sessions::open(&root)?;
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(std::io::Error::other)?;
-        Ok(Self {
-            auth: Auth::new(config.users.clone(), &config.auth_schemes),
-            windows: WindowsAuth::new(config.users.clone(), &config.auth_schemes),
-            config,
-            root,
-            root_dir,
-            sessions,
-            http,
-            bodies: BodyPermits::new(BODIES_IN_FLIGHT),
-            wide: WideLicences::default(),
-            tls: None,
-            connections: Connections::default(),
-        })
-    }
-
-    /// `https` when serving TLS, else `http`: for the URLs the server gives out.
-    pub fn scheme(&self) -> &'static str {
-        if self.tls.is_some() { "https" } else { "http" }
-    }
-
-    pub fn session_timeout(&self) -> Duration {
-        Duration::from_secs(self.config.session_timeout)
-    }
-
-    /// How long a request head (or, with HTTPS, the handshake) may take.
-    pub fn header_timeout(&self) -> Duration {
-        Duration::from_secs(self.config.header_read_timeout.max(1))
-    }
-
-    pub fn body_idle(&self) -> Duration {
-        Duration::from_secs(self.config.body_idle_timeout.max(1))
-    }
-
-    /// How long a body of `length` bytes may take to arrive: its length at
-    /// `min_bytes_per_second`, plus `body_idle_timeout` for the start.
-    pub fn body_time(&self, length: u64) -> Duration {
-        let rate = self.config.min_bytes_per_second;
-        if rate == 0 {
-            return Duration::MAX / 4;
-        }
-        self.body_idle() + Duration::from_secs(length / rate)
-    }
-
-    pub fn notification_timeout(&self) -> Duration {
-        Duration::from_secs(self.config.notification_timeout.max(1))
-    }
-
-    /// False when BITS uploads are disabled for this URL path.
-    pub fn uploads_enabled(&self, path: &str) -> bool {
-        self.config.uploads_enabled
-            && !self
-                .config
-                .disabled_paths
-                .iter()
-                .any(|prefix| path.starts_with(prefix.as_str()))
-    }
-
-    /// 409 or 403 for a destination that exists (summary §10.8).
-    pub fn existing_destination(&self) -> Ack {
-        let status = StatusCode::from_u16(self.config.existing_destination_status)
-            .unwrap_or(StatusCode::CONFLICT);
-        Ack::error(
-            status,
-            crate::ack::E_ACCESSDENIED,
-            crate::ack::CONTEXT_SERVER,
-        )
-    }
-}
 
 /// Serves one connection until the client closes it; once `stop` changes,
 /// lets the request in flight finish and closes. With HTTPS, the handshake
@@ -325,8 +200,10 @@ async fn dispatch(
     let method = parts.method.clone();
     let path = parts.uri.path().to_string();
     if method.as_str() == "BITS_POST" {
-        if !shared.config.faults.is_empty() {
-            return Box::pin(crate::fault::bits_post(shared, parts, body, peer)).await;
+        // The one seam: a server built with a packet layer (the fault
+        // catalogue, a testing aid) hands it the packet instead.
+        if let Some(layer) = &shared.layer {
+            return layer.bits_post(shared, parts, body, peer).await;
         }
         let mut outcome = Outcome::default();
         let ack = packets::handle(shared, parts, body, peer, &mut outcome).await;
@@ -364,6 +241,7 @@ async fn dispatch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     /// A connection's task holds this future for the connection's whole life,
     /// so its size is memory per connection (a thousand connections: a

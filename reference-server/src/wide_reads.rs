@@ -15,7 +15,12 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::server::MAX_HEAD;
+/// Largest request head (request line + headers); IIS's default (http.sys
+/// MaxRequestBytes) is the same 16 KB. It is also hyper's buffer limit on all
+/// but a few connections (`wide_reads.rs`): body reads fill that buffer and
+/// hyper never shrinks it, so at 64 KiB a thousand uploading connections held
+/// 64 MB.
+pub(crate) const MAX_HEAD: usize = 16 * 1024;
 
 /// hyper's buffer limit on a licensed connection: its largest read. A 64 KiB
 /// fragment with its head (at most [`MAX_HEAD`]) arrives in one read and is

@@ -20,7 +20,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
 use tokio::task::JoinSet;
 
-use crate::server::{self, Shared};
+use crate::server;
+use crate::shared::Shared;
 
 /// How long a stopping worker lets its connections finish.
 const DRAIN: Duration = Duration::from_secs(10);

@@ -59,6 +59,7 @@ fn the_example_configuration_loads_and_is_hardened() {
     assert!(config.max_fragment_size <= default.max_fragment_size);
     assert!(config.header_read_timeout <= default.header_read_timeout);
     assert!(config.body_idle_timeout <= default.body_idle_timeout);
+    #[cfg(feature = "faults")]
     assert!(config.faults.is_empty());
     let per_address = config.max_connections_per_address;
     assert!(per_address > 0 && per_address <= default.max_connections_per_address);

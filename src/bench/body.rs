@@ -57,7 +57,7 @@ impl Body for FileRange {
         }
         let len = usize::try_from(remaining).map_or(CHUNK, |r| r.min(CHUNK));
         let mut buf = BytesMut::zeroed(len);
-        crate::upload_data::fill(self.seed, self.offset, &mut buf);
+        crate::shared::upload_data::fill(self.seed, self.offset, &mut buf);
         self.offset += len as u64;
         if self.offset == self.end {
             self.mark_finished();
@@ -87,7 +87,7 @@ mod tests {
         let Ok(bytes) = bytes;
         assert_eq!(
             bytes.as_ref(),
-            crate::upload_data::range(5, 1000, 1000 + 3 * CHUNK as u64 + 16).as_slice()
+            crate::shared::upload_data::range(5, 1000, 1000 + 3 * CHUNK as u64 + 16).as_slice()
         );
         assert!(finished.lock().map(|f| f.is_some()).unwrap_or(false));
     }

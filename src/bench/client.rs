@@ -102,9 +102,9 @@ impl Conn {
     pub async fn authenticate(
         &mut self,
         path: &str,
-        account: &crate::windows_auth::Account,
+        account: &crate::auth::windows::Account,
     ) -> Result<(), String> {
-        let (mut handshake, negotiate) = crate::windows_auth::Handshake::start(account)?;
+        let (mut handshake, negotiate) = crate::auth::windows::Handshake::start(account)?;
         let (status, challenge) = self.ping(path, &negotiate).await?;
         if status != StatusCode::UNAUTHORIZED {
             return Err(format!(

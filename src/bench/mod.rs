@@ -2,7 +2,7 @@
 //!
 //! Each of `--sessions` tasks opens one keep-alive connection and uploads its
 //! own file (Create-Session, Fragments, Close-Session) with bytes from the
-//! deterministic generator ([`crate::upload_data`]), so no file is ever held in
+//! deterministic generator ([`crate::shared::upload_data`]), so no file is ever held in
 //! memory. The closing table (or `--json`) gives throughput, packets per second,
 //! Ack latency and errors. `bench/run.sh` drives it for the published figures.
 
@@ -12,9 +12,9 @@ mod stats;
 
 pub use stats::{Latency, Report};
 
-use crate::exit;
 use crate::run::TlsClient;
-use crate::target::Target;
+use crate::run::target::Target;
+use crate::shared::exit;
 use client::{Conn, Endpoint};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -28,7 +28,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
     #[command(flatten)]
-    pub tls: crate::cli::TlsArgs,
+    pub tls: crate::options::tls::TlsArgs,
     /// Concurrent sessions, each on its own keep-alive connection.
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub sessions: usize,
@@ -60,14 +60,14 @@ enum Credentials {
     #[default]
     None,
     Basic(String),
-    Windows(crate::windows_auth::Account),
+    Windows(crate::auth::windows::Account),
 }
 
 impl Credentials {
-    fn of(profile: &crate::profile::Profile) -> Credentials {
+    fn of(profile: &crate::scenario::profile::Profile) -> Credentials {
         match (&profile.windows, &profile.credentials) {
             (Some(accounts), _) => Credentials::Windows(accounts.primary.clone()),
-            (None, Some(c)) => Credentials::Basic(crate::profile::basic_authorization(c)),
+            (None, Some(c)) => Credentials::Basic(crate::scenario::profile::basic_authorization(c)),
             (None, None) => Credentials::None,
         }
     }
@@ -99,22 +99,24 @@ pub fn run(args: &BenchArgs) -> u8 {
         return exit::INVALID;
     }
     let urls = [("--target", args.target.as_deref())];
-    let tls = match crate::commands::targets_and_tls(&args.tls, &urls) {
+    let tls = match crate::options::tls::targets_and_tls(&args.tls, &urls) {
         Ok(tls) => tls,
         Err(code) => return code,
     };
-    let runtime = match crate::commands::runtime() {
+    let runtime = match crate::options::runtime::runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };
     let profile = match &args.profile {
-        Some(path) => match crate::target::resolve_profile(Some(path), args.target.is_none()) {
-            Ok(profile) => Some(profile),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::INVALID;
+        Some(path) => {
+            match crate::run::target::resolve_profile(Some(path), args.target.is_none()) {
+                Ok(profile) => Some(profile),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::INVALID;
+                }
             }
-        },
+        }
         None => None,
     };
     runtime.block_on(async {

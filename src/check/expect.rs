@@ -2,24 +2,15 @@
 //! Order per step: status, BITS error headers, other headers, body, then readings.
 
 use super::header::check_header;
-use super::transport::{TransportObservation, check_transport};
-use crate::location::Loc;
-use crate::outcome::{Graded, Mismatch, ReadingChoice, RecordedResponse};
+use super::transport::check_transport;
 use crate::scenario::plan::{
     BodyExpectation, ErrorExpectation, ExpectPlan, HeaderExpectation, Located, ReadingPlan,
 };
 use crate::scenario::template::Vars;
 use crate::scenario::validate::parse_hex;
-
-/// What the transport learnt about the response body.
-#[derive(Debug, Clone, Default)]
-pub struct BodyObservation {
-    pub len: u64,
-    /// The body as text, when it was kept (small bodies only).
-    pub text: Option<String>,
-    /// The comparison with the upload file, when the step asked for it.
-    pub matches_file: Option<Result<(), String>>,
-}
+use crate::shared::location::Loc;
+use crate::shared::observation::{BodyObservation, TransportObservation};
+use crate::shared::outcome::{Graded, Mismatch, ReadingChoice, RecordedResponse};
 
 /// The two names documents give the error-code header: MSDN's and MC-BUP's.
 pub const ERROR_CODE_HEADERS: [(&str, &str, &str); 2] = [

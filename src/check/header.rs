@@ -1,9 +1,9 @@
 //! Header predicates: does one response header satisfy one expectation?
 
-use crate::outcome::{Mismatch, RecordedResponse};
 use crate::scenario::plan::{HeaderExpectation, HeaderMatch};
 use crate::scenario::template::{Template, Vars};
 use crate::scenario::validate::parse_hex;
+use crate::shared::outcome::{Mismatch, RecordedResponse};
 
 /// Checks one header expectation; `None` when it holds.
 pub fn check_header(
@@ -97,7 +97,7 @@ pub fn check_header(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::location::Loc;
+    use crate::shared::location::Loc;
     use std::sync::Arc;
 
     fn response(headers: &[(&str, &str)]) -> RecordedResponse {

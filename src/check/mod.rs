@@ -2,10 +2,10 @@
 
 mod expect;
 mod header;
+mod judge;
 mod transport;
 
-pub use expect::{
-    BodyObservation, ERROR_CODE_HEADERS, ERROR_CONTEXT_HEADER, check_exchange, check_response,
-};
+pub use expect::{ERROR_CODE_HEADERS, ERROR_CONTEXT_HEADER, check_exchange, check_response};
 pub use header::check_header;
-pub use transport::{FRAMING, TransportObservation, check_framing, check_transport, is_silence};
+pub use judge::{Checks, judge};
+pub use transport::{check_framing, check_transport};

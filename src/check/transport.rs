@@ -2,26 +2,12 @@
 //! connection, which HTTP version did it speak. They make "the server must close" and
 //! "the server must answer" writable, and they are what a raw step usually checks.
 
-use crate::location::Loc;
-use crate::outcome::{Graded, Mismatch, RecordedRequest, RecordedResponse};
 use crate::scenario::model::Level;
 use crate::scenario::model::{ConnectionState, ResponsePresence};
 use crate::scenario::plan::Located;
-
-/// What the transport observed, beyond the response itself.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TransportObservation {
-    /// The server closed (or reset) the connection by the end of the exchange;
-    /// `None` when that was not watched for.
-    pub closed: Option<bool>,
-    /// Why no complete response came, when none did.
-    pub failure: Option<String>,
-    /// No answer, or not a whole head, came before the deadline on an open connection.
-    pub timed_out: bool,
-    /// The response's body had no delimiter (no Content-Length, not chunked) and the
-    /// server kept the connection open: the transport detail, for the failure.
-    pub undelimited: Option<String>,
-}
+use crate::shared::location::Loc;
+use crate::shared::observation::{TransportObservation, is_silence};
+use crate::shared::outcome::{FRAMING, Graded, Mismatch, RecordedRequest, RecordedResponse};
 
 /// Mismatches of `response:` and `connection:` expectations.
 pub fn check_transport(
@@ -70,10 +56,6 @@ pub fn check_transport(
     }
     found
 }
-
-/// The kind of the mismatch an Ack without Content-Length earns ([`check_framing`]):
-/// graded at MUST level, whatever the scenario's level.
-pub const FRAMING: &str = "framing";
 
 /// A response whose body had no delimiter while the connection stayed open, where a
 /// MUST names Content-Length: a failure naming it, with the transport detail.
@@ -132,13 +114,6 @@ pub fn check_framing(
             level: Level::Must,
         }),
     })
-}
-
-/// A failure that is only the absence of an answer (close, reset, silence), not bytes.
-pub fn is_silence(failure: &str) -> bool {
-    failure.starts_with("no response")
-        || failure.starts_with("the target closed")
-        || failure.starts_with("the target reset")
 }
 
 fn mismatch(kind: &'static str, expected: &str, actual: Option<String>, loc: &Loc) -> Mismatch {

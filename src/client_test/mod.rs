@@ -1,21 +1,29 @@
 //! `bitspec client-test --client 'COMMAND {url} {file}'`: client conformance.
 //!
-//! For each client scenario (`scenarios/client/*.yaml`) a scripted server
-//! ([`server`]) starts on 127.0.0.1, the client command runs once against it with a
-//! generated file, and the requests the server received are judged against the
-//! scenario's expectations ([`judge`]), each naming the client requirement it checks.
-//! Results are plain data ([`ClientOutcome`]); this module's `run` prints them and
-//! writes `client-results.json`.
+//! For each client scenario (`scenarios/client/*.yaml`, validated by [`validate`]) a
+//! scripted server ([`server`]) starts on 127.0.0.1, the client command runs once
+//! against it with a generated file, and the requests the server received are judged
+//! against the scenario's expectations ([`expect`]), each naming the client requirement
+//! it checks. [`verdict`] grades them into the same plain data as server runs, so the
+//! console, results.json, junit.xml, report.md and report.html serve both.
 
+pub mod expect;
 pub mod model;
 pub mod server;
+pub mod validate;
+pub mod verdict;
 
-use crate::exit;
-use model::{ClientScenario, Expectation, Trigger};
-use server::{ScriptedServer, Seen};
+use crate::report::output::{OutputArgs, RunOutput};
+use crate::report::{Console, RunReport};
+use crate::scenario::requirements::Catalogue;
+use crate::shared::exit;
+use server::ScriptedServer;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use validate::LoadedClient;
+use verdict::ClientRun;
 
 /// Options of `bitspec client-test`.
 #[derive(Debug, Clone, clap::Args)]
@@ -32,165 +40,55 @@ pub struct ClientTestArgs {
     /// Seconds one run of the client may take.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub timeout: u64,
-    /// Where `client-results.json` is written.
+    /// Where results.json, junit.xml, report.md and report.html are written.
     #[arg(long, value_name = "DIR", default_value = "reports")]
     pub report_dir: PathBuf,
+    /// SHOULD-level misses count as failures.
+    #[arg(long)]
+    pub strict: bool,
+    /// Print every request the client sent and the scripted answer.
+    #[arg(long, short)]
+    pub verbose: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
-/// The verdict on one scenario.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ClientOutcome {
-    pub id: String,
-    pub title: String,
-    pub requirements: Vec<String>,
-    pub passed: bool,
-    /// Each broken expectation, naming its requirement.
-    pub failures: Vec<String>,
-    pub exit_code: Option<i32>,
-    pub requests: Vec<Seen>,
-}
+/// What the reports say was tested, in place of a server's profile.
+pub const PROFILE: &str = "client";
+pub const PROFILE_DESCRIPTION: &str =
+    "client conformance: a scripted BITS server on 127.0.0.1, one run of the client per scenario";
 
-/// Loads every scenario of `dir`, sorted by file name; errors name the file.
-pub fn load(dir: &Path) -> Result<Vec<ClientScenario>, String> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
-    paths.sort();
-    paths
-        .iter()
-        .map(|path| {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            serde_saphyr::from_str::<ClientScenario>(&text)
-                .map_err(|e| format!("{}: {e}", path.display()))
-        })
-        .collect()
-}
-
-/// The index in `log` of the request `trigger` names.
-fn position(log: &[Seen], trigger: Trigger) -> Option<usize> {
-    log.iter()
-        .enumerate()
-        .filter(|(_, s)| s.packet == Some(trigger.packet.name()))
-        .nth(trigger.nth.saturating_sub(1) as usize)
-        .map(|(i, _)| i)
-}
-
-fn check(log: &[Seen], e: &Expectation) -> Result<(), String> {
-    let trigger = format!("{} #{}", e.after.packet.name(), e.after.nth);
-    let Some(i) = position(log, e.after) else {
-        return Err(format!("the client never sent {trigger}"));
-    };
-    // A Ping opening a new connection may come first, unless the Ping is what is checked.
-    let skip_pings = !e.none && e.next != Some(model::Packet::Ping);
-    let next = log[i + 1..]
-        .iter()
-        .find(|s| !(skip_pings && s.packet == Some("ping")));
-    if e.none {
-        return match next {
-            Some(n) => Err(format!(
-                "after {trigger} the client should stop, but it sent {}",
-                n.packet.unwrap_or("a non-BITS request")
-            )),
-            None => Ok(()),
-        };
-    }
-    let Some(next) = next else {
-        return Err(format!("the client sent nothing after {trigger}"));
-    };
-    if let Some(packet) = e.next
-        && next.packet != Some(packet.name())
-    {
-        return Err(format!(
-            "after {trigger} the client sent {} instead of {}",
-            next.packet.unwrap_or("a non-BITS request"),
-            packet.name()
-        ));
-    }
-    if let Some(first) = e.first {
-        let got = next.range.map(|r| r.0);
-        if got != Some(first) {
-            return Err(format!(
-                "after {trigger} the next Fragment starts at {got:?}, not {first}"
-            ));
-        }
-    }
-    if e.smaller && next.body_len >= log[i].body_len {
-        return Err(format!(
-            "after {trigger} the next fragment has {} bytes, not fewer than {}",
-            next.body_len, log[i].body_len
-        ));
-    }
-    if let Some(host) = &e.host {
-        let name = next
-            .host
-            .rsplit_once(':')
-            .map_or(next.host.as_str(), |(h, _)| h);
-        if !name.eq_ignore_ascii_case(host) {
-            return Err(format!(
-                "after {trigger} the request went to host {:?}, not {host}",
-                next.host
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Judges one run: each expectation, then the final file and the exit status.
-pub fn judge(
-    scenario: &ClientScenario,
-    log: &[Seen],
-    closed: Option<&[u8]>,
-    file: &[u8],
-    exit_code: Option<i32>,
-) -> Vec<String> {
-    let mut failures: Vec<String> = scenario
-        .expect
-        .iter()
-        .filter_map(|e| {
-            check(log, e)
-                .err()
-                .map(|m| format!("{}: {m}", e.requirement))
-        })
-        .collect();
-    if scenario.completes {
-        if closed != Some(file) {
-            failures.push(format!(
-                "the file was not received whole and closed ({} of {} bytes)",
-                closed.map_or(0, <[u8]>::len),
-                file.len()
-            ));
-        }
-        if exit_code != Some(0) {
-            failures.push(format!("the client exited with {exit_code:?}, not 0"));
-        }
-    } else if exit_code == Some(0) {
-        failures.push("the client reported success for an upload that failed".into());
-    }
-    failures
+/// How one run of the client ended.
+enum ClientEnd {
+    /// It exited: its code (`None`: killed by a signal).
+    Exited(Option<i32>),
+    /// It was still running at the timeout and was killed.
+    TimedOut,
+    NotStarted(String),
 }
 
 /// Runs `command` (with `{url}` and `{file}` filled in) under `sh -c`, killed after
-/// `timeout`; the exit code, or `None` when it was killed or could not start.
-fn run_client(command: &str, timeout: Duration) -> Option<i32> {
-    let mut child = Command::new("sh")
+/// `timeout`.
+fn run_client(command: &str, timeout: Duration) -> ClientEnd {
+    let spawned = Command::new("sh")
         .args(["-c", command])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => return ClientEnd::NotStarted(e.to_string()),
+    };
     let started = Instant::now();
     loop {
         if let Ok(Some(status)) = child.try_wait() {
-            return status.code();
+            return ClientEnd::Exited(status.code());
         }
         if started.elapsed() > timeout {
             let _ = child.kill();
             let _ = child.wait();
-            return None;
+            return ClientEnd::TimedOut;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -198,13 +96,17 @@ fn run_client(command: &str, timeout: Duration) -> Option<i32> {
 
 /// Runs one scenario against the client `template`.
 pub async fn run_scenario(
-    scenario: &ClientScenario,
+    loaded: &LoadedClient,
+    catalogue: &Catalogue,
     template: &str,
     timeout: Duration,
-) -> Result<ClientOutcome, String> {
+    strict: bool,
+) -> Result<crate::shared::outcome::ScenarioOutcome, String> {
+    let scenario = &loaded.scenario;
+    let started = Instant::now();
     let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temporary folder: {e}"))?;
     let size = scenario.file_size.max(1);
-    let file = crate::upload_data::range(1, 0, size - 1);
+    let file = crate::shared::upload_data::range(1, 0, size - 1);
     let path = dir.path().join(format!("{}.bin", scenario.id));
     std::fs::write(&path, &file).map_err(|e| format!("cannot write the upload file: {e}"))?;
     let server = ScriptedServer::start(scenario.script.clone()).await?;
@@ -212,98 +114,149 @@ pub async fn run_scenario(
     let command = template
         .replace("{url}", &url)
         .replace("{file}", &path.display().to_string());
-    let exit_code = tokio::task::spawn_blocking(move || run_client(&command, timeout))
+    let ended = tokio::task::spawn_blocking(move || run_client(&command, timeout))
         .await
         .map_err(|e| format!("the client run failed: {e}"))?;
     let log = server.log();
     let closed = server.closed();
-    let failures = judge(scenario, &log, closed.as_deref(), &file, exit_code);
-    Ok(ClientOutcome {
-        id: scenario.id.clone(),
-        title: scenario.title.clone(),
-        requirements: scenario
-            .requirements()
-            .into_iter()
-            .map(str::to_owned)
-            .collect(),
-        passed: failures.is_empty(),
-        failures,
+    let (exit_code, no_exit) = match ended {
+        ClientEnd::Exited(code) => (code, None),
+        ClientEnd::TimedOut => (
+            None,
+            Some(format!(
+                "the client did not finish within {} s (--timeout) and was killed",
+                timeout.as_secs()
+            )),
+        ),
+        ClientEnd::NotStarted(why) => (None, Some(format!("the client could not start: {why}"))),
+    };
+    let run = ClientRun {
+        log: &log,
+        closed: closed.as_deref(),
+        file: &file,
         exit_code,
-        requests: log,
-    })
+        no_exit,
+        upload_url: url,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    };
+    Ok(verdict::outcome(loaded, catalogue, &run, strict))
 }
 
-/// Runs `bitspec client-test`; the value is the exit code.
-pub fn run(args: &ClientTestArgs) -> u8 {
-    if !args.client.contains("{url}") || !args.client.contains("{file}") {
-        eprintln!("error: --client must contain {{url}} and {{file}}");
-        return exit::INVALID;
-    }
+/// The client scenarios of `args.scenarios` (the source tree's when run from
+/// elsewhere), validated; `Err` is the exit code after the problem was printed.
+fn load(args: &ClientTestArgs) -> Result<(Vec<LoadedClient>, Catalogue), u8> {
     let dir = if args.scenarios == Path::new("scenarios/client") && !args.scenarios.exists() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/client")
     } else {
         args.scenarios.clone()
     };
-    let scenarios = match load(&dir) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::INVALID;
-        }
-    };
-    let chosen: Vec<ClientScenario> = scenarios
+    let files = validate::find_files(&dir).map_err(|e| {
+        print_errors(&[e]);
+        exit::INVALID
+    })?;
+    let catalogue_dir = validate::catalogue_dir(&dir);
+    let (loaded, errors) = validate::load_and_check(&files, &catalogue_dir);
+    if !errors.is_empty() {
+        print_errors(&errors);
+        return Err(exit::INVALID);
+    }
+    let catalogue = Catalogue::load_from(&catalogue_dir)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let chosen: Vec<LoadedClient> = loaded
         .into_iter()
-        .filter(|s| args.filter.is_empty() || args.filter.iter().any(|f| s.id.contains(f.as_str())))
+        .filter(|l| {
+            args.filter.is_empty()
+                || args
+                    .filter
+                    .iter()
+                    .any(|f| l.scenario.id.contains(f.as_str()))
+        })
         .collect();
     if chosen.is_empty() {
         eprintln!(
             "no client scenario matched (scenarios in {})",
             dir.display()
         );
-        return exit::NOTHING_SELECTED;
+        return Err(exit::NOTHING_SELECTED);
     }
-    let runtime = match crate::commands::runtime() {
+    Ok((chosen, catalogue))
+}
+
+/// Runs `bitspec client-test`; the value is the exit code, as for server runs.
+pub fn run(args: &ClientTestArgs) -> u8 {
+    if !args.client.contains("{url}") || !args.client.contains("{file}") {
+        eprintln!("error: --client must contain {{url}} and {{file}}");
+        return exit::INVALID;
+    }
+    let (chosen, catalogue) = match load(args) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let runtime = match crate::options::runtime::runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };
     let timeout = Duration::from_secs(args.timeout.max(1));
+    let console = Console {
+        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        verbose: args.verbose,
+    };
+    let output = RunOutput::new(console, &args.output, chosen.len());
+    let label = args.client.clone();
+    output.started_client(chosen.len(), &args.client);
     let mut outcomes = Vec::new();
-    for scenario in &chosen {
-        match runtime.block_on(run_scenario(scenario, &args.client, timeout)) {
+    for loaded in &chosen {
+        let ran = runtime.block_on(run_scenario(
+            loaded,
+            &catalogue,
+            &args.client,
+            timeout,
+            args.strict,
+        ));
+        match ran {
             Ok(outcome) => {
-                println!(
-                    "{} {} ({})",
-                    if outcome.passed { "PASS" } else { "FAIL" },
-                    outcome.id,
-                    outcome.title
-                );
-                for failure in &outcome.failures {
-                    println!("    {failure}");
-                }
+                output.scenario_done(&outcome);
                 outcomes.push(outcome);
             }
             Err(e) => {
-                eprintln!("error: {}: {e}", scenario.id);
+                eprintln!("error: {}: {e}", loaded.scenario.id);
                 return exit::UNREACHABLE;
             }
         }
     }
-    let failed = outcomes.iter().filter(|o| !o.passed).count();
-    println!(
-        "{} client scenarios: {} passed, {failed} failed",
-        outcomes.len(),
-        outcomes.len() - failed
-    );
-    let written = std::fs::create_dir_all(&args.report_dir).and_then(|()| {
-        let json = serde_json::to_string_pretty(&outcomes).unwrap_or_default();
-        std::fs::write(args.report_dir.join("client-results.json"), json)
-    });
-    if let Err(e) = written {
-        eprintln!("warning: cannot write client-results.json: {e}");
+    let report = RunReport {
+        outcomes: &outcomes,
+        target: &label,
+        profile: PROFILE,
+        profile_description: PROFILE_DESCRIPTION,
+        strict: args.strict,
+        coverage: None,
+    };
+    let (written, problems) = crate::report::write_all(&args.report_dir, &report);
+    for e in problems {
+        eprintln!("warning: {e}");
     }
-    if failed == 0 {
+    let totals = crate::shared::outcome::Totals::of(&outcomes);
+    let code = if totals.failed + totals.errors == 0 {
         exit::PASSED
     } else {
         exit::FAILED
+    };
+    output.finished(&outcomes, &written, &label, code);
+    code
+}
+
+/// Located errors on stderr, then their count.
+fn print_errors(errors: &[crate::scenario::ScenarioError]) {
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    for e in errors {
+        eprintln!("{}", e.render(color));
     }
+    eprintln!(
+        "{} error{} in client scenario files",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    );
 }

@@ -100,8 +100,12 @@ pub struct Expectation {
     /// There must be no further request at all: the client stopped.
     #[serde(default)]
     pub none: bool,
-    /// The requirement this expectation checks (catalogue id).
+    /// The requirement this expectation checks (catalogue id, a `party: client` rule).
     pub requirement: String,
+    /// The level a miss counts at when lower than the requirement's (where the
+    /// documents leave the behaviour open); by default the requirement's level.
+    #[serde(default)]
+    pub level: Option<crate::scenario::model::Level>,
 }
 
 /// A client scenario.

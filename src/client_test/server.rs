@@ -26,6 +26,12 @@ pub struct Seen {
     pub range: Option<(u64, u64, u64)>,
     pub body_len: u64,
     pub host: String,
+    /// `METHOD /path`, for the reports.
+    pub request_line: String,
+    /// Every request header as received, for the reports.
+    pub headers: Vec<(String, String)>,
+    /// The status and headers answered (`None`: no answer, the connection was dropped).
+    pub answered: Option<(u16, Vec<(String, String)>)>,
 }
 
 #[derive(Default)]
@@ -75,7 +81,11 @@ impl ScriptedServer {
                 connections.spawn(async move {
                     let service = service_fn(move |request| {
                         let state = Arc::clone(&state);
-                        async move { answer(&state, connection, request).await }
+                        async move {
+                            let response = answer(&state, connection, request).await;
+                            record_answer(&state, connection, response.as_ref().ok());
+                            response
+                        }
                     });
                     let _ = http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -99,6 +109,31 @@ impl ScriptedServer {
     /// The bytes of the last closed session.
     pub fn closed(&self) -> Option<Vec<u8>> {
         self.state.lock().ok().and_then(|s| s.closed.clone())
+    }
+}
+
+/// Notes the answer on the connection's last request (HTTP/1.1 answers in order).
+fn record_answer(state: &Mutex<State>, connection: u64, response: Option<&Response<Full<Bytes>>>) {
+    let (Ok(mut state), Some(response)) = (state.lock(), response) else {
+        return;
+    };
+    if let Some(seen) = state
+        .log
+        .iter_mut()
+        .rev()
+        .find(|s| s.connection == connection)
+    {
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        seen.answered = Some((response.status().as_u16(), headers));
     }
 }
 
@@ -151,6 +186,18 @@ async fn answer(
         range,
         body_len: body.len() as u64,
         host: text("Host").unwrap_or_default(),
+        request_line: format!("{} {}", parts.method, parts.uri),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        answered: None,
     });
     let Some(packet) = packet else {
         return Ok(ack(400, &[("BITS-Error-Code", "0x80070057".into())]));

@@ -39,7 +39,7 @@ pub struct RecordArgs {
     #[arg(long, value_name = "MAX", default_value_t = 1024)]
     pub max_seed: u64,
     #[command(flatten)]
-    pub tls: crate::cli::TlsArgs,
+    pub tls: crate::options::tls::TlsArgs,
 }
 
 /// Runs the command; the value is the exit code.
@@ -48,7 +48,7 @@ pub fn run(args: &RecordArgs) -> u8 {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
-            return crate::exit::INVALID;
+            return crate::shared::exit::INVALID;
         }
     };
     match runtime.block_on(record(args)) {
@@ -58,11 +58,11 @@ pub fn run(args: &RecordArgs) -> u8 {
                 written.len(),
                 args.out.display()
             );
-            crate::exit::PASSED
+            crate::shared::exit::PASSED
         }
         Err(e) => {
             eprintln!("error: {e}");
-            crate::exit::INVALID
+            crate::shared::exit::INVALID
         }
     }
 }
@@ -225,7 +225,7 @@ fn save(
     let stem = format!("recorded-{index:03}");
     let id = format!("recorded-{stamp}-{index:03}");
     let written = write::scenario(done, &id, &stem, seeds, upstream);
-    let yaml = crate::fmt::format_scenario(&written.yaml, schema_line(out).as_deref())
+    let yaml = crate::scenario::fmt::format_scenario(&written.yaml, schema_line(out).as_deref())
         .map_err(|e| format!("the recorded scenario {stem} is not valid YAML (a bug): {e}"))?;
     for (name, bytes) in &written.data_files {
         let path = out.join(name);

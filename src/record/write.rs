@@ -10,7 +10,7 @@
 
 use super::relay::{Answer, Exchange};
 use super::session::Session;
-use crate::upload_data;
+use crate::shared::upload_data;
 use std::fmt::Write as _;
 use std::ops::RangeInclusive;
 

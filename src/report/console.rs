@@ -2,8 +2,8 @@
 //! failures in full, then the closing `N passed, N failed` line.
 
 use super::findings::{Finding, root_causes};
-use crate::outcome::{ScenarioOutcome, Totals, Verdict};
-use crate::render::{failure_text, step_text, verdict_word};
+use crate::report::render::{failure_text, step_text_of, verdict_word};
+use crate::shared::outcome::{ScenarioOutcome, Totals, Verdict};
 use std::io::Write;
 
 /// Prints to stdout; colour only when asked (the CLI asks on a terminal).
@@ -18,6 +18,15 @@ impl Console {
         println!(
             "running {count} scenario{} against {target}",
             if count == 1 { "" } else { "s" }
+        );
+    }
+
+    /// `client-test`: what runs against what.
+    pub fn started_client(&self, count: usize, command: &str) {
+        println!(
+            "running {count} client scenario{} against the client `{}` (a scripted BITS server on 127.0.0.1 answers it)",
+            if count == 1 { "" } else { "s" },
+            crate::report::render::printable(command)
         );
     }
 
@@ -36,20 +45,24 @@ impl Console {
             .as_ref()
             .filter(|_| outcome.verdict != Verdict::Fail)
         {
-            line.push_str(&format!(": {}", crate::render::printable(reason)));
+            line.push_str(&format!(": {}", crate::report::render::printable(reason)));
         }
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "{line}");
         if self.verbose {
             for step in outcome.steps.iter().chain(&outcome.cleanup) {
-                let _ = write!(stdout, "{}", step_text(step, self.color));
+                let _ = write!(
+                    stdout,
+                    "{}",
+                    step_text_of(step, outcome.subject, self.color)
+                );
                 if let Some(response) = &step.response {
                     for (name, value) in &response.headers {
                         let _ = writeln!(
                             stdout,
                             "    < {}: {}",
-                            crate::render::printable(name),
-                            crate::render::printable(value)
+                            crate::report::render::printable(name),
+                            crate::report::render::printable(value)
                         );
                     }
                 }
@@ -103,7 +116,11 @@ impl Console {
         }
         if !counts.is_empty() {
             let list: Vec<String> = counts.iter().map(|(k, n)| format!("{k} ({n}x)")).collect();
-            println!("readings the target followed: {}", list.join(", "));
+            let who = match outcomes.first().map(|o| o.subject) {
+                Some(crate::shared::outcome::Subject::Client) => "client",
+                _ => "target",
+            };
+            println!("readings the {who} followed: {}", list.join(", "));
         }
         let notes: Vec<String> = super::summary::notes(outcomes)
             .into_iter()
@@ -140,7 +157,7 @@ impl Console {
         for o in outcomes.iter().filter(|o| {
             o.baseline
                 .as_ref()
-                .is_some_and(|b| b.state == crate::outcome::BaselineState::NowPasses)
+                .is_some_and(|b| b.state == crate::shared::outcome::BaselineState::NowPasses)
         }) {
             println!("baseline: {} now passes: remove it from the baseline", o.id);
         }
@@ -181,7 +198,7 @@ pub fn root_cause_lines(causes: &[Finding], limit: usize) -> Vec<String> {
                 f.rank,
                 verdict_word(f.verdict),
                 f.count_text(),
-                crate::render::printable(&f.finding)
+                crate::report::render::printable(&f.finding)
             )
         })
         .collect();

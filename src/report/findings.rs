@@ -4,8 +4,8 @@
 //! (a step it only needs to get going) hit a finding follows from it: what the
 //! scenario checks was never reached.
 
-use crate::outcome::{Mismatch, ScenarioOutcome, StepOutcome, Verdict};
-use crate::render::mismatch_line;
+use crate::report::render::mismatch_line;
+use crate::shared::outcome::{Mismatch, ScenarioOutcome, StepOutcome, Verdict};
 use serde::Serialize;
 
 /// One distinct finding and the scenarios it explains.
@@ -148,7 +148,7 @@ fn observed(step: &StepOutcome) -> String {
         return format!("the exchange failed: {}", normalise(error));
     }
     let m = &step.mismatches;
-    if m.iter().any(|m| m.kind == crate::check::FRAMING) {
+    if m.iter().any(|m| m.kind == crate::shared::outcome::FRAMING) {
         return "an Ack without Content-Length on a connection kept open (MUST: every Ack carries Content-Length)".into();
     }
     if let Some(header) = m.iter().find_map(decimal_hresult) {

@@ -7,10 +7,10 @@ use super::RunReport;
 use super::console::{following, root_causes_head};
 use super::findings::{Finding, root_causes};
 use super::summary::{self, Counts, Row, VERDICTS};
-use crate::outcome::{BaselineState, ScenarioOutcome, StepOutcome};
-use crate::render::{failure_text, mismatch_line, verdict_word};
-use crate::requirements::coverage_totals;
-use crate::selftest::{FaultState, Selftest};
+use crate::report::render::{failure_text, mismatch_line, verdict_word};
+use crate::scenario::requirements::coverage_totals;
+use crate::shared::outcome::{BaselineState, ScenarioOutcome, StepOutcome};
+use crate::shared::selftest::{FaultState, Selftest};
 use std::fmt::Write;
 
 const STYLE: &str = "
@@ -48,14 +48,17 @@ fn render_page(report: &RunReport, selftest: Option<&Selftest>) -> String {
     h.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
     let _ = writeln!(
         h,
-        "<title>bitspec conformance report: {}</title>\n<style>{STYLE}</style>\n</head>\n<body>",
+        "<title>{}: {}</title>\n<style>{STYLE}</style>\n</head>\n<body>",
+        report.title(),
         esc(report.target)
     );
+    let _ = writeln!(h, "<h1>{}</h1>\n<dl class=\"meta\">", report.title());
     let _ = writeln!(
         h,
-        "<h1>bitspec conformance report</h1>\n<dl class=\"meta\">"
+        "<dt>{}</dt><dd id=\"subject\">{}</dd>",
+        report.target_label(),
+        esc(report.target)
     );
-    let _ = writeln!(h, "<dt>Target</dt><dd>{}</dd>", esc(report.target));
     let _ = writeln!(
         h,
         "<dt>Profile</dt><dd>{} <span class=\"muted\">({})</span></dd>",
@@ -125,7 +128,11 @@ fn render_page(report: &RunReport, selftest: Option<&Selftest>) -> String {
 
     let readings = summary::readings(outcomes);
     if !readings.is_empty() {
-        h.push_str("<section id=\"readings\">\n<h2>Readings the target followed</h2>\n<table>\n<tr><th>Ambiguity / step</th><th>Reading</th><th>Citation</th><th>Count</th></tr>\n");
+        let _ = writeln!(
+            h,
+            "<section id=\"readings\">\n<h2>Readings the {} followed</h2>\n<table>\n<tr><th>Ambiguity / step</th><th>Reading</th><th>Citation</th><th>Count</th></tr>",
+            report.who()
+        );
         for r in readings {
             let _ = writeln!(
                 h,
@@ -396,12 +403,13 @@ fn transcript(h: &mut String, step: &StepOutcome) {
     h.push_str("</details>\n");
 }
 
-/// The failure text, escaped, with the header diff's lines marked for colour.
+/// The failure text, escaped, with the lines of its header (or a client's request)
+/// diff marked for colour.
 fn failure_html(text: &str) -> String {
     let mut out = String::new();
     let mut in_diff = false;
     for line in text.lines() {
-        if line.starts_with("  header diff") {
+        if line.starts_with("  header diff") || line.starts_with("  request diff") {
             in_diff = true;
         } else if !line.starts_with("    ") {
             in_diff = false;

@@ -2,8 +2,8 @@
 //! `schema_version`; fields are only ever added within one version.
 
 use super::findings::{Finding, root_causes};
-use crate::outcome::{ScenarioOutcome, Totals};
-use crate::selftest::Selftest;
+use crate::shared::outcome::{ScenarioOutcome, Subject, Totals};
+use crate::shared::selftest::Selftest;
 use serde::Serialize;
 use std::path::Path;
 
@@ -16,6 +16,8 @@ struct Results<'a> {
     schema_version: u32,
     tool: &'static str,
     version: &'static str,
+    /// What `target` names: a server (its URL), or a client (`client-test`: its command).
+    subject: Subject,
     target: &'a str,
     totals: Totals,
     /// Failed and errored scenarios grouped by distinct finding, most scenarios first.
@@ -50,6 +52,7 @@ fn encode(
         schema_version: SCHEMA_VERSION,
         tool: "bitspec",
         version: env!("CARGO_PKG_VERSION"),
+        subject: outcomes.first().map_or(Subject::Server, |o| o.subject),
         target,
         totals: Totals::of(outcomes),
         root_causes: root_causes(outcomes),

@@ -3,9 +3,9 @@
 //! self-test, a `selftest` suite with a testcase per fault.
 
 use super::RunReport;
-use crate::outcome::{BaselineState, ScenarioOutcome, Verdict};
-use crate::render::{failure_text, mismatch_line};
-use crate::selftest::{FaultState, Selftest};
+use crate::report::render::{failure_text, mismatch_line};
+use crate::shared::outcome::{BaselineState, ScenarioOutcome, Subject, Verdict};
+use crate::shared::selftest::{FaultState, Selftest};
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 use std::fmt::Write;
 use std::time::Duration;
@@ -33,6 +33,9 @@ fn to_xml_with(report: &RunReport, selftest: Option<&Selftest>) -> Result<String
     for group in groups {
         let mut suite = TestSuite::new(group);
         suite.add_property(Property::new("target", report.target));
+        if report.subject() == Subject::Client {
+            suite.add_property(Property::new("subject", "client"));
+        }
         suite.add_property(Property::new("profile", report.profile));
         suite.add_property(Property::new("strict", report.strict.to_string()));
         let mut suite_ms = 0;
@@ -199,7 +202,11 @@ fn system_out(o: &ScenarioOutcome, strict: bool) -> String {
     }
     let readings: Vec<_> = o.readings().collect();
     if !readings.is_empty() {
-        let _ = writeln!(out, "readings the target followed:");
+        let who = match o.subject {
+            Subject::Server => "target",
+            Subject::Client => "client",
+        };
+        let _ = writeln!(out, "readings the {who} followed:");
         for (step, r) in readings {
             let _ = writeln!(
                 out,

@@ -5,17 +5,22 @@ use super::RunReport;
 use super::console::{following, root_causes_head};
 use super::findings::{Finding, root_causes};
 use super::summary::{self, Counts, Row, VERDICTS};
-use crate::outcome::BaselineState;
-use crate::render::{failure_text, verdict_word};
-use crate::requirements::coverage_totals;
+use crate::report::render::{failure_text, verdict_word};
+use crate::scenario::requirements::coverage_totals;
+use crate::shared::outcome::BaselineState;
 use std::fmt::Write;
 
 /// The Markdown text of a run.
 pub fn render(report: &RunReport) -> String {
     let outcomes = report.outcomes;
     let mut md = String::new();
-    let _ = writeln!(md, "# bitspec conformance report\n");
-    let _ = writeln!(md, "- **Target:** {}", text(report.target));
+    let _ = writeln!(md, "# {}\n", report.title());
+    let _ = writeln!(
+        md,
+        "- **{}:** {}",
+        report.target_label(),
+        text(report.target)
+    );
     let _ = writeln!(
         md,
         "- **Profile:** {} ({})",
@@ -65,7 +70,7 @@ pub fn render(report: &RunReport) -> String {
 
     let readings = summary::readings(outcomes);
     if !readings.is_empty() {
-        let _ = writeln!(md, "## Readings the target followed\n");
+        let _ = writeln!(md, "## Readings the {} followed\n", report.who());
         let _ = writeln!(md, "| Ambiguity / step | Reading | Citation | Count |");
         let _ = writeln!(md, "|---|---|---|---:|");
         for r in readings {
@@ -152,7 +157,7 @@ pub fn root_causes_section(md: &mut String, causes: &[Finding]) {
 }
 
 /// Known deviations (not failures of this run) and baseline entries that can go.
-fn baseline_sections(md: &mut String, outcomes: &[crate::outcome::ScenarioOutcome]) {
+fn baseline_sections(md: &mut String, outcomes: &[crate::shared::outcome::ScenarioOutcome]) {
     let known = summary::baselined(outcomes, BaselineState::ExpectedFailure);
     if !known.is_empty() {
         let _ = writeln!(md, "## Known deviations (baseline)\n");

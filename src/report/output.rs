@@ -6,7 +6,7 @@
 
 use super::console::{Console, last_line};
 use super::progress::Progress;
-use crate::outcome::{ScenarioOutcome, Totals, Verdict};
+use crate::shared::outcome::{ScenarioOutcome, Totals, Verdict};
 use serde::Serialize;
 use std::io::Write;
 
@@ -65,6 +65,14 @@ struct Start<'a> {
 }
 
 #[derive(Serialize)]
+struct ClientStart<'a> {
+    event: &'static str,
+    subject: &'static str,
+    scenarios: usize,
+    client: &'a str,
+}
+
+#[derive(Serialize)]
 struct ScenarioEvent<'a> {
     event: &'static str,
     #[serde(flatten)]
@@ -116,6 +124,21 @@ impl RunOutput {
                 self.console.started(count, target);
                 println!("target profile: {profile} ({description})");
             });
+        }
+    }
+
+    /// `client-test`: the client command takes the place of the target and profile.
+    pub fn started_client(&self, count: usize, command: &str) {
+        if self.args.json() {
+            json_line(&ClientStart {
+                event: "start",
+                subject: "client",
+                scenarios: count,
+                client: command,
+            });
+        } else if self.args.chatty() {
+            self.progress
+                .print(|| self.console.started_client(count, command));
         }
     }
 

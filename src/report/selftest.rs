@@ -2,11 +2,9 @@
 //! section added to `report.md`, `report.html`, `results.json` and `junit.xml` (whose
 //! scenarios are the control run).
 
-use super::RunReport;
 use super::markdown::text;
-use crate::selftest::{FaultResult, FaultState, Score, Selftest, SelftestRun};
+use crate::shared::selftest::{FaultResult, FaultState, Score, Selftest};
 use std::fmt::Write;
-use std::path::Path;
 
 /// How many scenario names a table cell lists before "and N more".
 const LISTED: usize = 3;
@@ -95,40 +93,4 @@ pub fn markdown(selftest: &Selftest) -> String {
     }
     md.push('\n');
     md
-}
-
-/// Writes the usual reports of the control run, with the self-test added to
-/// `results.json`, `report.md`, `report.html` and `junit.xml`.
-pub fn write_all(dir: &Path, run: &SelftestRun) -> (Vec<String>, Vec<String>) {
-    let report = RunReport {
-        outcomes: &run.control,
-        target: &run.target,
-        profile: &run.summary.profile,
-        profile_description: "control run of the self-test (no fault)",
-        strict: true,
-        coverage: None,
-    };
-    let (mut written, mut problems) = super::write_all(dir, &report);
-    let markdown = format!(
-        "{}\n{}",
-        super::markdown::render(&report).trim_end(),
-        markdown(&run.summary)
-    );
-    let json = super::json::selftest_json(&run.control, &run.target, &run.summary)
-        .map_err(|e| format!("cannot encode results: {e}"));
-    let junit = super::junit::selftest_xml(&report, &run.summary);
-    let html = super::html::render_selftest(&report, &run.summary);
-    for result in [
-        json.and_then(|text| super::write_atomic(dir, "results.json", &text)),
-        super::write_atomic(dir, "report.md", &markdown),
-        junit.and_then(|text| super::write_atomic(dir, "junit.xml", &text)),
-        super::write_atomic(dir, "report.html", &html),
-    ] {
-        match result {
-            Ok(path) if !written.contains(&path) => written.push(path),
-            Ok(_) => {}
-            Err(e) => problems.push(e),
-        }
-    }
-    (written, problems)
 }

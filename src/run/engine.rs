@@ -4,114 +4,15 @@
 //! server closes it, replaced where a step says so); scenarios run concurrently up to `jobs`. Every step has a timeout. A session that a scenario
 //! opened and did not close gets a Cancel-Session at the end, whatever the verdict.
 
-use super::liveness::Liveness;
 use super::nodes::NodeConnections;
+use super::options::{BITS_15_UPLOAD_PROTOCOL, RunOptions, millis};
 use super::step::{cancel_session, run_step, track_sessions};
-use super::tls::TlsClient;
-use super::transport::DEFAULT_IDLE_GRACE;
-use crate::outcome::{Graded, ScenarioOutcome, StepOutcome, Verdict};
-use crate::profile::Profile;
 use crate::scenario::model::Level;
 use crate::scenario::plan::{RequirementRef, Scenario, StepPlan};
 use crate::scenario::template::Vars;
+use crate::shared::outcome::{Graded, ScenarioOutcome, StepOutcome, Verdict};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// The BITS 1.5 upload protocol GUID, the only one the documents define.
-pub const BITS_15_UPLOAD_PROTOCOL: &str = "{7df0354d-249b-430f-820d-3d2a9bef4931}";
-
-/// A step's time when its scenario sets none: the README says why 30 s.
-pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Where and how to run.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    /// The target base URL; scenario upload URLs are made directly under it.
-    pub target: String,
-    pub step_timeout: Duration,
-    pub connect_timeout: Duration,
-    /// Scenarios run at once.
-    pub jobs: usize,
-    /// Makes upload URLs unique to this run.
-    pub run_nonce: String,
-    /// What the target is configured to do.
-    pub profile: Arc<Profile>,
-    /// SHOULD mismatches fail instead of warning.
-    pub strict: bool,
-    /// How https targets' certificates are checked.
-    pub tls: TlsClient,
-    /// How long a body with no delimiter may pause on an open connection before it
-    /// is judged (see [`DEFAULT_IDLE_GRACE`]).
-    pub idle_grace: Duration,
-    /// Whether the target still answers: shared by every scenario of the run (clones
-    /// of these options share it; [`RunOptions::new`] makes a fresh one).
-    pub liveness: Arc<Liveness>,
-}
-
-impl RunOptions {
-    pub fn new(target: &str) -> RunOptions {
-        RunOptions {
-            target: normalise_target(target),
-            step_timeout: DEFAULT_STEP_TIMEOUT,
-            connect_timeout: Duration::from_secs(5),
-            jobs: 4,
-            run_nonce: run_nonce(),
-            profile: Arc::new(Profile::minimal()),
-            strict: false,
-            tls: TlsClient::default(),
-            idle_grace: DEFAULT_IDLE_GRACE,
-            liveness: Arc::new(Liveness::default()),
-        }
-    }
-
-    /// Headers every request carries: the profile's credentials, as HTTP Basic,
-    /// or (NTLM, Negotiate) a stand-in the connection replaces by a handshake.
-    pub fn default_headers(&self) -> Vec<(String, String)> {
-        if self.profile.windows.is_some() {
-            return vec![(
-                "Authorization".into(),
-                crate::profile::HANDSHAKE_PRIMARY.into(),
-            )];
-        }
-        match &self.profile.credentials {
-            Some(c) => vec![(
-                "Authorization".into(),
-                crate::profile::basic_authorization(c),
-            )],
-            None => Vec::new(),
-        }
-    }
-
-    /// Uses `profile`, whose URL prefix extends the target.
-    pub fn with_profile(mut self, profile: Profile) -> RunOptions {
-        if !profile.url_prefix.is_empty() {
-            self.target = normalise_target(&format!(
-                "{}{}",
-                self.target,
-                profile.url_prefix.trim_start_matches('/')
-            ));
-        }
-        self.profile = Arc::new(profile);
-        self
-    }
-}
-
-/// The base URL with exactly one trailing slash, so `${target}name` is under it.
-pub fn normalise_target(target: &str) -> String {
-    format!("{}/", target.trim().trim_end_matches('/'))
-}
-
-/// A short value unique enough to keep two runs' uploads apart.
-pub fn run_nonce() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "{:x}",
-        (nanos as u64) ^ (u64::from(std::process::id()) << 40)
-    )
-}
+use std::time::Instant;
 
 /// Runs every scenario, `options.jobs` at a time, calling `on_done` as each ends.
 /// The outcomes come back in the order of `scenarios`.
@@ -223,6 +124,7 @@ fn empty_outcome(scenario: &Scenario, upload_url: String) -> ScenarioOutcome {
         baseline: None,
         cleanup: Vec::new(),
         duration_ms: 0,
+        subject: crate::shared::outcome::Subject::Server,
     }
 }
 
@@ -280,7 +182,7 @@ pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Scenario
         let mut result = match (step.generate, step.stop_node.as_ref(), node) {
             (Some(plan), _, _) => {
                 let (result, notes) =
-                    crate::generate::run_generated(step, plan, scenario, &vars, options).await;
+                    super::generate::run_generated(step, plan, scenario, &vars, options).await;
                 outcome.notes.extend(notes);
                 result
             }
@@ -316,7 +218,7 @@ pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Scenario
                     result
                         .mismatches
                         .iter()
-                        .map(crate::render::mismatch_line)
+                        .map(crate::shared::outcome::mismatch_line)
                         .collect::<Vec<_>>()
                         .join("; ")
                 ));
@@ -482,8 +384,4 @@ fn scenario_vars(
         vars.insert(name.clone(), value);
     }
     Ok(vars)
-}
-
-pub fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -2,12 +2,12 @@
 //! connection), the stop and start commands a profile gives for its nodes, and why a
 //! scenario about a farm cannot run against a profile.
 
-use super::engine::{RunOptions, millis};
+use super::options::{RunOptions, millis};
 use super::transport::Connection;
-use crate::outcome::{RecordedRequest, StepOutcome};
-use crate::profile::Profile;
 use crate::scenario::plan::{NodePlan, Scenario, StepPlan};
+use crate::scenario::profile::Profile;
 use crate::scenario::template::Vars;
+use crate::shared::outcome::{RecordedRequest, StepOutcome};
 use std::time::{Duration, Instant};
 
 /// How long a stop or start command may run when its step sets no `timeout`.
@@ -175,7 +175,7 @@ pub(super) async fn stop_node(
 /// Runs node `node`'s start command after a scenario that stopped it, if the profile gives one.
 pub(super) async fn start_node(node: usize, options: &RunOptions) -> Option<StepOutcome> {
     let command = options.profile.nodes.get(node - 1)?.start.clone()?;
-    let loc = crate::location::Loc::new(&std::sync::Arc::from(""), 0, 0);
+    let loc = crate::shared::location::Loc::new(&std::sync::Arc::from(""), 0, 0);
     Some(
         run_node_command(
             0,
@@ -193,7 +193,7 @@ pub(super) async fn start_node(node: usize, options: &RunOptions) -> Option<Step
 async fn run_node_command(
     number: usize,
     label: &str,
-    loc: &crate::location::Loc,
+    loc: &crate::shared::location::Loc,
     what: &str,
     node: usize,
     command: &str,

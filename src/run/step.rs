@@ -1,16 +1,15 @@
 //! One step: render the request, send it, check the response, apply captures;
 //! and the sessions a scenario leaves open, cancelled at the end.
 
-use super::engine::{RunOptions, millis};
+use super::options::{RunOptions, millis};
 use super::transport::{Connection, OutgoingRequest, WatchClose, WireRequest};
-use crate::check::{check_exchange, check_framing};
-use crate::outcome::{Mismatch, RecordedRequest, StepOutcome};
 use crate::raw::request;
 use crate::scenario::model::{ConnectionMode, ConnectionState, Eol, ResponsePresence};
 use crate::scenario::plan::{BodyExpectation, ExpectPlan, Scenario, StepPlan};
 use crate::scenario::template::Vars;
 use crate::scenario::validate::BODY_CAPTURE;
-use crate::upload_data;
+use crate::shared::outcome::{Mismatch, RecordedRequest, StepOutcome};
+use crate::shared::upload_data;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -105,7 +104,7 @@ pub(super) async fn run_step(
             result.response = exchange.response.clone();
         }
         _ => {
-            let (mut mismatches, readings) = check_exchange(
+            let (mut mismatches, readings) = options.judge.exchange(
                 expect,
                 exchange.response.as_ref(),
                 &exchange.body,
@@ -114,7 +113,9 @@ pub(super) async fn run_step(
             );
             if let Some(response) = &exchange.response {
                 let framing =
-                    check_framing(&request.record, response, &exchange.observed, &step.loc);
+                    options
+                        .judge
+                        .framing(&request.record, response, &exchange.observed, &step.loc);
                 if let (None, Some(detail)) = (&framing, &exchange.observed.undelimited) {
                     // No MUST names Content-Length for this answer: the exchange failed.
                     result.error = Some(format!(
@@ -199,7 +200,7 @@ fn wire_request(
         .collect::<Result<Vec<_>, _>>()?;
     // NTLM and Negotiate authenticate the connection before the raw bytes.
     let handshake = (raw.credentials && options.profile.windows.is_some())
-        .then_some(super::transport::Role::Primary);
+        .then_some(super::options::Role::Primary);
     if raw.credentials && handshake.is_none() {
         // The profile's credentials, so raw steps run on targets that need them too.
         let sets = |name: &str| {
@@ -295,7 +296,7 @@ pub fn build_request(
 /// `$body` captures the body (as text, bodies up to 64 KiB); any other key a header.
 fn capture(
     step: &StepPlan,
-    response: &crate::outcome::RecordedResponse,
+    response: &crate::shared::outcome::RecordedResponse,
     body: Option<&str>,
     vars: &mut Vars,
 ) -> Vec<Mismatch> {
@@ -399,7 +400,7 @@ pub(super) async fn cancel_session(
     StepOutcome {
         number: 0,
         label: "cleanup: Cancel-Session".into(),
-        loc: crate::location::Loc::new(&Arc::from(""), 0, 0),
+        loc: crate::shared::location::Loc::new(&Arc::from(""), 0, 0),
         request: request.record(),
         response,
         mismatches: Vec::new(),

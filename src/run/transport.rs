@@ -4,17 +4,17 @@
 //! those built from a step's keys and raw ones, so both give the same recorded exchange
 //! and the harness decides what is sent, which connection carries it and when it closes.
 
-use super::engine::RunOptions;
 use super::liveness::{Liveness, Stopped};
+use super::options::{DEFAULT_IDLE_GRACE, Role, RunOptions};
 use super::tls::TlsClient;
 use super::wire::{Exchange, Wire};
-use crate::outcome::{RecordedRequest, RecordedResponse};
-use crate::profile::{HANDSHAKE_PRIMARY, HANDSHAKE_RESTRICTED, WindowsAccounts};
-use crate::proxy::FaultProxy;
+use crate::auth::windows::{Account, Handshake};
 use crate::raw::request;
+use crate::run::proxy::FaultProxy;
 use crate::scenario::model::Fault;
 use crate::scenario::plan::UploadFile;
-use crate::windows_auth::{Account, Handshake};
+use crate::scenario::profile::{HANDSHAKE_PRIMARY, HANDSHAKE_RESTRICTED, WindowsAccounts};
+use crate::shared::outcome::{RecordedRequest, RecordedResponse};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -123,13 +123,6 @@ pub struct WireRequest {
     pub target: String,
     /// Raw bytes from the scenario: the handshake ends before them, on a Ping.
     pub raw: bool,
-}
-
-/// Which of the profile's NTLM or Negotiate accounts a request speaks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Primary,
-    Restricted,
 }
 
 /// The connection of one scenario: reused while the server keeps it open, replaced
@@ -470,10 +463,6 @@ fn www_authenticate(response: &RecordedResponse) -> Vec<&str> {
         .map(|(_, value)| value.as_str())
         .collect()
 }
-
-/// How long a body without Content-Length or chunking may pause, on a connection the
-/// server keeps open, before it is judged: a second (`--idle-grace`).
-pub const DEFAULT_IDLE_GRACE: Duration = Duration::from_secs(1);
 
 fn abandoned(stopped: &Stopped) -> String {
     format!(

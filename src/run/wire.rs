@@ -3,11 +3,11 @@
 //! step's deadline and by size caps, so no target can hang the run or fill its memory.
 
 use super::tls::TlsClient;
-use crate::check::{BodyObservation, TransportObservation};
-use crate::outcome::RecordedResponse;
 use crate::raw::response::{self, ChunkedDecoder, Framing, ResponseHead, parse_head, preview};
 use crate::scenario::plan::UploadFile;
-use crate::upload_data::StreamComparer;
+use crate::shared::observation::{BodyObservation, TransportObservation};
+use crate::shared::outcome::RecordedResponse;
+use crate::shared::upload_data::StreamComparer;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -44,9 +44,9 @@ pub struct Wire {
     /// The last response said the connection ends after it.
     done: bool,
     /// The account an NTLM or Negotiate handshake authenticated this connection as.
-    pub authenticated: Option<super::transport::Role>,
+    pub authenticated: Option<super::options::Role>,
     /// How long a body with no delimiter may pause, on a connection the server keeps
-    /// open, before it is judged ([`super::transport::DEFAULT_IDLE_GRACE`]).
+    /// open, before it is judged ([`super::options::DEFAULT_IDLE_GRACE`]).
     pub idle_grace: Duration,
 }
 
@@ -75,7 +75,7 @@ impl Wire {
             eof: false,
             done: false,
             authenticated: None,
-            idle_grace: super::transport::DEFAULT_IDLE_GRACE,
+            idle_grace: super::options::DEFAULT_IDLE_GRACE,
         })
     }
 
@@ -351,7 +351,7 @@ impl Wire {
 }
 
 fn is_silence_text(failure: &str) -> bool {
-    crate::check::is_silence(failure)
+    crate::shared::observation::is_silence(failure)
 }
 
 /// A failure that is the deadline passing with the connection open (nothing, or

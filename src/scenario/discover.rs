@@ -5,8 +5,9 @@ use super::library::{STEPS_DIR, StepLibrary, scenario_root};
 use super::load::load_file;
 use super::model::Level;
 use super::plan::Scenario;
+use super::requirements::Catalogue;
 use super::validate::validate_with;
-use crate::location::Loc;
+use crate::shared::location::Loc;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -114,7 +115,7 @@ pub fn load_suite(dir: &Path) -> Suite {
     let (library, errors) = StepLibrary::load_dir(dir);
     let mut suite = load_files_with(files, &library);
     suite.errors.splice(0..0, errors);
-    crate::requirements::check_suite_citations(dir, &mut suite);
+    check_suite_citations(dir, &mut suite);
     suite
 }
 
@@ -219,6 +220,25 @@ fn text_matches(filter: &str, text: &str) -> bool {
         glob::Pattern::new(filter).is_ok_and(|p| p.matches(text))
     } else {
         text.contains(filter)
+    }
+}
+
+/// Checks every scenario's citations against the catalogue beside them, adding errors to
+/// the suite, and gives each requirement an expectation names its catalogue level.
+/// Without a catalogue, an expectation that names a requirement is an error.
+pub fn check_suite_citations(dir: &Path, suite: &mut Suite) {
+    match Catalogue::load_from(dir) {
+        Ok(Some(catalogue)) => {
+            let errors = catalogue.check_citations(&suite.scenarios);
+            suite.errors.extend(errors);
+            let errors = catalogue.resolve_levels(&mut suite.scenarios);
+            suite.errors.extend(errors);
+        }
+        Ok(None) => {
+            let errors = Catalogue::default().resolve_levels(&mut suite.scenarios);
+            suite.errors.extend(errors);
+        }
+        Err(e) => suite.errors.push(e),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Located scenario errors: what is wrong, where (file:line:column), and how to fix it.
 
-use crate::location::Loc;
+use crate::shared::location::Loc;
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, NamedSource, SourceSpan};
 use std::fmt;
 use std::sync::Arc;

@@ -9,7 +9,7 @@
 use super::error::ScenarioError;
 use super::load::yaml_error;
 use super::model::{ParamSpec, ReusableStepDoc, Spanned, Step};
-use crate::location::Loc;
+use crate::shared::location::Loc;
 use indexmap::IndexMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

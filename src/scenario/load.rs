@@ -2,7 +2,7 @@
 
 use super::error::{ScenarioError, did_you_mean};
 use super::model::ScenarioDoc;
-use crate::location::Loc;
+use crate::shared::location::Loc;
 use std::path::Path;
 use std::sync::Arc;
 

@@ -2,10 +2,15 @@
 
 pub mod discover;
 pub mod error;
+pub mod fmt;
+pub mod level_check;
 pub mod library;
 pub mod load;
 pub mod model;
 pub mod plan;
+pub mod profile;
+pub mod requirements;
+pub mod shipped;
 pub mod template;
 pub mod validate;
 

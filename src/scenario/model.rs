@@ -52,24 +52,7 @@ pub struct ScenarioDoc {
     pub steps: Vec<Spanned<Step>>,
 }
 
-/// How binding a requirement is (RFC 2119 keyword of the cited sentence).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    Must,
-    Should,
-    May,
-}
-
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Must => "must",
-            Level::Should => "should",
-            Level::May => "may",
-        }
-    }
-}
+pub use crate::shared::level::Level;
 
 /// A deterministic pseudo-random file: the same size and seed give the same bytes.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -3,7 +3,7 @@
 
 use super::model::{ConnectionMode, ConnectionState, Eol, Fault, Level, ResponsePresence};
 use super::template::Template;
-use crate::location::Loc;
+use crate::shared::location::Loc;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

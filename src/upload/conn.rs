@@ -150,6 +150,8 @@ pub struct Conn {
     sender: SendRequest<TrackedBody>,
     authority: String,
     timeouts: Timeouts,
+    /// NTLM or Negotiate authenticated this connection (see [`super::auth`]).
+    pub authenticated: bool,
 }
 
 impl Conn {
@@ -175,6 +177,7 @@ impl Conn {
             sender,
             authority: endpoint.authority.clone(),
             timeouts,
+            authenticated: false,
         })
     }
 

@@ -5,15 +5,17 @@
 //! the HTTP/1.1 connection (the runner's TCP/TLS stream under hyper). This file
 //! is the command: arguments, Ctrl-C, progress bar and exit code.
 
+mod auth;
 mod conn;
 mod journal;
 mod rules;
 mod uploader;
 
+pub use auth::{AuthScheme, Credentials};
 pub use journal::{Journal, SourceStamp, State};
 pub use uploader::{Failure, Finished, MIN_FRAGMENT, Observer, Settings, Uploader};
 
-use crate::exit;
+use crate::shared::exit;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -46,9 +48,14 @@ pub struct UploadArgs {
     /// Upload-reply: save the server application's reply to FILE.
     #[arg(long, value_name = "FILE")]
     pub reply: Option<PathBuf>,
-    /// Basic authentication: `USER` or `USER:PASSWORD` (else BITSPEC_PASSWORD).
-    #[arg(long, value_name = "USER[:PASSWORD]", env = "BITSPEC_USER")]
+    /// Credentials: `[DOMAIN\]USER`, the password from BITSPEC_PASSWORD (or
+    /// `USER:PASSWORD`, visible to other local users); never printed.
+    #[arg(long, value_name = "[DOMAIN\\]USER[:PASSWORD]", env = "BITSPEC_USER")]
     pub user: Option<String>,
+    /// How --user authenticates: Basic once challenged, or NTLM / Negotiate (NTLM in
+    /// SPNEGO) handshakes on each connection, as IIS with Windows authentication.
+    #[arg(long, value_enum, value_name = "SCHEME", default_value_t = AuthScheme::Basic)]
+    pub auth: AuthScheme,
     /// Attempts after a transient failure (dropped connection, 5xx, timeout) before
     /// exiting 75; progress resets the count.
     #[arg(long, value_name = "N", default_value_t = 10)]
@@ -72,7 +79,7 @@ pub struct UploadArgs {
     #[arg(long, short)]
     pub quiet: bool,
     #[command(flatten)]
-    pub tls: crate::cli::TlsArgs,
+    pub tls: crate::options::tls::TlsArgs,
 }
 
 /// Progress bar and notes, on stderr.
@@ -112,13 +119,17 @@ fn settings(args: &UploadArgs, tls: crate::run::TlsClient) -> Result<Settings, S
             args.fragment
         ));
     }
-    let credentials = args.user.as_ref().map(|user| match user.split_once(':') {
-        Some((name, password)) => (name.to_owned(), password.to_owned()),
-        None => (
-            user.clone(),
-            std::env::var("BITSPEC_PASSWORD").unwrap_or_default(),
-        ),
-    });
+    let credentials = match &args.user {
+        Some(user) => Some(Credentials::parse(
+            args.auth,
+            user,
+            std::env::var("BITSPEC_PASSWORD").ok(),
+        )?),
+        None if args.auth != AuthScheme::Basic => {
+            return Err("--auth ntlm/negotiate needs --user (or BITSPEC_USER)".into());
+        }
+        None => None,
+    };
     Ok(Settings {
         tls,
         timeouts: conn::Timeouts {
@@ -195,7 +206,7 @@ fn initial_state(
 
 /// Runs `bitspec upload`; the value is the exit code.
 pub fn run(args: &UploadArgs) -> u8 {
-    let tls = match crate::commands::targets_and_tls(&args.tls, &[("URL", Some(&args.url))]) {
+    let tls = match crate::options::tls::targets_and_tls(&args.tls, &[("URL", Some(&args.url))]) {
         Ok(tls) => tls,
         Err(code) => return code,
     };
@@ -227,9 +238,18 @@ pub fn run(args: &UploadArgs) -> u8 {
         return exit::INVALID;
     }
     let journal = Journal::locate(&stamp.path, args.url.trim(), args.state_dir.as_deref());
-    let runtime = match crate::commands::runtime() {
+    // One thread: the uploader and its connection's task hand every packet to each
+    // other, a futex wake-up each way when they sit on different threads (the file
+    // is read on tokio's blocking pool).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
-        Err(code) => return code,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::FAILED;
+        }
     };
     runtime.block_on(upload(args, settings, journal, stamp))
 }

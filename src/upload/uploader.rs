@@ -3,15 +3,16 @@
 //! restart on BG_E_SESSION_NOT_FOUND, BITS-Host-Id and its fallback timer, Ping on
 //! every new connection of a session, retries of transient failures).
 
+use super::auth::{Credentials, HandshakeError, handshake};
 use super::conn::{Ack, Conn, Timeouts, TransportError};
 use super::journal::{Journal, SourceStamp, State};
 use super::rules::{BG_E_SESSION_NOT_FOUND, Reaction, react};
 use crate::raw::request::Endpoint;
 use crate::run::{BITS_15_UPLOAD_PROTOCOL, TlsClient};
-use base64::Engine;
 use bytes::Bytes;
-use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The smallest fragment a 413 shrinks to: 5 KB, as Windows (MC-BUP <10>, <16>).
@@ -32,8 +33,9 @@ pub struct Settings {
     pub retries: u32,
     /// Wait before the first retry; doubled each time.
     pub retry_delay: Duration,
-    /// Basic credentials, sent after the first 401 challenge.
-    pub credentials: Option<(String, String)>,
+    /// Basic (sent after the first 401 challenge), NTLM or Negotiate (a handshake
+    /// on every new connection).
+    pub credentials: Option<Credentials>,
     /// Where the upload-reply's reply goes (`--reply`).
     pub reply: Option<PathBuf>,
     /// Bytes per second, paced between fragments.
@@ -80,12 +82,23 @@ impl From<TransportError> for Problem {
     }
 }
 
+impl From<HandshakeError> for Problem {
+    fn from(e: HandshakeError) -> Self {
+        match e {
+            HandshakeError::Transport(e) => e.into(),
+            HandshakeError::Refused(why) => Problem::Fatal(why),
+        }
+    }
+}
+
 pub struct Uploader<'a> {
     settings: Settings,
     journal: Journal,
     state: State,
     origin: url::Url,
-    file: std::fs::File,
+    file: Arc<std::fs::File>,
+    /// The next fragment (offset, length), read while the current one is in flight.
+    ahead: Option<(u64, u64, tokio::task::JoinHandle<std::io::Result<Bytes>>)>,
     content_name: String,
     conn: Option<Conn>,
     /// The request target of the connection's host.
@@ -112,6 +125,7 @@ impl<'a> Uploader<'a> {
     ) -> Result<Self, String> {
         let origin = url::Url::parse(&state.url).map_err(|e| format!("invalid URL: {e}"))?;
         let file = std::fs::File::open(&state.source.path)
+            .map(Arc::new)
             .map_err(|e| format!("cannot open {}: {e}", state.source.path.display()))?;
         let content_name = state
             .source
@@ -126,6 +140,7 @@ impl<'a> Uploader<'a> {
             state,
             origin,
             file,
+            ahead: None,
             content_name,
             conn: None,
             target: String::new(),
@@ -268,10 +283,54 @@ impl<'a> Uploader<'a> {
     }
 
     fn auth_header(&self, headers: &mut Vec<(&'static str, String)>) {
-        if let (true, Some((user, password))) = (self.send_auth, &self.settings.credentials) {
-            let token =
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-            headers.push(("Authorization", format!("Basic {token}")));
+        if let (true, Some(value)) = (
+            self.send_auth,
+            self.settings
+                .credentials
+                .as_ref()
+                .and_then(Credentials::basic),
+        ) {
+            headers.push(("Authorization", value));
+        }
+    }
+
+    /// The NTLM or Negotiate account, when the connections must be authenticated.
+    fn windows_account(&self) -> Option<&crate::auth::windows::Account> {
+        match &self.settings.credentials {
+            Some(Credentials::Windows(account)) => Some(account),
+            _ => None,
+        }
+    }
+
+    /// NTLM/Negotiate: authenticates the current connection with two Pings, which
+    /// also stand for the Ping a new connection of a session begins with.
+    async fn authenticate_connection(&mut self) -> Result<(), Problem> {
+        let Some(account) = self.windows_account().cloned() else {
+            return Ok(());
+        };
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(Problem::Transient("no connection".into()));
+        };
+        let ping = [("BITS-Packet-Type", "Ping".to_owned())];
+        let ack = match handshake(conn, &account, "BITS_POST", &self.target, &ping, None).await {
+            Ok(ack) => ack,
+            Err(e) => {
+                self.conn = None;
+                return Err(e.into());
+            }
+        };
+        if ack
+            .header("Connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+        {
+            self.conn = None;
+        }
+        match react("Ping", &ack) {
+            Reaction::Proceed => {
+                self.ping_pending = false;
+                Ok(())
+            }
+            other => Err(problem(other)),
         }
     }
 
@@ -307,18 +366,23 @@ impl<'a> Uploader<'a> {
         }
     }
 
+    /// A 401 the Basic credentials may answer (once).
     fn may_authenticate(&self, ack: &Ack) -> bool {
-        ack.status == 401 && !self.send_auth && self.settings.credentials.is_some()
+        ack.status == 401
+            && !self.send_auth
+            && matches!(self.settings.credentials, Some(Credentials::Basic { .. }))
     }
 
-    /// Sends a packet: opens a connection if needed, Pings first on a new one of an
-    /// existing session, and answers a 401 challenge once with the credentials.
+    /// Sends a packet: opens a connection if needed (authenticating it for NTLM and
+    /// Negotiate), Pings first on a new one of an existing session, and answers a 401
+    /// challenge once with the credentials.
     async fn request(
         &mut self,
         packet: &str,
         headers: Vec<(&'static str, String)>,
         body: Bytes,
     ) -> Result<Ack, Problem> {
+        let (mut handshakes, mut reauthenticated) = (0, false);
         loop {
             if self.conn.is_none() {
                 self.check_fallback();
@@ -327,6 +391,20 @@ impl<'a> Uploader<'a> {
                     Some(Conn::open(&endpoint, &self.settings.tls, self.settings.timeouts).await?);
                 self.target = endpoint.target;
                 self.ping_pending |= self.state.session_id.is_some();
+            }
+            if self.windows_account().is_some()
+                && self.conn.as_ref().is_some_and(|c| !c.authenticated)
+            {
+                handshakes += 1;
+                if handshakes > 3 {
+                    return Err(Problem::Transient(
+                        "the server closes every connection after authenticating it".into(),
+                    ));
+                }
+                self.authenticate_connection().await?;
+                if self.conn.is_none() {
+                    continue;
+                }
             }
             if self.ping_pending {
                 let ack = self.raw("Ping", Vec::new(), Bytes::new()).await?;
@@ -342,6 +420,14 @@ impl<'a> Uploader<'a> {
             let ack = self.raw(packet, headers.clone(), body.clone()).await?;
             if self.may_authenticate(&ack) {
                 self.send_auth = true;
+                continue;
+            }
+            if ack.status == 401 && self.windows_account().is_some() && !reauthenticated {
+                // The server forgot the connection's authentication: once more.
+                reauthenticated = true;
+                if let Some(conn) = self.conn.as_mut() {
+                    conn.authenticated = false;
+                }
                 continue;
             }
             return Ok(ack);
@@ -394,24 +480,47 @@ impl<'a> Uploader<'a> {
         self.save()
     }
 
-    fn read_fragment(&mut self, offset: u64, len: u64) -> Result<Bytes, Problem> {
-        let mut data = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
-        self.file
-            .seek(SeekFrom::Start(offset))
-            .and_then(|_| self.file.read_exact(&mut data))
-            .map_err(|e| {
-                Problem::Fatal(format!(
+    /// Reads `len` bytes at `offset` of the source on a blocking thread.
+    fn read_at(&self, offset: u64, len: u64) -> tokio::task::JoinHandle<std::io::Result<Bytes>> {
+        let file = Arc::clone(&self.file);
+        tokio::task::spawn_blocking(move || {
+            let mut data = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
+            file.read_exact_at(&mut data, offset)?;
+            Ok(Bytes::from(data))
+        })
+    }
+
+    /// The fragment at `offset`: read ahead during the previous one's exchange when
+    /// the upload went on as expected, else read now. Then the read of the fragment
+    /// after it starts, so the file is read while this one is on the wire.
+    async fn read_fragment(&mut self, offset: u64, len: u64) -> Result<Bytes, Problem> {
+        let reading = match self.ahead.take() {
+            Some((at, n, reading)) if (at, n) == (offset, len) => reading,
+            _ => self.read_at(offset, len),
+        };
+        let data = match reading.await {
+            Ok(Ok(data)) => data,
+            Ok(Err(e)) => {
+                return Err(Problem::Fatal(format!(
                     "cannot read {}: {e} (BG_E_LOCAL_FILE_CHANGED?)",
                     self.state.source.path.display()
-                ))
-            })?;
-        Ok(Bytes::from(data))
+                )));
+            }
+            Err(e) => return Err(Problem::Fatal(format!("the file reader failed: {e}"))),
+        };
+        let next = offset + len;
+        let total = self.state.source.size;
+        if next < total {
+            let next_len = self.state.fragment.min(total - next);
+            self.ahead = Some((next, next_len, self.read_at(next, next_len)));
+        }
+        Ok(data)
     }
 
     async fn fragment(&mut self) -> Result<Step, Problem> {
         let (offset, total) = (self.state.offset, self.state.source.size);
         let len = self.state.fragment.min(total - offset);
-        let data = self.read_fragment(offset, len)?;
+        let data = self.read_fragment(offset, len).await?;
         let Some(session) = self.state.session_id.clone() else {
             return Err(Problem::Restart("no session".into()));
         };
@@ -523,15 +632,30 @@ impl<'a> Uploader<'a> {
             .map_err(|e| Problem::Fatal(format!("--reply {}: {e}", path.display())))?;
         let mut headers = Vec::new();
         self.auth_header(&mut headers);
-        let ack = conn
-            .exchange(
-                "GET",
-                &endpoint.target,
-                &headers,
-                Bytes::new(),
-                Some(&mut file),
-            )
-            .await?;
+        let ack = match self.windows_account() {
+            Some(account) => {
+                let account = account.clone();
+                handshake(
+                    &mut conn,
+                    &account,
+                    "GET",
+                    &endpoint.target,
+                    &[],
+                    Some(&mut file),
+                )
+                .await?
+            }
+            None => {
+                conn.exchange(
+                    "GET",
+                    &endpoint.target,
+                    &headers,
+                    Bytes::new(),
+                    Some(&mut file),
+                )
+                .await?
+            }
+        };
         match ack.status {
             200 => {}
             500..=599 | 408 => {

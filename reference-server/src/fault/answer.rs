@@ -8,12 +8,12 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Frame;
 
-use super::Fault;
+use super::catalogue::{Fault, Faults};
 use super::request::{Seen, active, link_destination};
 use crate::ack::{Ack, BG_E_SESSION_NOT_FOUND, Body, E_FAIL};
 use crate::config::{ErrorHeader, NotificationType};
 use crate::protocol::PacketType;
-use crate::server::Shared;
+use crate::shared::Shared;
 
 /// What `protocol-not-offered` answers: the 1.5 GUID with its last digit mistyped.
 const MISTYPED_PROTOCOL: &str = "{7df0354d-249b-430f-820d-3d2a9bef4930}";
@@ -23,9 +23,20 @@ const REPEATED_ID: &str = "{0DDBA11C-0000-4000-8000-000000000001}";
 const MACHINE_NAME: &str = "localhost";
 
 /// Applies the faults that change the Ack's status, error or headers.
-pub(super) async fn edit_ack(shared: &Shared, seen: &Seen, mut ack: Ack) -> Ack {
-    let on = |f| shared.has_fault(f);
+pub(super) async fn edit_ack(shared: &Shared, faults: &Faults, seen: &Seen, mut ack: Ack) -> Ack {
+    let on = |f| faults.on(f);
     let ok = ack.status.is_success();
+    let kept_alive = match seen.kind {
+        Some(PacketType::CloseSession) => on(Fault::CloseKeepsSession),
+        Some(PacketType::CancelSession) => on(Fault::CancelKeepsSession),
+        _ => false,
+    };
+    if kept_alive && ok && shared.config.echo_session_id && session_id(&ack).is_none() {
+        // Answered as a Ping (`request.rs`): the Ack is the one Close or Cancel gives.
+        if let Some(id) = &seen.session {
+            ack = ack.with("BITS-Session-Id", id.clone());
+        }
+    }
     if ack.code() == Some(BG_E_SESSION_NOT_FOUND) {
         let ends = matches!(
             seen.kind,
@@ -42,7 +53,7 @@ pub(super) async fn edit_ack(shared: &Shared, seen: &Seen, mut ack: Ack) -> Ack 
         }
     }
     match seen.kind {
-        Some(PacketType::CreateSession) if ok => ack = created(shared, seen, ack).await,
+        Some(PacketType::CreateSession) if ok => ack = created(shared, faults, seen, ack).await,
         Some(PacketType::Fragment) => {
             if ok && on(Fault::ReceivedRangeMissing) {
                 remove(&mut ack, "BITS-Received-Content-Range");
@@ -87,8 +98,8 @@ pub(super) async fn edit_ack(shared: &Shared, seen: &Seen, mut ack: Ack) -> Ack 
 }
 
 /// Faults of a successful Create-Session Ack.
-async fn created(shared: &Shared, seen: &Seen, mut ack: Ack) -> Ack {
-    let on = |f| shared.has_fault(f);
+async fn created(shared: &Shared, faults: &Faults, seen: &Seen, mut ack: Ack) -> Ack {
+    let on = |f| faults.on(f);
     if on(Fault::SessionIdRepeats) {
         ack = repeat_id(shared, ack).await;
     }
@@ -114,6 +125,10 @@ async fn created(shared: &Shared, seen: &Seen, mut ack: Ack) -> Ack {
     }
     if on(Fault::AcceptEncodingMissing) {
         remove(&mut ack, "Accept-Encoding");
+    }
+    if on(Fault::HostIdMissing) {
+        remove(&mut ack, "BITS-Host-Id");
+        remove(&mut ack, "BITS-Host-Id-Fallback-Timeout");
     }
     if on(Fault::HostIdWhenUnset) && shared.config.host_id.is_none() {
         ack = ack.with("BITS-Host-Id", MACHINE_NAME);
@@ -185,10 +200,11 @@ async fn write_directly(shared: &Shared, ack: &Ack) {
 /// Applies the faults of the Ack's wire form: header spelling, body, framing.
 pub(super) fn edit_response(
     shared: &Shared,
+    faults: &Faults,
     seen: &Seen,
     mut response: Response<Body>,
 ) -> Response<Body> {
-    let on = |f| shared.has_fault(f);
+    let on = |f| faults.on(f);
     let status = response.status();
     let headers = response.headers_mut();
     if on(Fault::AckNoPacketType) {

@@ -1,21 +1,16 @@
 //! Request faults: answer instead of the handler, or rewrite the request it sees so it
-//! behaves as the buggy server would (a check skipped, an offset ignored).
-
-use std::io::SeekFrom;
-use std::path::Path;
-use std::time::Duration;
+//! behaves as the buggy server would (a check skipped, an offset ignored, a session
+//! kept alive), sometimes doing to the session's storage what the bug does first.
 
 use http::{HeaderMap, HeaderValue, request::Parts};
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
-use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
-use super::Fault;
+use super::catalogue::{Fault, Faults};
 use crate::ack::Ack;
 use crate::packets::header;
+use crate::paths::UrlPath;
 use crate::protocol::{ContentRange, PacketType, UPLOAD_PROTOCOL};
-use crate::server::Shared;
 use crate::session::{self, Record, State};
+use crate::shared::Shared;
 
 /// What the Ack faults need to know about the request.
 #[derive(Debug, Default)]
@@ -62,8 +57,13 @@ const KNOWN_BITS_HEADERS: [&str; 3] = [
 ];
 
 /// Applies the request faults: `Some` is the answer, given without the handler.
-pub(super) async fn before(shared: &Shared, seen: &Seen, parts: &mut Parts) -> Option<Ack> {
-    let on = |f| shared.has_fault(f);
+pub(super) async fn before(
+    shared: &Shared,
+    faults: &Faults,
+    seen: &Seen,
+    parts: &mut Parts,
+) -> Option<Ack> {
+    let on = |f| faults.on(f);
     if on(Fault::Http10Accepted) && parts.version == http::Version::HTTP_10 {
         parts.version = http::Version::HTTP_11;
     }
@@ -107,28 +107,66 @@ pub(super) async fn before(shared: &Shared, seen: &Seen, parts: &mut Parts) -> O
         headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     }
     match kind {
-        PacketType::CreateSession => create(shared, seen, headers),
-        PacketType::Fragment => fragment(shared, seen, headers).await,
-        PacketType::CloseSession if on(Fault::DestinationWrittenDirectly) => {
-            // The destination is the entity itself: unlink it so Close can publish a
-            // complete upload; a partial one stays where it was written.
-            let (record, expected) = active(shared, seen.session.as_deref()?).await?;
-            if record.total == Some(expected) {
-                let _ = tokio::fs::remove_file(shared.root.join(&record.destination)).await;
+        PacketType::CreateSession => create(faults, seen, headers),
+        PacketType::Fragment => fragment(shared, faults, seen, headers).await,
+        PacketType::CloseSession => close(shared, faults, seen, headers).await,
+        PacketType::CancelSession => {
+            if on(Fault::CancelPublishesPartial) {
+                let (record, _) = active(shared, seen.session.as_deref()?).await?;
+                link_destination(shared, &record).await;
+            }
+            if on(Fault::CancelKeepsSession)
+                && let Some((record, _)) = active(shared, seen.session.as_deref()?).await
+                && sent_to(seen, &record)
+            {
+                // Acknowledged, and nothing else done: answered as a Ping (the session
+                // id echo is put back on the Ack, `answer.rs`).
+                headers.insert("BITS-Packet-Type", HeaderValue::from_static("Ping"));
             }
             None
         }
-        PacketType::CancelSession if on(Fault::CancelPublishesPartial) => {
-            let (record, _) = active(shared, seen.session.as_deref()?).await?;
-            link_destination(shared, &record).await;
-            None
-        }
-        _ => None,
+        PacketType::Ping => None,
     }
 }
 
-fn create(shared: &Shared, seen: &Seen, headers: &mut HeaderMap) -> Option<Ack> {
-    let on = |f| shared.has_fault(f);
+/// Close-Session faults: a destination written directly, a complete upload
+/// discarded, a session kept alive.
+async fn close(
+    shared: &Shared,
+    faults: &Faults,
+    seen: &Seen,
+    headers: &mut HeaderMap,
+) -> Option<Ack> {
+    let on = |f| faults.on(f);
+    let id = session::normalise_id(seen.session.as_deref()?)?;
+    let _guard = shared.sessions.lock(&id).await;
+    let (mut record, expected) = active(shared, &id).await?;
+    let complete = record.total == Some(expected);
+    if on(Fault::DestinationWrittenDirectly) && complete {
+        // The destination is the entity itself: unlink it so Close can publish a
+        // complete upload; a partial one stays where it was written.
+        let _ = tokio::fs::remove_file(destination(shared, &record)).await;
+    }
+    if on(Fault::CloseNoPublish) && complete {
+        // The upload is thrown away first, so Close finds nothing to publish.
+        let data = shared.sessions.data_path(&record.id);
+        shared.sessions.forget_entity(&record.id);
+        if let Ok(file) = std::fs::OpenOptions::new().write(true).open(&data) {
+            let _ = file.set_len(0);
+        }
+    }
+    if on(Fault::CloseKeepsSession) && sent_to(seen, &record) {
+        // Published as Close would, and then answered as a Ping: the session stays.
+        if complete && let Err(ack) = crate::packets::publish(shared, &mut record).await {
+            return Some(ack);
+        }
+        headers.insert("BITS-Packet-Type", HeaderValue::from_static("Ping"));
+    }
+    None
+}
+
+fn create(faults: &Faults, seen: &Seen, headers: &mut HeaderMap) -> Option<Ack> {
+    let on = |f| faults.on(f);
     if on(Fault::CreateRequiresContentName) && !headers.contains_key("Content-Name") {
         return Some(Ack::invalid());
     }
@@ -152,8 +190,13 @@ fn create(shared: &Shared, seen: &Seen, headers: &mut HeaderMap) -> Option<Ack> 
     None
 }
 
-async fn fragment(shared: &Shared, seen: &Seen, headers: &mut HeaderMap) -> Option<Ack> {
-    let on = |f| shared.has_fault(f);
+async fn fragment(
+    shared: &Shared,
+    faults: &Faults,
+    seen: &Seen,
+    headers: &mut HeaderMap,
+) -> Option<Ack> {
+    let on = |f| faults.on(f);
     if on(Fault::RangeUnitCaseSensitive)
         && header(headers, "Content-Range").is_some_and(|r| !r.trim_start().starts_with("bytes "))
     {
@@ -204,8 +247,14 @@ async fn fragment(shared: &Shared, seen: &Seen, headers: &mut HeaderMap) -> Opti
     None
 }
 
+/// Whether the packet was sent to the session's URL (a Ping does not check it, so a
+/// packet answered as one is checked here).
+fn sent_to(seen: &Seen, record: &Record) -> bool {
+    UrlPath::parse(&seen.path).is_ok_and(|path| path.relative() == record.destination)
+}
+
 /// The last byte of `length` bytes written from `first`; `None` past u64::MAX.
-fn appended_last(first: u64, length: u64) -> Option<u64> {
+pub(super) fn appended_last(first: u64, length: u64) -> Option<u64> {
     first.checked_add(length.checked_sub(1)?)
 }
 
@@ -220,43 +269,18 @@ pub(super) async fn active(shared: &Shared, raw_id: &str) -> Option<(Record, u64
     Some((record, expected))
 }
 
-/// `overlap-overwrites`: writes a fragment at its own offset (a positional write),
-/// replacing stored bytes. Returns the next expected byte.
-pub(crate) async fn write_at(
-    mut body: Incoming,
-    first: u64,
-    data: &Path,
-    idle: Duration,
-) -> Result<u64, Ack> {
-    let mut file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .open(data)
-        .await
-        .map_err(|e| Ack::from_io(&e))?;
-    let stored = file.metadata().await.map_err(|e| Ack::from_io(&e))?.len();
-    file.seek(SeekFrom::Start(first))
-        .await
-        .map_err(|e| Ack::from_io(&e))?;
-    let mut end = first;
-    loop {
-        let frame = match tokio::time::timeout(idle, body.frame()).await {
-            Ok(Some(Ok(frame))) => frame,
-            Ok(None) => break,
-            _ => return Err(Ack::invalid()),
-        };
-        if let Ok(data) = frame.into_data() {
-            file.write_all(&data).await.map_err(|e| Ack::from_io(&e))?;
-            end += data.len() as u64;
-        }
-    }
-    file.flush().await.map_err(|e| Ack::from_io(&e))?;
-    Ok(stored.max(end))
+/// The session's destination as a plain path (the bugs of this layer follow links
+/// the real server never follows).
+pub(super) fn destination(shared: &Shared, record: &Record) -> std::path::PathBuf {
+    let root =
+        std::fs::canonicalize(&shared.config.root).unwrap_or_else(|_| shared.config.root.clone());
+    root.join(&record.destination)
 }
 
 /// Gives the session's entity a second name at its destination (creating folders), so
 /// the partial upload shows there.
 pub(super) async fn link_destination(shared: &Shared, record: &Record) {
-    let dest = shared.root.join(&record.destination);
+    let dest = destination(shared, record);
     if let Some(parent) = dest.parent() {
         let _ = tokio::fs::create_dir_all(parent).await;
     }
@@ -266,125 +290,6 @@ pub(super) async fn link_destination(shared: &Shared, record: &Record) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
-    use tokio::io::AsyncReadExt;
-    use tokio::net::TcpStream;
-
-    /// Sends one BITS_POST head (and `body`), returns the status of the answer, or 0
-    /// when the connection ends without one.
-    async fn post(conn: &mut TcpStream, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
-        let mut head = String::from("BITS_POST /up/file.bin HTTP/1.1\r\nHost: t\r\n");
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        if conn.write_all(head.as_bytes()).await.is_err() || conn.write_all(body).await.is_err() {
-            return (0, String::new());
-        }
-        let mut got = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-            match tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf)).await {
-                Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
-                _ => return (0, String::from_utf8_lossy(&got).into_owned()),
-            }
-        }
-        let text = String::from_utf8_lossy(&got).into_owned();
-        let status = text
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        (status, text)
-    }
-
-    /// A session with its first ten bytes written, on a server with `fault`.
-    async fn ten_bytes_in(
-        fault: Fault,
-    ) -> (crate::RunningServer, TcpStream, String, tempfile::TempDir) {
-        let root = tempfile::tempdir().expect("tempdir");
-        let config = Config {
-            listen: "127.0.0.1:0".parse().expect("address"),
-            root: root.path().to_path_buf(),
-            faults: vec![fault],
-            ..Config::default()
-        };
-        let server = crate::spawn(config).await.expect("server");
-        let mut conn = TcpStream::connect(server.local_addr())
-            .await
-            .expect("connect");
-        let (status, text) = post(
-            &mut conn,
-            &[
-                ("BITS-Packet-Type", "Create-Session"),
-                ("BITS-Supported-Protocols", UPLOAD_PROTOCOL),
-                ("Content-Length", "0"),
-            ],
-            b"",
-        )
-        .await;
-        assert_eq!(status, 200, "{text}");
-        let session = text
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("BITS-Session-Id:")
-                    .or_else(|| l.strip_prefix("bits-session-id:"))
-            })
-            .expect("a session id")
-            .trim()
-            .to_string();
-        let (status, text) = post(
-            &mut conn,
-            &[
-                ("BITS-Packet-Type", "Fragment"),
-                ("BITS-Session-Id", &session),
-                ("Content-Range", "bytes 0-9/100"),
-                ("Content-Length", "10"),
-            ],
-            b"0123456789",
-        )
-        .await;
-        assert_eq!(status, 200, "{text}");
-        (server, conn, session, root)
-    }
-
-    #[tokio::test]
-    async fn a_length_past_u64_max_without_content_range_is_a_bad_request() {
-        let (server, mut conn, session, _root) = ten_bytes_in(Fault::ContentRangeOptional).await;
-        let (status, text) = post(
-            &mut conn,
-            &[
-                ("BITS-Packet-Type", "Fragment"),
-                ("BITS-Session-Id", &session),
-                ("Content-Length", "18446744073709551613"),
-            ],
-            b"",
-        )
-        .await;
-        assert_eq!(status, 400, "{text}");
-        server.shutdown().await;
-    }
-
-    #[tokio::test]
-    async fn an_overlap_appended_past_u64_max_is_a_bad_request() {
-        let (server, mut conn, session, _root) = ten_bytes_in(Fault::OverlapAppended).await;
-        let (status, text) = post(
-            &mut conn,
-            &[
-                ("BITS-Packet-Type", "Fragment"),
-                ("BITS-Session-Id", &session),
-                (
-                    "Content-Range",
-                    "bytes 0-18446744073709551613/18446744073709551615",
-                ),
-                ("Content-Length", "18446744073709551613"),
-            ],
-            b"",
-        )
-        .await;
-        assert_eq!(status, 400, "{text}");
-        server.shutdown().await;
-    }
 
     #[test]
     fn appended_ranges_end_at_u64_max_at_most() {

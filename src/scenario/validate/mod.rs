@@ -9,9 +9,9 @@ use super::library::StepLibrary;
 use super::load::LoadedFile;
 use super::model::{self, ConnectionMode, Spanned};
 use super::plan::*;
-use super::template::{Template, Vars, fill_params};
-use crate::location::Loc;
-use crate::profile::{CAPABILITIES, PROFILE_VAR_CAPABILITIES};
+use super::template::{Template, Vars};
+use crate::scenario::profile::{CAPABILITIES, PROFILE_VAR_CAPABILITIES};
+use crate::shared::location::Loc;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
@@ -22,6 +22,9 @@ mod nodes;
 mod parse;
 mod reuse;
 mod special;
+mod validator;
+
+use validator::Validator;
 
 pub use nodes::check_nodes_against_profile;
 use parse::is_token;
@@ -186,61 +189,7 @@ pub fn validate_with(
     })
 }
 
-struct Validator {
-    file: Arc<str>,
-    source: Arc<str>,
-    errors: Vec<ScenarioError>,
-    /// Variables defined so far (built-ins, vars, earlier captures).
-    known: HashSet<String>,
-    later_captures: HashSet<String>,
-    /// Profile variables the scenario may not use without requiring their capability.
-    needs_capability: Vec<(&'static str, &'static str)>,
-    /// While validating a step that `use`s a reusable step: where that one is written.
-    origin: Option<reuse::Origin>,
-    /// The parameters of the used reusable step, filled in before anything is parsed.
-    params: Vars,
-    /// The scenario's folder, against which `body_file` is read.
-    dir: std::path::PathBuf,
-}
-
 impl Validator {
-    /// Where a value is written: in the scenario, or (by its source id) in the reusable
-    /// step of the current step, reached through its `use:`.
-    fn loc<T>(&self, s: &Spanned<T>) -> Loc {
-        match &self.origin {
-            Some(origin) if s.referenced.source_id() == origin.source_id => {
-                Loc::of(&origin.file, s).used_at(origin.site.clone())
-            }
-            _ => Loc::of(&self.file, s),
-        }
-    }
-
-    /// The text with the current step's parameters filled in.
-    fn fill(&self, text: &str) -> String {
-        if self.params.is_empty() {
-            text.to_owned()
-        } else {
-            fill_params(text, &self.params)
-        }
-    }
-
-    fn error<T>(&mut self, at: &Spanned<T>, message: String, help: Option<String>) {
-        let loc = self.loc(at);
-        self.error_at(loc, message, help);
-    }
-
-    fn error_at(&mut self, loc: Loc, message: String, help: Option<String>) {
-        let source = match &self.origin {
-            Some(origin) if loc.used_at.is_some() && loc.file == origin.file => &origin.source,
-            _ => &self.source,
-        };
-        self.errors.push(
-            ScenarioError::new(message, Some(loc))
-                .with_help(help)
-                .with_source(source),
-        );
-    }
-
     /// Parses a template and checks that its variables are defined at this point.
     fn template(&mut self, text: &str, loc: &Loc) -> Option<Template> {
         let text = &self.fill(text);

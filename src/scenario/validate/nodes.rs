@@ -3,12 +3,12 @@
 //! is known, that every node a scenario names exists in it.
 
 use super::Validator;
-use crate::location::Loc;
-use crate::profile::Profile;
 use crate::scenario::error::ScenarioError;
 use crate::scenario::model::{self, ScalarText, Spanned};
 use crate::scenario::plan::*;
+use crate::scenario::profile::Profile;
 use crate::scenario::template::Template;
+use crate::shared::location::Loc;
 use std::sync::Arc;
 
 /// More nodes than any farm a test drives; a bigger index is a typo.

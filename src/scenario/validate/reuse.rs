@@ -1,24 +1,13 @@
 //! Steps that `use` a reusable step: the reusable step merged with what the use site
 //! writes, its parameters filled in, and where each part of the result was written.
 
-use super::Validator;
-use crate::location::Loc;
+use super::validator::{Origin, Validator};
 use crate::scenario::error::did_you_mean;
 use crate::scenario::library::StepLibrary;
 use crate::scenario::model::{Expect, Spanned, Step};
 use crate::scenario::template::Vars;
 use indexmap::IndexMap;
 use std::sync::Arc;
-
-/// The file a used reusable step was written in, and the `use:` that brought it in.
-#[derive(Debug, Clone)]
-pub(super) struct Origin {
-    /// The source id the parser gave every value of the reusable step.
-    pub source_id: u32,
-    pub file: Arc<str>,
-    pub source: Arc<str>,
-    pub site: Loc,
-}
 
 /// A scenario step ready to validate: as written, or merged with the step it uses.
 pub(super) struct Expanded {

@@ -4,11 +4,11 @@
 use super::Validator;
 use super::parse::split_range;
 use super::{DEFAULT_GENERATED_FRAGMENTS, RAW_VARS};
-use crate::location::Loc;
 use crate::scenario::model::ConnectionMode;
 use crate::scenario::model::{self, Spanned};
 use crate::scenario::plan::*;
 use crate::scenario::template::Template;
+use crate::shared::location::Loc;
 
 impl Validator {
     /// `${a}-${b}`: two numeric templates, resolved when the step runs.
