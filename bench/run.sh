@@ -228,3 +228,10 @@ cat "$WORK/upload"
 printf "conformance suite (bitspec run, embedded server): %.1f s wall, %s\n" \
     "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$(tail -n 1 "$WORK/suite.out")"
 [ "$suite" -eq 0 ] || echo "warning: the suite exited with status $suite" >&2
+
+# The farm workload (README, "Farms"): bitspec-server on PostgreSQL, 1 and 2 nodes
+# against local storage. BENCH_NO_FARM=1 leaves it out.
+if [ -z "${BENCH_NO_FARM:-}" ]; then
+    echo
+    BENCH_SKIP_BUILD=1 bench/farm.sh
+fi

@@ -531,6 +531,7 @@ mod tests {
             name: name.into(),
             cite: format!("{name} doc"),
             note: None,
+            capability_absent: None,
             loc: loc(),
             status: Some(Located {
                 value: vec![status],

@@ -57,13 +57,23 @@ pub fn run(args: RunArgs) -> u8 {
             return exit::INVALID;
         }
     };
+    let node_errors = crate::scenario::validate::check_nodes_against_profile(&scenarios, &profile);
+    if !node_errors.is_empty() {
+        print_errors(&node_errors);
+        return exit::INVALID;
+    }
+    // A farm profile's first node is the target when none is given.
+    let remote = args
+        .target
+        .clone()
+        .or_else(|| profile.nodes.first().map(|n| n.url.clone()));
     let Some(idle_grace) = seconds(args.pace.idle_grace) else {
         eprintln!("error: --idle-grace must be a positive number of seconds");
         return exit::INVALID;
     };
     let liveness = std::sync::Arc::new(crate::run::Liveness::new(args.pace.max_timeouts));
     runtime.block_on(async move {
-        let target = match &args.target {
+        let target = match &remote {
             Some(url) => match Target::remote_probed(url, &tls, connect_timeout).await {
                 Ok(t) => Ok(t),
                 // Reachable but silent: every scenario is reported as not run.

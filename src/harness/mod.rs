@@ -86,6 +86,16 @@ pub fn run_conformance(dir: &Path) -> ExitCode {
             return ExitCode::from(crate::shared::exit::INVALID);
         }
     };
+    let node_errors =
+        crate::scenario::validate::check_nodes_against_profile(&suite.scenarios, &profile);
+    for e in &node_errors {
+        eprintln!("{}", e.render(false));
+    }
+    if !node_errors.is_empty() {
+        return ExitCode::from(crate::shared::exit::INVALID);
+    }
+    // A farm profile's first node is the target when none is given.
+    let remote = remote.or_else(|| profile.nodes.first().map(|n| n.url.clone()));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -4,9 +4,9 @@
 //! server closes it, replaced where a step says so); scenarios run concurrently up to `jobs`. Every step has a timeout. A session that a scenario
 //! opened and did not close gets a Cancel-Session at the end, whatever the verdict.
 
+use super::nodes::NodeConnections;
 use super::options::{BITS_15_UPLOAD_PROTOCOL, RunOptions, millis};
 use super::step::{cancel_session, run_step, track_sessions};
-use super::transport::Connection;
 use crate::scenario::model::Level;
 use crate::scenario::plan::{RequirementRef, Scenario, StepPlan};
 use crate::scenario::template::Vars;
@@ -21,11 +21,45 @@ pub async fn run_all(
     options: &RunOptions,
     on_done: &(dyn Fn(&ScenarioOutcome) + Sync),
 ) -> Vec<ScenarioOutcome> {
-    let semaphore = Arc::new(tokio::sync::Semaphore::new(options.jobs.max(1)));
+    // A scenario that stops a farm node runs alone once the others are done: the
+    // node it stops is one the others may be using.
+    let exclusive = |s: &Scenario| s.stops_nodes() && options.profile.is_farm();
+    let (alone, together): (Vec<usize>, Vec<usize>) =
+        (0..scenarios.len()).partition(|&i| exclusive(&scenarios[i]));
+    let mut outcomes: Vec<Option<ScenarioOutcome>> = vec![None; scenarios.len()];
+    run_batch(
+        scenarios,
+        &together,
+        options.jobs.max(1),
+        options,
+        on_done,
+        &mut outcomes,
+    )
+    .await;
+    for index in alone {
+        run_batch(scenarios, &[index], 1, options, on_done, &mut outcomes).await;
+    }
+    outcomes
+        .into_iter()
+        .zip(scenarios)
+        .map(|(o, s)| o.unwrap_or_else(|| crashed(s, "its task ended without a result")))
+        .collect()
+}
+
+/// Runs the scenarios at `indexes`, `jobs` at a time, into `outcomes`.
+async fn run_batch(
+    scenarios: &[Scenario],
+    indexes: &[usize],
+    jobs: usize,
+    options: &RunOptions,
+    on_done: &(dyn Fn(&ScenarioOutcome) + Sync),
+    outcomes: &mut [Option<ScenarioOutcome>],
+) {
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(jobs));
     let mut set = tokio::task::JoinSet::new();
     let mut task_index = std::collections::HashMap::new();
-    for (index, scenario) in scenarios.iter().enumerate() {
-        let scenario = scenario.clone();
+    for &index in indexes {
+        let scenario = scenarios[index].clone();
         let options = options.clone();
         let semaphore = Arc::clone(&semaphore);
         let handle = set.spawn(async move {
@@ -34,7 +68,6 @@ pub async fn run_all(
         });
         task_index.insert(handle.id(), index);
     }
-    let mut outcomes: Vec<Option<ScenarioOutcome>> = vec![None; scenarios.len()];
     while let Some(joined) = set.join_next().await {
         let (index, outcome) = match joined {
             Ok(done) => done,
@@ -50,11 +83,6 @@ pub async fn run_all(
         on_done(&outcome);
         outcomes[index] = Some(outcome);
     }
-    outcomes
-        .into_iter()
-        .zip(scenarios)
-        .map(|(o, s)| o.unwrap_or_else(|| crashed(s, "its task ended without a result")))
-        .collect()
 }
 
 fn panic_message(e: tokio::task::JoinError) -> String {
@@ -113,6 +141,12 @@ pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Scenario
         outcome.reason = Some(stopped.not_run());
         return outcome;
     }
+    if let Some(reason) = super::nodes::farm_skip_reason(scenario, &options.profile) {
+        outcome.verdict = Verdict::Skip;
+        outcome.reason = Some(reason);
+        return outcome;
+    }
+
     if let Some(missing) = options.profile.lacks(&scenario.requires) {
         outcome.verdict = Verdict::Skip;
         outcome.reason = Some(format!(
@@ -130,8 +164,11 @@ pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Scenario
             return outcome;
         }
     };
-    let mut connection = Connection::for_run(options);
+    let mut connections = NodeConnections::new(options);
     let mut open_sessions: Vec<String> = Vec::new();
+    // The node each open session was created on (0: the target), and the nodes stopped.
+    let mut session_nodes: Vec<(String, usize)> = Vec::new();
+    let mut stopped_nodes: Vec<usize> = Vec::new();
 
     for step in &scenario.steps {
         if let Some(missing) = options.profile.lacks(&step.requires) {
@@ -141,18 +178,32 @@ pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Scenario
             ));
             continue;
         }
-        let mut result = match step.generate {
-            Some(plan) => {
+        let node = super::nodes::resolve_node(step, &vars, &options.profile);
+        let mut result = match (step.generate, step.stop_node.as_ref(), node) {
+            (Some(plan), _, _) => {
                 let (result, notes) =
                     super::generate::run_generated(step, plan, scenario, &vars, options).await;
                 outcome.notes.extend(notes);
                 result
             }
-            None => run_step(step, scenario, &mut connection, &mut vars, options).await,
+            (None, Some(stop), _) => {
+                stopped_nodes.push(stop.value);
+                super::nodes::stop_node(step, stop.value, &vars, options).await
+            }
+            (None, None, Ok(node)) => {
+                let saved = super::nodes::point_at_node(&mut vars, options, node);
+                let result =
+                    run_step(step, scenario, connections.get(node), &mut vars, options).await;
+                super::nodes::restore(&mut vars, saved);
+                remember_session_nodes(&result, node, &mut session_nodes);
+                result
+            }
+            (None, None, Err(e)) => super::nodes::unresolved_node(step, e),
         };
         grade_mismatches(step, scenario.level, &mut result);
         track_sessions(&result, &mut open_sessions);
         outcome.notes.extend(reading_notes(step, &result));
+        let absent = capability_absent(step, &result);
         let stop = if let Some(error) = &result.error {
             outcome.verdict = Verdict::Error;
             outcome.reason = Some(format!("step {} ({}): {error}", step.number, step.label));
@@ -180,15 +231,64 @@ pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Scenario
         if stop {
             break;
         }
+        if let Some(reason) = absent {
+            outcome.verdict = Verdict::Skip;
+            outcome.reason = Some(reason);
+            break;
+        }
     }
 
     for session in open_sessions {
+        // Cancelled where it was created, or through the target if that node is down.
+        let node = session_nodes
+            .iter()
+            .find(|(s, _)| s.eq_ignore_ascii_case(&session))
+            .map_or(0, |(_, n)| *n);
+        let node = if stopped_nodes.contains(&node) {
+            0
+        } else {
+            node
+        };
+        let saved = super::nodes::point_at_node(&mut vars, options, node);
         outcome
             .cleanup
-            .push(cancel_session(&session, &mut connection, &vars, options).await);
+            .push(cancel_session(&session, connections.get(node), &vars, options).await);
+        super::nodes::restore(&mut vars, saved);
+    }
+    for node in stopped_nodes {
+        if let Some(started) = super::nodes::start_node(node, options).await {
+            outcome.cleanup.push(started);
+        }
     }
     outcome.duration_ms = millis(started.elapsed());
     outcome
+}
+
+/// The reason the scenario stops as skipped, when the reading the target followed at
+/// this step says an optional capability is absent (and the step otherwise passed).
+fn capability_absent(step: &StepPlan, result: &StepOutcome) -> Option<String> {
+    if result.error.is_some() || !result.mismatches.is_empty() {
+        return None;
+    }
+    result.readings.iter().find_map(|chosen| {
+        let plan = step
+            .expect
+            .readings
+            .iter()
+            .find(|p| p.name == chosen.reading)?;
+        let why = plan.capability_absent.as_ref()?;
+        Some(format!(
+            "capability absent: {why} (step {} ({}), reading `{}`)",
+            step.number, step.label, plan.name
+        ))
+    })
+}
+
+/// Records on which node (0: the target) a Create-Session opened its session.
+fn remember_session_nodes(result: &StepOutcome, node: usize, sessions: &mut Vec<(String, usize)>) {
+    let mut opened = Vec::new();
+    track_sessions(result, &mut opened);
+    sessions.extend(opened.into_iter().map(|s| (s, node)));
 }
 
 /// The verdict a mismatch earns at a requirement level: MUST fails, SHOULD warns

@@ -3,6 +3,7 @@
 mod engine;
 pub mod generate;
 mod liveness;
+mod nodes;
 mod options;
 mod probe;
 pub mod proxy;

@@ -114,6 +114,20 @@ pub struct Step {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub body_file: Option<Spanned<String>>,
+    /// The farm node this step goes to: its 1-based index in the profile's `nodes`, or a
+    /// template resolved when the step runs to an index or to a node's `host_id`
+    /// (`"${host}"` after capturing BITS-Host-Id). Default: the target. Each node has
+    /// its own keep-alive connection. A scenario with `node:` steps is skipped against a
+    /// profile that names no farm nodes.
+    #[serde(default)]
+    #[schemars(with = "Option<ScalarText>")]
+    pub node: Option<Spanned<ScalarText>>,
+    /// Instead of a request: run the profile's `stop` command for this node (1-based),
+    /// to see what the farm does when a node dies. The scenario is skipped when the
+    /// profile gives no `stop` for that node; such scenarios run last, one at a time.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub stop_node: Option<Spanned<u32>>,
     /// `new` opens a fresh TCP connection for this step and those after it;
     /// `close-after` closes the connection once this step is done.
     #[serde(default)]
@@ -397,6 +411,11 @@ pub struct Reading {
     /// (e.g. "Windows clients are known to reject 201 on Create-Session").
     #[serde(default)]
     pub note: Option<String>,
+    /// When the target follows this reading, an optional capability the scenario is
+    /// about is absent (a farm that pins sessions to a node, say): the scenario stops
+    /// here and is reported as skipped with this reason, never failed.
+    #[serde(default)]
+    pub capability_absent: Option<String>,
     #[serde(default)]
     #[schemars(with = "Option<StatusSpec>")]
     pub status: Option<Spanned<StatusSpec>>,

@@ -64,6 +64,10 @@ pub struct StepPlan {
     pub body: Option<Template>,
     /// The bytes of `body_file`, read when the scenario is validated.
     pub body_bytes: Option<Arc<[u8]>>,
+    /// The farm node this step is sent to; `None`: the target.
+    pub node: Option<NodePlan>,
+    /// A step that stops this farm node (1-based) instead of sending a request.
+    pub stop_node: Option<Located<usize>>,
     pub connection: ConnectionMode,
     /// Exact bytes to send instead of a built request.
     pub raw: Option<RawPlan>,
@@ -80,6 +84,40 @@ pub struct StepPlan {
     /// (response header, variable name)
     /// (response header or `$body`, variable name, where the capture is written)
     pub captures: Vec<(String, String, Loc)>,
+}
+
+/// Which farm node a step goes to.
+#[derive(Debug, Clone)]
+pub enum NodePlan {
+    /// `node: 2`: the profile's second node.
+    Index(Located<usize>),
+    /// `node: "${host}"`: a 1-based index or a node's host id, known when the step runs.
+    Resolved(Located<Template>),
+}
+
+impl Scenario {
+    /// The literal node indexes the steps name (`node: N`, `stop_node: N`), with where.
+    pub fn node_indexes(&self) -> impl Iterator<Item = &Located<usize>> {
+        self.steps.iter().flat_map(|s| {
+            let sent = match &s.node {
+                Some(NodePlan::Index(n)) => Some(n),
+                _ => None,
+            };
+            sent.into_iter().chain(s.stop_node.as_ref())
+        })
+    }
+
+    /// Whether any step goes to a farm node (so the target must be a farm).
+    pub fn uses_nodes(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| s.node.is_some() || s.stop_node.is_some())
+    }
+
+    /// Whether a step stops a node: such scenarios run alone, after the others.
+    pub fn stops_nodes(&self) -> bool {
+        self.steps.iter().any(|s| s.stop_node.is_some())
+    }
 }
 
 /// The checks on one response.
@@ -274,6 +312,8 @@ pub struct ReadingPlan {
     pub name: String,
     pub cite: String,
     pub note: Option<String>,
+    /// The reason a scenario stops as skipped when the target follows this reading.
+    pub capability_absent: Option<String>,
     pub loc: Loc,
     pub status: Option<Located<Vec<u16>>>,
     pub headers: Vec<HeaderExpectation>,

@@ -22,6 +22,8 @@ pub const CAPABILITIES: &[&str] = &[
     "uploads-disabled",
     "session-timeout",
     "restricted-user",
+    "farm",
+    "farm-host-id",
 ];
 
 /// A profile file, as written.
@@ -78,6 +80,28 @@ struct ProfileDoc {
     /// the notification URL at it (upload-reply).
     #[serde(default)]
     reference_example_app: bool,
+    /// The nodes of a farm, when the target is one: each node's own URL (what the
+    /// farm's shared name, the target, balances over), so steps can say `node: N`.
+    #[serde(default)]
+    nodes: Vec<NodeDoc>,
+}
+
+/// One node of a farm, as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeDoc {
+    /// The node's own base URL (where uploads are allowed on that node).
+    url: String,
+    /// The BITSHostId this node is configured with: what its Create-Session Acks carry,
+    /// and the name the client replaces the URL's host with (MC-BUP 2.2.3.2).
+    #[serde(default)]
+    host_id: Option<String>,
+    /// A shell command that stops this node (for the node-stopped scenarios).
+    #[serde(default)]
+    stop: Option<String>,
+    /// A shell command that starts it again once such a scenario is over.
+    #[serde(default)]
+    start: Option<String>,
 }
 
 /// BITSServerNotificationType: who gets the upload.
@@ -194,6 +218,18 @@ pub struct Profile {
     pub url_prefix: String,
     pub reference_server_config: Option<PathBuf>,
     pub reference_example_app: bool,
+    /// The farm's nodes (empty for a single-URL target); `node: N` steps go to `nodes[N-1]`.
+    pub nodes: Vec<FarmNode>,
+}
+
+/// One node of a farm target.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FarmNode {
+    /// Its URL as written, with one trailing slash (the profile's `url_prefix` not added).
+    pub url: String,
+    pub host_id: Option<String>,
+    pub stop: Option<String>,
+    pub start: Option<String>,
 }
 
 impl Profile {
@@ -335,6 +371,20 @@ impl Profile {
                 format!("{}", timeout as f64 * 1.5 + 1.0),
             );
         }
+        let nodes = farm_nodes(&doc.nodes)?;
+        if nodes.len() >= 2 {
+            add("farm");
+            if nodes.iter().all(|n| n.host_id.is_some()) {
+                add("farm-host-id");
+            }
+        }
+        for (index, node) in nodes.iter().enumerate() {
+            let n = index + 1;
+            vars.insert(format!("node_{n}_url"), node.base(&doc.url_prefix));
+            if let Some(host) = &node.host_id {
+                vars.insert(format!("node_{n}_host_id"), host.clone());
+            }
+        }
         Ok(Profile {
             name: doc.name,
             description: doc.description,
@@ -345,8 +395,71 @@ impl Profile {
             url_prefix: doc.url_prefix,
             reference_server_config: doc.reference_server_config.map(|p| base.join(p)),
             reference_example_app: doc.reference_example_app,
+            nodes,
         })
     }
+
+    /// Node `n`'s base URL (1-based), with the profile's `url_prefix`, as `${target}` is.
+    pub fn node_base(&self, n: usize) -> Option<String> {
+        let node = self.nodes.get(n.checked_sub(1)?)?;
+        Some(node.base(&self.url_prefix))
+    }
+
+    /// Whether this profile describes a farm (at least two node URLs).
+    pub fn is_farm(&self) -> bool {
+        self.nodes.len() >= 2
+    }
+}
+
+impl FarmNode {
+    fn base(&self, url_prefix: &str) -> String {
+        let prefix = url_prefix.trim_start_matches('/');
+        if prefix.is_empty() {
+            return self.url.clone();
+        }
+        format!("{}/", format!("{}{prefix}", self.url).trim_end_matches('/'))
+    }
+}
+
+/// The farm nodes as written, checked: http(s) URLs, host ids of at most 300
+/// characters without blanks (bits-iis-extension-properties.md, BITSHostId).
+fn farm_nodes(docs: &[NodeDoc]) -> Result<Vec<FarmNode>, String> {
+    let mut nodes: Vec<FarmNode> = Vec::new();
+    for (index, doc) in docs.iter().enumerate() {
+        let n = index + 1;
+        let url = doc.url.trim();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(format!(
+                "nodes[{n}].url {url:?} must be an http:// or https:// URL"
+            ));
+        }
+        let base = format!("{}/", url.trim_end_matches('/'));
+        if let Some(host) = &doc.host_id
+            && (host.is_empty() || host.len() > 300 || host.contains(char::is_whitespace))
+        {
+            return Err(format!(
+                "nodes[{n}].host_id {host:?} must be a host name or address of 1 to 300 characters without blanks"
+            ));
+        }
+        if let Some(other) = nodes.iter().position(|o| o.url == base) {
+            return Err(format!(
+                "nodes[{n}] has the URL of nodes[{}]: every node needs its own URL",
+                other + 1
+            ));
+        }
+        let command = |c: &Option<String>| {
+            c.as_ref()
+                .map(|c| c.trim().to_owned())
+                .filter(|c| !c.is_empty())
+        };
+        nodes.push(FarmNode {
+            url: base,
+            host_id: doc.host_id.clone(),
+            stop: command(&doc.stop),
+            start: command(&doc.start),
+        });
+    }
+    Ok(nodes)
 }
 
 /// The longest session timeout a profile may declare (its scenarios wait 1.5 x + 1 s).
@@ -366,6 +479,10 @@ pub const PROFILE_VAR_CAPABILITIES: &[(&str, &str)] = &[
     ("session_timeout_half", "session-timeout"),
     ("session_timeout_expired", "session-timeout"),
     ("restricted_authorization", "restricted-user"),
+    ("node_1_url", "farm"),
+    ("node_2_url", "farm"),
+    ("node_1_host_id", "farm-host-id"),
+    ("node_2_host_id", "farm-host-id"),
 ];
 
 /// The `Authorization` value for HTTP Basic with these credentials.

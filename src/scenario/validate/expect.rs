@@ -85,6 +85,7 @@ impl Validator {
                 name: r.value.reading.clone(),
                 cite: r.value.cite.clone(),
                 note: r.value.note.clone(),
+                capability_absent: r.value.capability_absent.clone(),
                 loc,
                 status: r.value.status.as_ref().map(|s| Located {
                     value: s.value.0.clone(),

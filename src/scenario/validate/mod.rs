@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod expect;
+mod nodes;
 mod parse;
 mod reuse;
 mod special;
@@ -25,6 +26,7 @@ mod validator;
 
 use validator::Validator;
 
+pub use nodes::check_nodes_against_profile;
 use parse::is_token;
 pub use parse::{MAX_RANGE_BYTES, parse_hex, parse_range, parse_seconds, split_range};
 
@@ -244,6 +246,10 @@ impl Validator {
         if let Some(generate) = &step.generate {
             return self.generate_step(number, step, generate, loc, has_file);
         }
+        if let Some(stop) = &step.stop_node {
+            return self.stop_step(number, step, stop, loc);
+        }
+        let node = step.node.as_ref().and_then(|n| self.node(n));
 
         let packet = step.packet.as_ref().map(|p| {
             if p.value.trim().is_empty() || !is_token(&p.value) {
@@ -416,7 +422,7 @@ impl Validator {
         self.known
             .extend(captures.iter().map(|(_, v, _)| v.clone()));
 
-        if self.errors.len() > errors_before {
+        if self.errors.len() > errors_before || (step.node.is_some() && node.is_none()) {
             return None;
         }
         let label = step
@@ -431,6 +437,8 @@ impl Validator {
             packet,
             method,
             url: url?,
+            node,
+            stop_node: None,
             headers,
             omit,
             range,

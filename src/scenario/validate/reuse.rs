@@ -167,6 +167,8 @@ impl Validator {
             seed: over.seed.or(base.seed),
             body: over.body.or(base.body),
             body_file: over.body_file.or(base.body_file),
+            node: over.node.or(base.node),
+            stop_node: over.stop_node.or(base.stop_node),
             connection: over.connection.or(base.connection),
             raw: over.raw.or(base.raw),
             fault: over.fault.or(base.fault),

@@ -151,6 +151,8 @@ impl Validator {
             ("fault", step.fault.is_some()),
             ("expect", step.expect.is_some()),
             ("capture", !step.capture.is_empty()),
+            ("node", step.node.is_some()),
+            ("stop_node", step.stop_node.is_some()),
         ];
         let clashes: Vec<String> = others
             .iter()
@@ -217,6 +219,8 @@ impl Validator {
             seed: None,
             body: None,
             body_bytes: None,
+            node: None,
+            stop_node: None,
             connection: step.connection.unwrap_or(ConnectionMode::Same),
             raw: None,
             fault: None,
