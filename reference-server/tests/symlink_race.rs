@@ -19,11 +19,12 @@ const SECRET: &[u8] = b"TOP-SECRET outside the root";
 const CLIENTS: usize = 4;
 const RUN_FOR: Duration = Duration::from_secs(3);
 const MIN_ROUNDS: u64 = 20;
+const MIN_SWAPS: u64 = 20;
 const GIVE_UP: Duration = Duration::from_secs(30);
 
 /// Swaps `root/swap` between a real folder and a symlink to `outside` until
 /// `stop`; returns how many swaps it made.
-fn swapper(root: &Path, outside: &Path, stop: &AtomicBool) -> u64 {
+fn swapper(root: &Path, outside: &Path, stop: &AtomicBool, done: &AtomicU64) -> u64 {
     let (swap, parked) = (root.join("swap"), root.join("swap.real"));
     let mut swaps = 0;
     while !stop.load(Ordering::Relaxed) {
@@ -33,6 +34,7 @@ fn swapper(root: &Path, outside: &Path, stop: &AtomicBool) -> u64 {
             let _ = std::fs::remove_file(&swap);
             let _ = std::fs::rename(&parked, &swap);
             swaps += 1;
+            done.store(swaps, Ordering::Relaxed);
         }
         std::thread::yield_now();
     }
@@ -56,9 +58,13 @@ async fn a_folder_swapped_for_a_symlink_never_leads_outside() {
     .unwrap();
     let addr = server.local_addr();
     let stop = Arc::new(AtomicBool::new(false));
+    // Swaps so far: on a loaded machine the clients go on until the swapper has
+    // really raced them (MIN_SWAPS, at most GIVE_UP).
+    let swaps_done = Arc::new(AtomicU64::new(0));
     let swapping = {
         let (root, outside, stop) = (root.clone(), outside.clone(), Arc::clone(&stop));
-        std::thread::spawn(move || swapper(&root, &outside, &stop))
+        let done = Arc::clone(&swaps_done);
+        std::thread::spawn(move || swapper(&root, &outside, &stop, &done))
     };
     let uploads = Arc::new(AtomicU64::new(0));
     let published = Arc::new(AtomicU64::new(0));
@@ -66,6 +72,7 @@ async fn a_folder_swapped_for_a_symlink_never_leads_outside() {
     let leaks = Arc::new(AtomicU64::new(0));
     let mut clients = Vec::new();
     for client in 0..CLIENTS {
+        let swaps_done = Arc::clone(&swaps_done);
         let (uploads, published, gets, leaks) = (
             Arc::clone(&uploads),
             Arc::clone(&published),
@@ -77,7 +84,10 @@ async fn a_folder_swapped_for_a_symlink_never_leads_outside() {
             let mut n = 0;
             // At least RUN_FOR, and on a loaded machine until each client has made
             // MIN_ROUNDS uploads (at most GIVE_UP), so the race has really run.
-            while started.elapsed() < RUN_FOR || (n < MIN_ROUNDS && started.elapsed() < GIVE_UP) {
+            while started.elapsed() < RUN_FOR
+                || ((n < MIN_ROUNDS || swaps_done.load(Ordering::Relaxed) <= MIN_SWAPS)
+                    && started.elapsed() < GIVE_UP)
+            {
                 n += 1;
                 let path = format!("/swap/c{client}-{n}.bin");
                 let mut conn = Conn::open(addr).await;
@@ -120,7 +130,7 @@ async fn a_folder_swapped_for_a_symlink_never_leads_outside() {
     );
     assert!(escaped.is_empty(), "uploads outside the root: {escaped:?}");
     assert_eq!(leaks, 0, "GETs served a file outside the root");
-    assert!(swaps > 20 && uploads > 50, "the race did not run");
+    assert!(swaps > MIN_SWAPS && uploads > 50, "the race did not run");
 }
 
 /// Create-Session; `None` when refused (the folder was a symlink just then).
