@@ -183,6 +183,44 @@ pub struct Step {
     pub with: IndexMap<String, Spanned<ScalarText>>,
 }
 
+impl Step {
+    /// The request-shaping keys this step sets, in a fixed order: special steps
+    /// (`generate`, `stop_node`) refuse the ones they cannot honour.
+    pub fn keys_set(&self) -> Vec<&'static str> {
+        [
+            ("packet", self.packet.is_some()),
+            ("method", self.method.is_some()),
+            ("url", self.url.is_some()),
+            ("headers", !self.headers.is_empty()),
+            ("omit", !self.omit.is_empty()),
+            ("range", self.range.is_some()),
+            ("body", self.body.is_some()),
+            ("body_file", self.body_file.is_some()),
+            ("raw", self.raw.is_some()),
+            ("fault", self.fault.is_some()),
+            ("generate", self.generate.is_some()),
+            ("expect", self.expect.is_some()),
+            ("capture", !self.capture.is_empty()),
+            ("node", self.node.is_some()),
+            ("connection", self.connection.is_some()),
+            ("requirement", self.requirement.is_some()),
+            ("stop_node", self.stop_node.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, set)| set.then_some(key))
+        .collect()
+    }
+
+    /// The keys of [`Step::keys_set`] not in `allowed`, quoted for a message.
+    pub fn clashing_keys(&self, allowed: &[&str]) -> Vec<String> {
+        self.keys_set()
+            .into_iter()
+            .filter(|key| !allowed.contains(key))
+            .map(|key| format!("`{key}`"))
+            .collect()
+    }
+}
+
 /// Which TCP connection a step is sent on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]

@@ -51,29 +51,7 @@ impl Validator {
         stop: &Spanned<u32>,
         loc: Loc,
     ) -> Option<StepPlan> {
-        let others = [
-            ("packet", step.packet.is_some()),
-            ("method", step.method.is_some()),
-            ("url", step.url.is_some()),
-            ("headers", !step.headers.is_empty()),
-            ("omit", !step.omit.is_empty()),
-            ("range", step.range.is_some()),
-            ("body", step.body.is_some()),
-            ("body_file", step.body_file.is_some()),
-            ("raw", step.raw.is_some()),
-            ("fault", step.fault.is_some()),
-            ("generate", step.generate.is_some()),
-            ("expect", step.expect.is_some()),
-            ("capture", !step.capture.is_empty()),
-            ("node", step.node.is_some()),
-            ("connection", step.connection.is_some()),
-            ("requirement", step.requirement.is_some()),
-        ];
-        let clashes: Vec<String> = others
-            .iter()
-            .filter(|(_, set)| *set)
-            .map(|(k, _)| format!("`{k}`"))
-            .collect();
+        let clashes = step.clashing_keys(&["stop_node"]);
         if !clashes.is_empty() {
             self.error_at(
                 loc.clone(),

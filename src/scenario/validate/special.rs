@@ -139,26 +139,7 @@ impl Validator {
         loc: Loc,
         has_file: bool,
     ) -> Option<StepPlan> {
-        let others = [
-            ("packet", step.packet.is_some()),
-            ("method", step.method.is_some()),
-            ("url", step.url.is_some()),
-            ("headers", !step.headers.is_empty()),
-            ("omit", !step.omit.is_empty()),
-            ("range", step.range.is_some()),
-            ("body", step.body.is_some()),
-            ("raw", step.raw.is_some()),
-            ("fault", step.fault.is_some()),
-            ("expect", step.expect.is_some()),
-            ("capture", !step.capture.is_empty()),
-            ("node", step.node.is_some()),
-            ("stop_node", step.stop_node.is_some()),
-        ];
-        let clashes: Vec<String> = others
-            .iter()
-            .filter(|(_, set)| *set)
-            .map(|(k, _)| format!("`{k}`"))
-            .collect();
+        let clashes = step.clashing_keys(&["generate", "body_file", "connection", "requirement"]);
         if !clashes.is_empty() {
             self.error_at(loc.clone(), format!("a `generate` step runs a whole upload and checks it against the model: drop {}", clashes.join(", ")), None);
         }
